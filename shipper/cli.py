@@ -1,0 +1,243 @@
+"""The ``shipper`` command line (typer): parse arguments, load the config, set up logging,
+run the work and map its result to an exit code. The only module that exits.
+
+Exit codes: 0 clean; 1 undelivered work left (``run``) or the endpoint refused
+or could not be reached (``test``); 2 a config or usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from shipper import __version__
+from shipper.config import Config, find_config, load_config
+from shipper.errors import ConfigError, UnknownChannelError
+from shipper.logs import redact_url, setup_logging
+
+EXIT_OK = 0
+EXIT_UNDELIVERED = 1
+EXIT_CONFIG = 2
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Route JSON-lines audit events to Slack, Microsoft Teams and JSON webhooks.",
+)
+
+
+class LogLevel(StrEnum):
+    """Log levels accepted by --log-level."""
+
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class LogFormat(StrEnum):
+    """Log line formats accepted by --log-format."""
+
+    text = "text"
+    json = "json"
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file. Default: $SHIPPER_CONFIG, ./shipper.toml, /etc/shipper/config.toml.",
+        show_default=False,
+    ),
+]
+LogLevelOption = Annotated[
+    LogLevel,
+    typer.Option("--log-level", envvar="SHIPPER_LOG_LEVEL", help="Least severe log to show."),
+]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        envvar="SHIPPER_LOG_FORMAT",
+        help="text for people, json for log collectors.",
+    ),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipper {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Route JSON-lines audit events to Slack, Microsoft Teams and JSON webhooks."""
+
+
+def _load(config_path: Path | None, *, posts: bool) -> Config:
+    """Find and load the config, or print every problem and exit 2."""
+    path = config_path
+    try:
+        path = find_config(config_path, os.environ)
+        config = load_config(path, os.environ, posts=posts)
+    except ConfigError as exc:
+        where = f" {path}" if path else ""
+        typer.echo(f"shipper: invalid config{where}:", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    return config
+
+
+def _start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: bool) -> Config:
+    secrets = setup_logging(level.value, fmt.value)
+    config = _load(config_path, posts=posts)
+    secrets.set_urls(c.url for c in config.channels if c.url)
+    import logging
+
+    for warning in config.warnings:
+        logging.getLogger("shipper.config").warning("%s", warning)
+    return config
+
+
+@app.command()
+def run(
+    config_path: ConfigOption = None,
+    input_path: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            help="File to tail, or - for stdin. Default: [source].path, else stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    from_beginning: Annotated[
+        bool,
+        typer.Option(
+            "--from-beginning", help="Read a tailed file from its start, whatever was saved."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Post nothing, save nothing: print each message as "
+            '{"channel": NAME, "payload": {...}} on stdout.',
+        ),
+    ] = False,
+    log_level: LogLevelOption = LogLevel.info,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Read events, route them and post them to their channels."""
+    from shipper.pipeline import run_pipeline
+
+    config = _start(config_path, log_level, log_format, posts=not dry_run)
+    source = input_path if input_path is not None else config.source.path
+    if source not in (None, "-"):
+        typer.echo(
+            f"shipper: tailing a file is not built yet; pipe it in: tail -F {source} | shipper run",
+            err=True,
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    del from_beginning  # applies to tailed files only
+    result = asyncio.run(run_pipeline(config, sys.stdin.fileno(), dry_run=dry_run))
+    raise typer.Exit(EXIT_UNDELIVERED if result.undelivered or result.forced else EXIT_OK)
+
+
+@app.command()
+def test(
+    channel: Annotated[str, typer.Argument(help="The channel to send a test message to.")],
+    config_path: ConfigOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Post one test message to CHANNEL now and print what the endpoint answered."""
+    from shipper.probe import send_test
+
+    config = _start(config_path, log_level, log_format, posts=True)
+    try:
+        ok, answer = asyncio.run(send_test(config, channel))
+    except UnknownChannelError as exc:
+        typer.echo(f"shipper: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    typer.echo(f"{channel}: {answer}")
+    raise typer.Exit(EXIT_OK if ok else EXIT_UNDELIVERED)
+
+
+@app.command()
+def check(
+    config_path: ConfigOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Validate the config and list its channels (URLs redacted)."""
+    config = _start(config_path, log_level, log_format, posts=True)
+    typer.echo(f"{config.path}: valid, {len(config.channels)} channel(s)")
+    for c in config.channels:
+        rate = c.delivery.max_rate
+        extra = f" format={c.teams_format}" if c.kind == "teams" else ""
+        typer.echo(
+            f"  {c.name}: kind={c.kind}{extra} url={redact_url(c.url) if c.url else '(unset)'} "
+            f"label={c.label or '-'} min_severity={c.min_severity.label} "
+            f"actions={', '.join(c.actions)} exclude={', '.join(c.exclude) or '-'} "
+            f"max_rate={f'{rate:g}/s' if rate else 'unlimited'} batch_max={c.delivery.batch_max}"
+        )
+
+
+@app.command()
+def route(
+    file: Annotated[str, typer.Argument(help="Events to route; - or absent for stdin.")] = "-",
+    config_path: ConfigOption = None,
+    stats: Annotated[
+        bool,
+        typer.Option(
+            "--stats", help="Print only counts: lines read and rejected, events per channel."
+        ),
+    ] = False,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Show which channels each event would go to. No network, no state."""
+    from shipper.report import route_stream
+
+    config = _start(config_path, log_level, log_format, posts=False)
+    try:
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        typer.echo(f"shipper: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    with stream:
+        result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    if stats:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except BrokenPipeError:
+        # The reader of our stdout went away (`shipper route | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        sys.exit(130)

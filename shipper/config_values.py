@@ -1,0 +1,148 @@
+"""Parsing of single config values: ``${VAR}`` expansion, durations, URLs, globs, addresses.
+
+Pure. Each parser takes the key path it is reading, so every problem it reports
+names that key; it records problems in a ``Problems`` collector instead of
+raising, so one load reports all of them at once. Messages about URLs never
+repeat the URL (it is a secret): they name the key and, at most, the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass
+class Problems:
+    """Collects errors and warnings while a config is read."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _demoted: bool = False
+
+    def error(self, message: str) -> None:
+        """Record a problem that makes the config unusable (a warning once demoted)."""
+        (self.warnings if self._demoted else self.errors).append(message)
+
+    def warn(self, message: str) -> None:
+        """Record something the user should know that does not stop the program."""
+        self.warnings.append(message)
+
+    def as_warnings(self) -> Problems:
+        """A view of this collector whose errors are recorded as warnings."""
+        view = Problems(self.errors, self.warnings)
+        view._demoted = True
+        return view
+
+
+def expand_env(
+    value: str, environ: Mapping[str, str], where: str, problems: Problems
+) -> str | None:
+    """Replace ``${VAR}`` and ``${VAR:-default}``; ``None`` if a variable is unset."""
+    missing: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found is None or (found == "" and default is not None):
+            if default is not None:
+                return default
+            missing.append(name)
+            return ""
+        return found
+
+    expanded = _VAR.sub(substitute, value)
+    for name in missing:
+        problems.error(f"{where}: environment variable {name} is not set")
+    return None if missing else expanded
+
+
+def parse_duration(value: object, where: str, problems: Problems) -> float | None:
+    """``"500ms"``, ``"10s"``, ``"1m"``, ``"1h30m"``, ``"1d"`` or a number of seconds; > 0."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds is None:
+        problems.error(
+            f'{where}: "{value}" is not a duration; write e.g. "500ms", "10s", "5m", "1h" or "1d"'
+        )
+        return None
+    if seconds <= 0:
+        problems.error(f"{where}: must be longer than zero, got {value!r}")
+        return None
+    return seconds
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_url(value: str, where: str, problems: Problems) -> str | None:
+    """An ``https://`` URL with a host; ``http://`` only for loopback hosts."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:
+        problems.error(f"{where}: not a valid URL")
+        return None
+    if parts.scheme not in ("http", "https") or not host:
+        problems.error(f"{where}: must be an https:// URL with a host")
+        return None
+    if parts.scheme == "http" and not is_loopback_host(host):
+        problems.error(
+            f"{where}: must use https:// (http:// is allowed only for loopback "
+            f"hosts such as 127.0.0.1), got http://{host}/…"
+        )
+        return None
+    return value.strip()
+
+
+def parse_glob(glob: str, where: str, problems: Problems) -> bool:
+    """Check an action glob: non-empty, every ``[`` closed. True when usable."""
+    if not glob:
+        problems.error(f'{where}: an empty glob matches nothing; did you mean "*"?')
+        return False
+    i = 0
+    while i < len(glob):
+        if glob[i] == "[":
+            j = i + 1
+            if j < len(glob) and glob[j] == "!":
+                j += 1
+            if j < len(glob) and glob[j] == "]":
+                j += 1
+            close = glob.find("]", j)
+            if close < 0:
+                problems.error(f'{where}: glob "{glob}" has a "[" that is never closed')
+                return False
+            i = close
+        i += 1
+    return True
+
+
+def parse_listen(value: str, where: str, problems: Problems) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        problems.error(f'{where}: "{value}" is not HOST:PORT, e.g. "127.0.0.1:9816"')
+        return None
+    return host, int(port_text)

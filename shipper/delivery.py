@@ -1,0 +1,291 @@
+"""Delivery: post rendered messages, classify the answers, pace, back off and dead-letter.
+
+``Poster`` (in ``poster``, re-exported here) owns the one
+``aiohttp.ClientSession`` and turns a POST into an ``Outcome``, the reason
+naming the host only. ``ChannelWorker`` drains one channel's backlog:
+it batches, stays under the channel's ``max_rate``, retries with full-jitter
+backoff or ``Retry-After``, and dead-letters what the endpoint refuses or what
+keeps failing past ``give_up_after``. One worker per channel is what keeps a
+slow or dead channel from delaying the others: each waits only on itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from shipper.answers import Delivered, GiveUp, Outcome, Retry, format_delay
+from shipper.backlog import Backlog
+from shipper.backoff import full_jitter
+from shipper.clock import Clock, SystemClock
+from shipper.config import ChannelConfig
+from shipper.deadletter import DeadLetterSink
+from shipper.event import Alert
+from shipper.formats import Rendered, Renderer
+from shipper.poster import Poster, Sender, post_once
+
+__all__ = [
+    "ChannelWorker",
+    "Poster",
+    "Report",
+    "Sender",
+    "WorkerStats",
+    "drain_workers",
+    "post_once",
+]
+
+logger = logging.getLogger(__name__)
+
+# Stay 5% under max_rate: the service's window and ours never line up exactly.
+PACING_MARGIN = 1.05
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counters of one channel worker, for metrics and health (times are unix seconds)."""
+
+    delivered_events: int = 0
+    delivered_messages: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+    last_success: float | None = None
+    failing_since: float | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One post and what came of it; ``delay`` is the pause before the next try, if any."""
+
+    channel: str
+    outcome: Outcome
+    count: int
+    attempt: int
+    delay: float | None
+    dead_lettered: bool
+
+
+class ChannelWorker:
+    """Drains one channel's backlog until it is closed and empty; see ``run``."""
+
+    def __init__(
+        self,
+        channel: ChannelConfig,
+        backlog: Backlog,
+        poster: Sender,
+        dead_letters: DeadLetterSink,
+        *,
+        renderer: Renderer,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        on_result: Callable[[Report], None] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.stats = WorkerStats()
+        self._backlog = backlog
+        self._poster = poster
+        self._dead_letters = dead_letters
+        self._renderer = renderer
+        self._clock = clock or SystemClock()
+        self._rand = rand
+        self._on_result = on_result
+        rate = channel.delivery.max_rate
+        self._min_interval = PACING_MARGIN / rate if rate else 0.0
+        self._last_post: float | None = None
+        self._attempts = 0  # tries of the message at the head of the backlog
+        self._failures = 0  # failed tries since the last success: the backoff exponent
+        self._failing_since: float | None = None  # monotonic start of the current outage
+
+    async def run(self) -> None:
+        """Post, retry and dead-letter until the backlog is closed and empty.
+
+        Cancelling it is safe: whatever was not acknowledged stays in the backlog.
+        """
+        while True:
+            await self._backlog.wait()
+            if not len(self._backlog):
+                return
+            # Pace before peeking, so alerts that arrive meanwhile join the batch.
+            await self._pace()
+            alerts = self._backlog.peek(self.channel.delivery.batch_max)
+            if not alerts:
+                return
+            try:
+                rendered = self._renderer(self.channel, alerts)
+            except Exception as exc:  # a renderer bug must not wedge the channel
+                reason = f"could not render the message: {type(exc).__name__}: {exc}"
+                await self._dead_letter(alerts[:1], GiveUp(reason), 1)
+                continue
+            await self._post(rendered, alerts)
+
+    async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> None:
+        covered = alerts[: min(max(rendered.count, 1), len(alerts))]
+        self._last_post = self._clock.monotonic()
+        self._attempts += 1
+        outcome = await self._poster.post(self.channel, rendered.payload)
+        if isinstance(outcome, Delivered):
+            await self._backlog.ack(len(covered))
+            self._record_success(outcome, len(covered))
+        elif isinstance(outcome, GiveUp):
+            await self._dead_letter(covered, outcome, self._attempts)
+        else:
+            await self._retry(outcome, covered)
+
+    async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> None:
+        now = self._clock.monotonic()
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+            self.stats.failing_since = self._clock.time()
+        self.stats.last_error = outcome.reason
+        limits = self.channel.delivery
+        if outcome.after is None:
+            delay = full_jitter(
+                self._failures - 1, limits.retry_initial, limits.retry_max, self._rand
+            )
+        else:
+            # Honour Retry-After, but never below retry_initial: "Retry-After: 0" on
+            # every answer would otherwise spin on an unpaced channel.
+            delay = max(outcome.after, limits.retry_initial)
+        remaining = limits.give_up_after - (now - self._failing_since)
+        if remaining <= 0:
+            # Failing for give_up_after: dead-letter, then still pause before the
+            # next message, since the endpoint has not recovered.
+            if not await self._dead_letter(covered, outcome, self._attempts):
+                return
+            if not len(self._backlog):
+                return  # nothing waits: no need to pause, and a drain can end now
+        else:
+            # Never sleep past the deadline: the last try happens right at it.
+            delay = min(delay, remaining)
+            self.stats.retries += 1
+            self._log(
+                logging.WARNING,
+                outcome,
+                len(covered),
+                self._attempts,
+                delay,
+                "channel %s: attempt %d failed, next try in %s: %s",
+                self.channel.name,
+                self._attempts,
+                format_delay(delay),
+                outcome.reason,
+            )
+        # A worker serves one channel, so this sleep pauses the whole channel:
+        # what a 429 with Retry-After asks for.
+        await self._clock.sleep(delay)
+
+    async def _dead_letter(
+        self, covered: Sequence[Alert], outcome: Retry | GiveUp, attempts: int
+    ) -> bool:
+        """Write ``covered`` as dead letters and acknowledge them; ``False`` if the write failed."""
+        try:
+            await asyncio.to_thread(
+                self._dead_letters.write, self.channel.name, covered, outcome.reason, attempts
+            )
+        except OSError as exc:
+            # Not written means not acknowledged: keep the alerts and try again later.
+            delay = full_jitter(
+                self._failures,
+                self.channel.delivery.retry_initial,
+                self.channel.delivery.retry_max,
+                self._rand,
+            )
+            logger.error(
+                "channel %s: could not write dead letters (%s); retrying in %s",
+                self.channel.name,
+                os.strerror(exc.errno) if exc.errno else exc,
+                format_delay(delay),
+                extra={"channel": self.channel.name},
+            )
+            await self._clock.sleep(delay)
+            return False
+        await self._backlog.ack(len(covered))
+        self.stats.dead_lettered += len(covered)
+        self.stats.last_error = outcome.reason
+        self._attempts = 0
+        self._log(
+            logging.ERROR,
+            outcome,
+            len(covered),
+            attempts,
+            None,
+            "channel %s: dead-lettered %d event(s) after %d attempt(s): %s",
+            self.channel.name,
+            len(covered),
+            attempts,
+            outcome.reason,
+            dead=True,
+        )
+        return True
+
+    def _record_success(self, outcome: Delivered, count: int) -> None:
+        stats = self.stats
+        stats.delivered_events += count
+        stats.delivered_messages += 1
+        stats.last_success = self._clock.time()
+        stats.failing_since = None
+        stats.last_error = None
+        self._log(
+            logging.INFO,
+            outcome,
+            count,
+            self._attempts,
+            None,
+            "channel %s: delivered %d event(s) on attempt %d (status %s)",
+            self.channel.name,
+            count,
+            self._attempts,
+            outcome.status,
+        )
+        self._attempts = self._failures = 0
+        self._failing_since = None
+
+    async def _pace(self) -> None:
+        if self._last_post is None or self._min_interval <= 0:
+            return
+        wait = self._last_post + self._min_interval - self._clock.monotonic()
+        if wait > 0:
+            await self._clock.sleep(wait)
+
+    def _log(
+        self,
+        level: int,
+        outcome: Outcome,
+        count: int,
+        attempt: int,
+        delay: float | None,
+        msg: str,
+        *args: object,
+        dead: bool = False,
+    ) -> None:
+        """The one log line of an outcome, with fields a JSON formatter can emit, and its report."""
+        extra = {
+            "channel": self.channel.name,
+            "status": outcome.status,
+            "attempt": attempt,
+            "delay": delay,
+            "reason": outcome.reason,
+        }
+        logger.log(level, msg, *args, extra=extra)
+        if self._on_result is not None:
+            self._on_result(Report(self.channel.name, outcome, count, attempt, delay, dead))
+
+
+async def drain_workers(tasks: Collection[asyncio.Task[None]], seconds: float) -> bool:
+    """Wait up to ``seconds`` for worker tasks whose backlogs were closed; cancel the rest.
+
+    ``True`` when every worker finished (its backlog is empty). Cancelled workers
+    leave their unacknowledged alerts in their backlogs for the next run.
+    """
+    if not tasks:
+        return True
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, seconds))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return not pending

@@ -1,0 +1,95 @@
+"""Lines -> parsed, counted and routed events: the part of the pipeline with no effects.
+
+``Intake`` turns each numbered line into an ``Event`` (or counts and logs why
+it was skipped, with its line number), asks the ``Router`` which channels take
+it, and builds the ``Alert`` once for all of them. ``route``, ``run --dry-run``
+and ``run`` all go through it, so they route identically.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from shipper.config import Config
+from shipper.event import Alert, Event, Rejected, parse_line, to_alert
+from shipper.route import Router
+from shipper.sources.lines import Line
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IntakeStats:
+    """What the intake saw: lines read and rejected (by reason), matches per channel."""
+
+    lines_read: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    unknown_severity: int = 0
+    matched: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def lines_rejected(self) -> int:
+        """All skipped lines, whatever the reason."""
+        return sum(self.rejected.values())
+
+
+_REJECT_TEXT = {
+    Rejected.TOO_LONG: "longer than source.max_line_bytes",
+    Rejected.INVALID_UTF8: "not valid UTF-8",
+    Rejected.INVALID_JSON: "not valid JSON",
+    Rejected.NOT_AN_OBJECT: "not a JSON object",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One event that at least one channel takes."""
+
+    event: Event
+    alert: Alert
+    channels: tuple[str, ...]
+
+
+class Intake:
+    """Parses and routes lines under one config; ``stats`` accumulates across calls."""
+
+    def __init__(self, config: Config, stats: IntakeStats | None = None) -> None:
+        self.config = config
+        self.router = Router(config.channels)
+        self.stats = stats if stats is not None else IntakeStats()
+
+    def process(self, lines: Iterable[Line]) -> Iterator[Routed]:
+        """The events among ``lines`` that match a channel, in input order."""
+        config = self.config
+        fields = config.fields
+        default = config.default_severity
+        max_bytes = config.source.max_line_bytes
+        route = self.router.route
+        stats = self.stats
+        for number, data in lines:
+            stats.lines_read += 1
+            parsed = (
+                Rejected.TOO_LONG
+                if data is None
+                else parse_line(data, number, fields, default, max_bytes)
+            )
+            if parsed is None:
+                continue
+            if isinstance(parsed, Rejected):
+                stats.rejected[parsed.value] += 1
+                log.warning(
+                    "line %d skipped: %s",
+                    number,
+                    _REJECT_TEXT[parsed],
+                    extra={"line": number, "reason": parsed.value},
+                )
+                continue
+            if not parsed.severity_known:
+                stats.unknown_severity += 1
+            channels = route(parsed.action, parsed.severity)
+            if channels:
+                stats.matched.update(channels)
+                yield Routed(parsed, to_alert(parsed, fields), channels)
