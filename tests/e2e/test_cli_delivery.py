@@ -1,0 +1,272 @@
+"""The installed CLI against fake webhooks on 127.0.0.1: run, test, dead letters, signals.
+
+Every captured stdout and stderr is scanned for the secret parts of the webhook URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.e2e.cli import SHIPPER, clean_env
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
+
+SLACK = "/services/T0E2E/B0E2E/slackSECRETpath1"
+TEAMS = "/webhookb2/teamsSECRETpath2/IncomingWebhook/x"
+FLOW = "/workflows/abc/triggers/manual/paths/invoke"
+FLOW_QUERY = "?api-version=2016-06-01&sig=flowSECRETsig3"
+SIEM = "/ingest/siemSECRETpath4"
+SECRETS = ("slackSECRETpath1", "teamsSECRETpath2", "flowSECRETsig3", "siemSECRETpath4")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWebhook]:
+    async with FakeWebhook() as server:
+        server.always(TEAMS, Reply(200, "1"))
+        server.always(FLOW, Reply(202, ""))
+        server.always(SIEM, Reply(204, ""))
+        yield server
+
+
+def write_config(tmp_path: Path, fake: FakeWebhook, extra: str = "", slack: str = "") -> Path:
+    config = tmp_path / "shipper.toml"
+    config.write_text(f"""
+[source]
+state_dir = "{tmp_path / "state"}"
+[delivery]
+retry_initial = "50ms"
+retry_max = "200ms"
+drain_timeout = "20s"
+timeout = "2s"
+[channels.security]
+kind = "slack"
+url = "${{SLACK_URL}}"
+label = "#security"
+min_severity = "info"
+actions = ["login.*", "api_token.*"]
+{slack}
+[channels.infra]
+kind = "teams"
+url = "${{TEAMS_URL}}"
+actions = ["release.*"]
+[channels.flow]
+kind = "teams"
+url = "${{FLOW_URL}}"
+format = "adaptivecard"
+actions = ["release.*"]
+[channels.siem]
+kind = "webhook"
+url = "${{SIEM_URL}}"
+max_rate = 0
+{extra}
+""")
+    return config
+
+
+def env_for(fake: FakeWebhook) -> dict[str, str]:
+    return clean_env({
+        "SLACK_URL": fake.to(SLACK), "TEAMS_URL": fake.to(TEAMS),
+        "FLOW_URL": fake.to(FLOW) + FLOW_QUERY, "SIEM_URL": fake.to(SIEM),
+    })
+
+
+def events(n: int, action: str = "login.complete") -> list[bytes]:
+    return [orjson.dumps({"action": action, "severity": "high", "user": f"u{i}@example.com",
+                          "status": "ok", "context": {"seq": f"ev-{i:04d}-x"}}) for i in range(n)]
+
+
+async def run_cli(*args: str, stdin: bytes, env: dict[str, str],
+                  timeout: float = 60) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER), *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    assert proc.returncode is not None
+    assert_no_secret(out, err)
+    return proc.returncode, out, err
+
+
+def assert_no_secret(*outputs: bytes) -> None:
+    for output in outputs:
+        for secret in SECRETS:
+            assert secret.encode() not in output, f"{secret} leaked"
+
+
+def positions(bodies: Sequence[bytes], tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """Where each token first appears: (message index, offset); asserts each appears."""
+    found = []
+    for token in tokens:
+        where = [(i, b.find(token.encode())) for i, b in enumerate(bodies) if token.encode() in b]
+        assert where, f"{token} was never posted"
+        found.append(where[0])
+    return found
+
+
+async def test_run_delivers_to_every_channel_in_order(tmp_path: Path, fake: FakeWebhook) -> None:
+    logins = events(45)
+    releases = events(12, "release.promote")
+    noise = events(5, "app.list")
+    lines = [*logins[:20], *releases[:6], *noise, *logins[20:], *releases[6:]]
+    config = write_config(tmp_path, fake)
+    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines) + b"\n",
+                                 env=env_for(fake))
+    assert code == 0, err.decode()
+
+    slack = [r.body for r in fake.requests_to(SLACK)]
+    seqs = [f"ev-{i:04d}-x" for i in range(45)]
+    assert positions(slack, seqs) == sorted(positions(slack, seqs)), "Slack order"
+    assert 3 <= len(slack) <= 10, "a burst of 45 goes out as a few batches, not 45 posts"
+    for request in fake.requests_to(SLACK):
+        assert request.json["blocks"] and request.json["text"]
+    slack_times = [r.time for r in fake.requests_to(SLACK)]
+    assert all(b - a >= 1.0 for a, b in zip(slack_times, slack_times[1:], strict=False)), (
+        "a Slack channel posts at most about once a second")
+
+    teams = [r.body for r in fake.requests_to(TEAMS)]
+    assert all(orjson.loads(b)["@type"] == "MessageCard" for b in teams)
+    release_seqs = [f"ev-{i:04d}-x" for i in range(12)]
+    assert positions(teams, release_seqs) == sorted(positions(teams, release_seqs))
+    flows = [r.json for r in fake.requests_to(FLOW)]
+    assert flows and all(f["type"] == "message" for f in flows)
+    assert flows[0]["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+
+    siem = [r.json for r in fake.requests_to(SIEM)]
+    received = [e for body in siem for e in (body if isinstance(body, list) else [body])]
+    assert received == [orjson.loads(line) for line in lines], "webhook: every event, as read"
+
+
+async def test_permanent_refusal_is_dead_lettered(tmp_path: Path, fake: FakeWebhook) -> None:
+    fake.always(SLACK, Reply(404, "no_service"))
+    config = write_config(tmp_path, fake)
+    lines = events(3)
+    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines),
+                                 env=env_for(fake))
+    assert code == 0, err.decode()
+    assert len(fake.requests_to(SIEM)) >= 1, "the other channels keep working"
+    dead = tmp_path / "state" / "dead-letter" / "security.jsonl"
+    records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [r["event"] for r in records] == [orjson.loads(line) for line in lines]
+    assert {r["channel"] for r in records} == {"security"}
+    assert "Slack answered 404 no_service: the webhook was revoked or the URL is wrong" in (
+        records[0]["reason"])
+    assert "no_service" in err.decode()
+
+
+async def test_endpoint_down_at_exit_exits_1_and_keeps_the_events(
+        tmp_path: Path, fake: FakeWebhook) -> None:
+    fake.always(SIEM, Reply(500, "down"))
+    config = write_config(tmp_path, fake)
+    config.write_text(config.read_text().replace('drain_timeout = "20s"', 'drain_timeout = "1s"'))
+    lines = events(4, "user.lock")
+    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines),
+                                 env=env_for(fake))
+    assert code == 1
+    assert len(fake.requests_to(SIEM)) >= 2, "it retried"
+    dead = tmp_path / "state" / "dead-letter" / "siem.jsonl"
+    records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert [r["event"] for r in records] == [orjson.loads(line) for line in lines]
+    assert "not delivered before shipper stopped" in records[0]["reason"]
+    assert "4 event(s) not delivered" in err.decode()
+
+
+async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: FakeWebhook) -> None:
+    fake.always(SLACK, Reply(200, "ok", delay=HANG))
+    config = write_config(tmp_path, fake)
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER), "run", "-c", str(config), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(fake))
+    assert proc.stdin is not None
+    proc.stdin.write(b"\n".join(events(3)) + b"\n")
+    await proc.stdin.drain()
+    await fake.wait_for(lambda _: len(fake.requests_to(SIEM)) >= 1, deadline=10)
+    siem = fake.requests_to(SIEM)[0].json
+    assert len(siem if isinstance(siem, list) else [siem]) >= 1
+    proc.send_signal(signal.SIGINT)
+    # Linux merges a signal sent while the same one is pending: wait for the first to land.
+    seen = await read_until(proc, b"SIGINT received")
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 1, "a forced stop with undelivered events"
+    assert b"second interrupt" in err
+    dead = tmp_path / "state" / "dead-letter" / "security.jsonl"
+    assert len(dead.read_bytes().splitlines()) == 3, "what was read is kept, not lost"
+    assert_no_secret(out, seen + err)
+
+
+async def read_until(proc: asyncio.subprocess.Process, needle: bytes,
+                     deadline: float = 10) -> bytes:
+    """Read stderr lines until one contains ``needle``; returns what was read."""
+    assert proc.stderr is not None
+    seen = b""
+    async with asyncio.timeout(deadline):
+        while needle not in seen:
+            line = await proc.stderr.readline()
+            assert line, f"stderr closed before {needle!r}: {seen.decode()}"
+            seen += line
+    return seen
+
+
+async def test_sigterm_stops_reading_and_drains(tmp_path: Path, fake: FakeWebhook) -> None:
+    config = write_config(tmp_path, fake)
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER), "run", "-c", str(config), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(fake))
+    assert proc.stdin is not None
+    proc.stdin.write(b"\n".join(events(5, "api_token.create")) + b"\n")
+    await proc.stdin.drain()
+    await fake.wait_for(lambda _: len(fake.requests_to(SIEM)) >= 1, deadline=10)
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 15)
+    assert proc.returncode == 0, err.decode()
+    assert b"SIGTERM received" in err
+    slack = b"".join(r.body for r in fake.requests_to(SLACK))
+    assert all(f"ev-{i:04d}-x".encode() in slack for i in range(5)), "drained before exit"
+    assert_no_secret(out, err)
+
+
+@pytest.mark.parametrize(
+    ("channel", "reply", "code", "answer"),
+    [
+        ("security", Reply(200, "ok"), 0, "security: Slack answered 200 ok"),
+        ("security", Reply(404, "no_service"), 1,
+         "security: Slack answered 404 no_service: the webhook was revoked or the URL is wrong"),
+        ("security", Reply(429, '{"ok":false,"error":"rate_limited"}', {"Retry-After": "30"}), 1,
+         "Slack answered 429"),
+        ("infra", Reply(200, "1"), 0, "infra: Teams answered 200"),
+        ("infra", Reply(200, "Microsoft Teams endpoint returned HTTP error 413 with ContextId x"),
+         1, "413"),
+        ("flow", Reply(202, ""), 0, "flow: "),
+        ("siem", Reply(204, ""), 0, "siem: "),
+    ],
+)
+async def test_test_command(tmp_path: Path, fake: FakeWebhook, channel: str, reply: Reply,
+                            code: int, answer: str) -> None:
+    path = {"security": SLACK, "infra": TEAMS, "flow": FLOW, "siem": SIEM}[channel]
+    fake.script(path, reply)
+    config = write_config(tmp_path, fake)
+    got, out, err = await run_cli("test", channel, "-c", str(config), stdin=b"", env=env_for(fake))
+    assert got == code, (out, err)
+    assert answer in out.decode()
+    (request,) = fake.requests_to(path)
+    assert b"shipper.test" in request.body
+    if channel == "security":
+        assert b"*Severity*\\ninfo" in request.body, "the channel's own threshold"
+
+
+async def test_test_command_unknown_channel_and_unreachable(tmp_path: Path,
+                                                            fake: FakeWebhook) -> None:
+    config = write_config(tmp_path, fake)
+    code, _, err = await run_cli("test", "nope", "-c", str(config), stdin=b"", env=env_for(fake))
+    assert code == 2
+    assert "unknown channel 'nope'; known channels: security, infra, flow, siem" in err.decode()
+    env = env_for(fake)
+    await fake.stop()
+    code, out, err = await run_cli("test", "security", "-c", str(config), stdin=b"", env=env)
+    assert code == 1
+    assert "could not reach 127.0.0.1" in out.decode()
+    assert "Traceback" not in err.decode()
