@@ -6,6 +6,7 @@ Every captured stdout and stderr is scanned for the secret parts of the webhook 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -69,23 +70,43 @@ max_rate = 0
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:
-    return clean_env({
-        "SLACK_URL": fake.to(SLACK), "TEAMS_URL": fake.to(TEAMS),
-        "FLOW_URL": fake.to(FLOW) + FLOW_QUERY, "SIEM_URL": fake.to(SIEM),
-    })
+    return clean_env(
+        {
+            "SLACK_URL": fake.to(SLACK),
+            "TEAMS_URL": fake.to(TEAMS),
+            "FLOW_URL": fake.to(FLOW) + FLOW_QUERY,
+            "SIEM_URL": fake.to(SIEM),
+        }
+    )
 
 
 def events(n: int, action: str = "login.complete") -> list[bytes]:
-    return [orjson.dumps({"action": action, "severity": "high", "user": f"u{i}@example.com",
-                          "status": "ok", "context": {"seq": f"ev-{i:04d}-x"}}) for i in range(n)]
+    return [
+        orjson.dumps(
+            {
+                "action": action,
+                "severity": "high",
+                "user": f"u{i}@example.com",
+                "status": "ok",
+                "context": {"seq": f"ev-{i:04d}-x"},
+            }
+        )
+        for i in range(n)
+    ]
 
 
-async def run_cli(*args: str, stdin: bytes, env: dict[str, str],
-                  timeout: float = 60) -> tuple[int, bytes, bytes]:
+async def run_cli(
+    *args: str, stdin: bytes, env: dict[str, str], deadline: float = 60
+) -> tuple[int, bytes, bytes]:
     proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER), *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env)
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+        str(SHIPPER),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), deadline)
     assert proc.returncode is not None
     assert_no_secret(out, err)
     return proc.returncode, out, err
@@ -113,8 +134,9 @@ async def test_run_delivers_to_every_channel_in_order(tmp_path: Path, fake: Fake
     noise = events(5, "app.list")
     lines = [*logins[:20], *releases[:6], *noise, *logins[20:], *releases[6:]]
     config = write_config(tmp_path, fake)
-    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines) + b"\n",
-                                 env=env_for(fake))
+    code, _, err = await run_cli(
+        "run", "-c", str(config), stdin=b"\n".join(lines) + b"\n", env=env_for(fake)
+    )
     assert code == 0, err.decode()
 
     slack = [r.body for r in fake.requests_to(SLACK)]
@@ -124,8 +146,9 @@ async def test_run_delivers_to_every_channel_in_order(tmp_path: Path, fake: Fake
     for request in fake.requests_to(SLACK):
         assert request.json["blocks"] and request.json["text"]
     slack_times = [r.time for r in fake.requests_to(SLACK)]
-    assert all(b - a >= 1.0 for a, b in zip(slack_times, slack_times[1:], strict=False)), (
-        "a Slack channel posts at most about once a second")
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(slack_times)), (
+        "a Slack channel posts at most about once a second"
+    )
 
     teams = [r.body for r in fake.requests_to(TEAMS)]
     assert all(orjson.loads(b)["@type"] == "MessageCard" for b in teams)
@@ -144,27 +167,32 @@ async def test_permanent_refusal_is_dead_lettered(tmp_path: Path, fake: FakeWebh
     fake.always(SLACK, Reply(404, "no_service"))
     config = write_config(tmp_path, fake)
     lines = events(3)
-    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines),
-                                 env=env_for(fake))
+    code, _, err = await run_cli(
+        "run", "-c", str(config), stdin=b"\n".join(lines), env=env_for(fake)
+    )
     assert code == 0, err.decode()
     assert len(fake.requests_to(SIEM)) >= 1, "the other channels keep working"
     dead = tmp_path / "state" / "dead-letter" / "security.jsonl"
     records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
     assert [r["event"] for r in records] == [orjson.loads(line) for line in lines]
     assert {r["channel"] for r in records} == {"security"}
-    assert "Slack answered 404 no_service: the webhook was revoked or the URL is wrong" in (
-        records[0]["reason"])
+    assert (
+        "Slack answered 404 no_service: the webhook was revoked or the URL is wrong"
+        in (records[0]["reason"])
+    )
     assert "no_service" in err.decode()
 
 
 async def test_endpoint_down_at_exit_exits_1_and_keeps_the_events(
-        tmp_path: Path, fake: FakeWebhook) -> None:
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
     fake.always(SIEM, Reply(500, "down"))
     config = write_config(tmp_path, fake)
     config.write_text(config.read_text().replace('drain_timeout = "20s"', 'drain_timeout = "1s"'))
     lines = events(4, "user.lock")
-    code, _, err = await run_cli("run", "-c", str(config), stdin=b"\n".join(lines),
-                                 env=env_for(fake))
+    code, _, err = await run_cli(
+        "run", "-c", str(config), stdin=b"\n".join(lines), env=env_for(fake)
+    )
     assert code == 1
     assert len(fake.requests_to(SIEM)) >= 2, "it retried"
     dead = tmp_path / "state" / "dead-letter" / "siem.jsonl"
@@ -178,8 +206,15 @@ async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: Fa
     fake.always(SLACK, Reply(200, "ok", delay=HANG))
     config = write_config(tmp_path, fake)
     proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER), "run", "-c", str(config), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(fake))
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env_for(fake),
+    )
     assert proc.stdin is not None
     proc.stdin.write(b"\n".join(events(3)) + b"\n")
     await proc.stdin.drain()
@@ -198,8 +233,9 @@ async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: Fa
     assert_no_secret(out, seen + err)
 
 
-async def read_until(proc: asyncio.subprocess.Process, needle: bytes,
-                     deadline: float = 10) -> bytes:
+async def read_until(
+    proc: asyncio.subprocess.Process, needle: bytes, deadline: float = 10
+) -> bytes:
     """Read stderr lines until one contains ``needle``; returns what was read."""
     assert proc.stderr is not None
     seen = b""
@@ -214,8 +250,15 @@ async def read_until(proc: asyncio.subprocess.Process, needle: bytes,
 async def test_sigterm_stops_reading_and_drains(tmp_path: Path, fake: FakeWebhook) -> None:
     config = write_config(tmp_path, fake)
     proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER), "run", "-c", str(config), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env_for(fake))
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env_for(fake),
+    )
     assert proc.stdin is not None
     proc.stdin.write(b"\n".join(events(5, "api_token.create")) + b"\n")
     await proc.stdin.drain()
@@ -233,19 +276,32 @@ async def test_sigterm_stops_reading_and_drains(tmp_path: Path, fake: FakeWebhoo
     ("channel", "reply", "code", "answer"),
     [
         ("security", Reply(200, "ok"), 0, "security: Slack answered 200 ok"),
-        ("security", Reply(404, "no_service"), 1,
-         "security: Slack answered 404 no_service: the webhook was revoked or the URL is wrong"),
-        ("security", Reply(429, '{"ok":false,"error":"rate_limited"}', {"Retry-After": "30"}), 1,
-         "Slack answered 429"),
+        (
+            "security",
+            Reply(404, "no_service"),
+            1,
+            "security: Slack answered 404 no_service: the webhook was revoked or the URL is wrong",
+        ),
+        (
+            "security",
+            Reply(429, '{"ok":false,"error":"rate_limited"}', {"Retry-After": "30"}),
+            1,
+            "Slack answered 429",
+        ),
         ("infra", Reply(200, "1"), 0, "infra: Teams answered 200"),
-        ("infra", Reply(200, "Microsoft Teams endpoint returned HTTP error 413 with ContextId x"),
-         1, "413"),
+        (
+            "infra",
+            Reply(200, "Microsoft Teams endpoint returned HTTP error 413 with ContextId x"),
+            1,
+            "413",
+        ),
         ("flow", Reply(202, ""), 0, "flow: "),
         ("siem", Reply(204, ""), 0, "siem: "),
     ],
 )
-async def test_test_command(tmp_path: Path, fake: FakeWebhook, channel: str, reply: Reply,
-                            code: int, answer: str) -> None:
+async def test_test_command(
+    tmp_path: Path, fake: FakeWebhook, channel: str, reply: Reply, code: int, answer: str
+) -> None:
     path = {"security": SLACK, "infra": TEAMS, "flow": FLOW, "siem": SIEM}[channel]
     fake.script(path, reply)
     config = write_config(tmp_path, fake)
@@ -258,8 +314,9 @@ async def test_test_command(tmp_path: Path, fake: FakeWebhook, channel: str, rep
         assert b"*Severity*\\ninfo" in request.body, "the channel's own threshold"
 
 
-async def test_test_command_unknown_channel_and_unreachable(tmp_path: Path,
-                                                            fake: FakeWebhook) -> None:
+async def test_test_command_unknown_channel_and_unreachable(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
     config = write_config(tmp_path, fake)
     code, _, err = await run_cli("test", "nope", "-c", str(config), stdin=b"", env=env_for(fake))
     assert code == 2
