@@ -8,6 +8,7 @@ or could not be reached (``test``); 2 a config or usage error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from enum import StrEnum
@@ -110,8 +111,6 @@ def _start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: 
     secrets = setup_logging(level.value, fmt.value)
     config = _load(config_path, posts=posts)
     secrets.set_urls(c.url for c in config.channels if c.url)
-    import logging
-
     for warning in config.warnings:
         logging.getLogger("shipper.config").warning("%s", warning)
     return config
@@ -241,3 +240,8 @@ def main() -> None:
         sys.exit(EXIT_OK)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception:
+        # A bug of ours: log it through the handler that redacts webhook URLs, never a raw
+        # traceback that could carry one.
+        logging.getLogger("shipper").exception("unexpected error; please report it")
+        sys.exit(EXIT_UNDELIVERED)

@@ -20,14 +20,20 @@ from typing import Any, Literal
 from shipper.config_values import (
     Problems,
     expand_env,
+    kind_of,
     parse_duration,
     parse_glob,
     parse_listen,
     parse_url,
+    read_positive_int,
+    read_severity,
+    read_string,
+    read_table,
+    reject_unknown,
 )
 from shipper.errors import ConfigError
 from shipper.event import FieldPath, Fields
-from shipper.severity import SEVERITY_LOOKUP, SEVERITY_NAMES, Severity
+from shipper.severity import Severity
 
 Kind = Literal["slack", "teams", "webhook"]
 TeamsFormat = Literal["messagecard", "adaptivecard"]
@@ -150,111 +156,55 @@ def load_config(path: Path, environ: Mapping[str, str], *, posts: bool = True) -
 def _build(
     doc: dict[str, Any], path: Path, environ: Mapping[str, str], problems: Problems, *, posts: bool
 ) -> Config | None:
-    _reject_unknown(doc, _SECTIONS, "", problems)
-    source = _source(_table(doc, "source", problems), environ, problems)
-    fields = _fields(_table(doc, "fields", problems), environ, problems)
-    severity_table = _table(doc, "severity", problems)
-    _reject_unknown(severity_table, {"default"}, "severity.", problems)
-    default = _severity(severity_table, "default", "severity.", environ, problems, Severity.INFO)
-    delivery = _delivery(
-        _table(doc, "delivery", problems), "delivery.", DeliveryConfig(), environ, problems
+    reject_unknown(doc, _SECTIONS, "", problems)
+    source = _source(read_table(doc, "source", problems), environ, problems)
+    fields = _fields(read_table(doc, "fields", problems), environ, problems)
+    severity_table = read_table(doc, "severity", problems)
+    reject_unknown(severity_table, {"default"}, "severity.", problems)
+    default = read_severity(
+        severity_table, "default", "severity.", environ, problems, Severity.INFO
     )
-    metrics_table = _table(doc, "metrics", problems)
-    _reject_unknown(metrics_table, {"listen"}, "metrics.", problems)
+    delivery = _delivery(
+        read_table(doc, "delivery", problems), "delivery.", DeliveryConfig(), environ, problems
+    )
+    metrics_table = read_table(doc, "metrics", problems)
+    reject_unknown(metrics_table, {"listen"}, "metrics.", problems)
     listen = None
     if "listen" in metrics_table:
-        raw = _string(metrics_table, "listen", "metrics.", environ, problems)
+        raw = read_string(metrics_table, "listen", "metrics.", environ, problems)
         listen = parse_listen(raw, "metrics.listen", problems) if raw is not None else None
-    rate_is_global = "max_rate" in _table(doc, "delivery", Problems())
+    rate_is_global = "max_rate" in read_table(doc, "delivery", Problems())
     channels = _channels(
-        _table(doc, "channels", problems), delivery, rate_is_global, environ, problems, posts=posts
+        read_table(doc, "channels", problems),
+        delivery,
+        rate_is_global,
+        environ,
+        problems,
+        posts=posts,
     )
     if source is None or fields is None:
         return None
     return Config(path, source, fields, default, delivery, listen, channels)
 
 
-def _table(
-    doc: Mapping[str, Any], key: str, problems: Problems, prefix: str = ""
-) -> dict[str, Any]:
-    value = doc.get(key, {})
-    if not isinstance(value, dict):
-        problems.error(f"{prefix}{key}: must be a table, got {_kind_of(value)}")
-        return {}
-    return value
-
-
-def _reject_unknown(
-    table: Mapping[str, Any], known: set[str], prefix: str, problems: Problems
-) -> None:
-    for key in table:
-        if key not in known:
-            expected = ", ".join(sorted(known))
-            problems.error(f"{prefix}{key}: unknown key; expected one of {expected}")
-
-
-def _string(
-    table: Mapping[str, Any], key: str, prefix: str, environ: Mapping[str, str], problems: Problems
-) -> str | None:
-    value = table[key]
-    if not isinstance(value, str):
-        problems.error(f"{prefix}{key}: must be a string, got {_kind_of(value)}")
-        return None
-    return expand_env(value, environ, f"{prefix}{key}", problems)
-
-
-def _positive_int(
-    table: Mapping[str, Any], key: str, prefix: str, default: int, problems: Problems
-) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        problems.error(f"{prefix}{key}: must be a positive whole number, got {value!r}")
-        return default
-    return value
-
-
-def _severity(
-    table: Mapping[str, Any],
-    key: str,
-    prefix: str,
-    environ: Mapping[str, str],
-    problems: Problems,
-    default: Severity,
-) -> Severity:
-    if key not in table:
-        return default
-    raw = _string(table, key, prefix, environ, problems)
-    if raw is None:
-        return default
-    found = SEVERITY_LOOKUP.get(raw.strip().lower())
-    if found is None:
-        names = ", ".join(SEVERITY_NAMES)
-        problems.error(
-            f'{prefix}{key}: unknown severity "{raw}"; expected one of {names} '
-            "(or an alias such as warning, error, fatal)"
-        )
-        return default
-    return found
-
-
 def _source(
     table: dict[str, Any], environ: Mapping[str, str], problems: Problems
 ) -> SourceConfig | None:
-    _reject_unknown(table, _SOURCE_KEYS, "source.", problems)
-    path = _string(table, "path", "source.", environ, problems) if "path" in table else None
+    reject_unknown(table, _SOURCE_KEYS, "source.", problems)
+    path = read_string(table, "path", "source.", environ, problems) if "path" in table else None
     start_at: Literal["end", "beginning"] = "end"
     if "start_at" in table:
-        raw = _string(table, "start_at", "source.", environ, problems)
+        raw = read_string(table, "start_at", "source.", environ, problems)
         if raw == "beginning":
             start_at = "beginning"
         elif raw != "end" and raw is not None:
             problems.error(f'source.start_at: must be "end" or "beginning", got "{raw}"')
     if "state_dir" in table:
-        state = _string(table, "state_dir", "source.", environ, problems)
+        state = read_string(table, "state_dir", "source.", environ, problems)
         state_dir = Path(state).expanduser() if state else default_state_dir(environ)
     else:
         state_dir = default_state_dir(environ)
-    max_line = _positive_int(table, "max_line_bytes", "source.", 1024 * 1024, problems)
+    max_line = read_positive_int(table, "max_line_bytes", "source.", 1024 * 1024, problems)
     return SourceConfig(None if path in (None, "", "-") else path, start_at, state_dir, max_line)
 
 
@@ -271,13 +221,13 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _fields(table: dict[str, Any], environ: Mapping[str, str], problems: Problems) -> Fields | None:
-    _reject_unknown(table, _FIELD_KEYS, "fields.", problems)
+    reject_unknown(table, _FIELD_KEYS, "fields.", problems)
     defaults = Fields()
     paths: dict[str, FieldPath] = {}
     for key in ("action", "severity", "timestamp", "status", "context"):
         paths[key] = getattr(defaults, key)
         if key in table:
-            raw = _string(table, key, "fields.", environ, problems)
+            raw = read_string(table, key, "fields.", environ, problems)
             if raw is not None:
                 paths[key] = _field_path(raw, f"fields.{key}", problems)
     actor = defaults.actor
@@ -313,7 +263,7 @@ def _delivery(
     problems: Problems,
 ) -> DeliveryConfig:
     if prefix == "delivery.":
-        _reject_unknown(table, _DELIVERY_KEYS, prefix, problems)
+        reject_unknown(table, _DELIVERY_KEYS, prefix, problems)
     values: dict[str, Any] = {}
     for key in _DURATION_KEYS:
         if key in table:
@@ -321,7 +271,9 @@ def _delivery(
             if parsed is not None:
                 values[key] = parsed
     if "batch_max" in table:
-        values["batch_max"] = _positive_int(table, "batch_max", prefix, base.batch_max, problems)
+        values["batch_max"] = read_positive_int(
+            table, "batch_max", prefix, base.batch_max, problems
+        )
     if "max_rate" in table:
         rate = table["max_rate"]
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
@@ -356,7 +308,7 @@ def _channels(
     for name, body in table.items():
         prefix = f"channels.{name}."
         if not isinstance(body, dict):
-            problems.error(f"channels.{name}: must be a table, got {_kind_of(body)}")
+            problems.error(f"channels.{name}: must be a table, got {kind_of(body)}")
             continue
         channel = _channel(
             name, body, prefix, delivery, rate_is_global, environ, problems, posts=posts
@@ -377,8 +329,8 @@ def _channel(
     *,
     posts: bool,
 ) -> ChannelConfig | None:
-    _reject_unknown(body, _CHANNEL_KEYS, prefix, problems)
-    kind_raw = _string(body, "kind", prefix, environ, problems) if "kind" in body else None
+    reject_unknown(body, _CHANNEL_KEYS, prefix, problems)
+    kind_raw = read_string(body, "kind", prefix, environ, problems) if "kind" in body else None
     if "kind" not in body:
         problems.error(f"{prefix}kind: missing; expected one of {', '.join(KINDS)}")
     kind: Kind | None = next((k for k in KINDS if k == kind_raw), None)
@@ -387,8 +339,8 @@ def _channel(
             f'{prefix}kind: unknown kind "{kind_raw}"; expected one of {", ".join(KINDS)}'
         )
     url = _channel_url(body, prefix, environ, problems, posts=posts)
-    label = _string(body, "label", prefix, environ, problems) if "label" in body else None
-    min_severity = _severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
+    label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
+    min_severity = read_severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
     actions = _globs(body, "actions", prefix, problems, default=("*",))
     exclude = _globs(body, "exclude", prefix, problems, default=())
     teams_format = _teams_format(body, prefix, kind, url, environ, problems)
@@ -417,7 +369,7 @@ def _channel_url(
         return None
     value = body["url"]
     if not isinstance(value, str):
-        problems.error(f"{prefix}url: must be a string, got {_kind_of(value)}")
+        problems.error(f"{prefix}url: must be a string, got {kind_of(value)}")
         return None
     target = problems if posts else problems.as_warnings()
     expanded = expand_env(value, environ, f"{prefix}url", target)
@@ -455,7 +407,7 @@ def _teams_format(
     if "format" in body:
         if kind != "teams":
             problems.error(f"{prefix}format: only teams channels have a format")
-        choice = _string(body, "format", prefix, environ, problems) or "auto"
+        choice = read_string(body, "format", prefix, environ, problems) or "auto"
         if choice not in ("auto", "messagecard", "adaptivecard"):
             problems.error(
                 f'{prefix}format: unknown format "{choice}"; expected auto, '
@@ -475,15 +427,3 @@ def is_workflows_url(url: str) -> bool:
 
     host = (urlsplit(url).hostname or "").lower()
     return any(host.endswith(s) or host == s[1:] for s in WORKFLOWS_HOST_SUFFIXES)
-
-
-def _kind_of(value: object) -> str:
-    names = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__)

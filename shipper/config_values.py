@@ -12,7 +12,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
+
+from shipper.severity import SEVERITY_LOOKUP, SEVERITY_NAMES, Severity
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -146,3 +149,84 @@ def parse_listen(value: str, where: str, problems: Problems) -> tuple[str, int] 
         problems.error(f'{where}: "{value}" is not HOST:PORT, e.g. "127.0.0.1:9816"')
         return None
     return host, int(port_text)
+
+
+def read_table(
+    doc: Mapping[str, Any], key: str, problems: Problems, prefix: str = ""
+) -> dict[str, Any]:
+    """The sub-table ``key`` of ``doc`` (empty when absent or not a table)."""
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        problems.error(f"{prefix}{key}: must be a table, got {kind_of(value)}")
+        return {}
+    return value
+
+
+def reject_unknown(
+    table: Mapping[str, Any], known: set[str], prefix: str, problems: Problems
+) -> None:
+    """Report every key of ``table`` not in ``known``: a typo must not pass silently."""
+    for key in table:
+        if key not in known:
+            expected = ", ".join(sorted(known))
+            problems.error(f"{prefix}{key}: unknown key; expected one of {expected}")
+
+
+def read_string(
+    table: Mapping[str, Any], key: str, prefix: str, environ: Mapping[str, str], problems: Problems
+) -> str | None:
+    """``table[key]`` as a string with ``${VAR}`` expanded; ``None`` after a problem."""
+    value = table[key]
+    if not isinstance(value, str):
+        problems.error(f"{prefix}{key}: must be a string, got {kind_of(value)}")
+        return None
+    return expand_env(value, environ, f"{prefix}{key}", problems)
+
+
+def read_positive_int(
+    table: Mapping[str, Any], key: str, prefix: str, default: int, problems: Problems
+) -> int:
+    """``table[key]`` as a whole number > 0, else ``default`` (with a problem if given)."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        problems.error(f"{prefix}{key}: must be a positive whole number, got {value!r}")
+        return default
+    return value
+
+
+def read_severity(
+    table: Mapping[str, Any],
+    key: str,
+    prefix: str,
+    environ: Mapping[str, str],
+    problems: Problems,
+    default: Severity,
+) -> Severity:
+    """``table[key]`` as a severity name or alias, else ``default``."""
+    if key not in table:
+        return default
+    raw = read_string(table, key, prefix, environ, problems)
+    if raw is None:
+        return default
+    found = SEVERITY_LOOKUP.get(raw.strip().lower())
+    if found is None:
+        names = ", ".join(SEVERITY_NAMES)
+        problems.error(
+            f'{prefix}{key}: unknown severity "{raw}"; expected one of {names} '
+            "(or an alias such as warning, error, fatal)"
+        )
+        return default
+    return found
+
+
+def kind_of(value: object) -> str:
+    """How an error message names a TOML value's type."""
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }
+    return names.get(type(value), type(value).__name__)

@@ -101,6 +101,8 @@ class Run:
                     asyncio.create_task(self._worker(c, poster).run(), name=f"deliver:{c.name}")
                     for c in self.config.channels
                 ]
+                for worker in workers:
+                    worker.add_done_callback(_report_crash)
                 await self._read_until_stopped(lines)
                 await self._drain(workers)
         finally:
@@ -167,10 +169,7 @@ class Run:
         forced.cancel()
         for worker in workers:
             worker.cancel()
-        results = await asyncio.gather(*workers, return_exceptions=True)
-        for worker, result in zip(workers, results, strict=True):
-            if isinstance(result, Exception):
-                log.error("%s failed: %r", worker.get_name(), result)
+        await asyncio.gather(*workers, return_exceptions=True)
 
     def _finish(self) -> RunResult:
         result = RunResult(self.intake.stats, forced=self.forced.is_set())
@@ -194,6 +193,16 @@ class Run:
             )
         _log_summary(self.intake.stats)
         return result
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """Say at once that a channel stopped delivering; its events stay in its backlog."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "%s stopped on an unexpected error; its events stay queued",
+            task.get_name(),
+            exc_info=task.exception(),
+        )
 
 
 def _log_summary(stats: IntakeStats) -> None:

@@ -327,3 +327,21 @@ async def test_test_command_unknown_channel_and_unreachable(
     assert code == 1
     assert "could not reach 127.0.0.1" in out.decode()
     assert "Traceback" not in err.decode()
+
+
+async def test_json_logs_carry_delivery_fields(tmp_path: Path, fake: FakeWebhook) -> None:
+    fake.script(SIEM, Reply(500, "boom"))
+    config = write_config(tmp_path, fake)
+    code, _, err = await run_cli("run", "-c", str(config), "--log-format", "json",
+                                 stdin=b"\n".join(events(1, "user.lock")) + b"\nnot json\n",
+                                 env=env_for(fake))
+    assert code == 0, err.decode()
+    records = [orjson.loads(line) for line in err.splitlines()]
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    retry = next(r for r in records if r.get("channel") == "siem" and r["level"] == "warning")
+    assert retry["status"] == 500 and retry["attempt"] == 1 and retry["delay"] > 0
+    assert "500" in retry["reason"]
+    delivered = next(r for r in records if r.get("channel") == "siem" and r["level"] == "info")
+    assert delivered["attempt"] == 2
+    skipped = next(r for r in records if r.get("line") == 2)
+    assert skipped["reason"] == "invalid_json"
