@@ -4,7 +4,7 @@
 the oldest ones, posts them and acknowledges how many the endpoint accepted.
 Nothing leaves a backlog until it is acknowledged, so a failed post is simply
 peeked again. ``MemoryBacklog`` keeps alerts in memory; the durable on-disk
-spool implements the same protocol.
+``shipper.spool.Spool`` implements the same protocol.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ class Backlog(Protocol):
     async def append(self, alerts: Sequence[Alert]) -> None:
         """Add alerts at the end, in order."""
 
-    def peek(self, limit: int) -> list[Alert]:
+    async def peek(self, limit: int) -> list[Alert]:
         """The oldest alerts not yet acknowledged, at most ``limit`` of them."""
+
+    async def commit(self) -> None:
+        """Make everything appended so far durable; the source offset may be saved after it."""
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts: they were delivered or dead-lettered."""
@@ -57,8 +60,11 @@ class MemoryBacklog:
         if alerts:
             self._changed.set()
 
-    def peek(self, limit: int) -> list[Alert]:
+    async def peek(self, limit: int) -> list[Alert]:
         return list(islice(self._items, limit))
+
+    async def commit(self) -> None:
+        """Nothing to do: a memory backlog is never durable."""
 
     async def ack(self, count: int) -> None:
         for _ in range(min(count, len(self._items))):

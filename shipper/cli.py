@@ -229,6 +229,44 @@ def route(
     sys.stdout.flush()
 
 
+@app.command()
+def replay(
+    channel: Annotated[
+        str | None, typer.Argument(help="The channel whose dead letters to send again.")
+    ] = None,
+    all_channels: Annotated[
+        bool, typer.Option("--all", help="Every channel's dead letters.")
+    ] = False,
+    config_path: ConfigOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Move dead letters back into the backlog, for the next or the running `shipper run`."""
+    from shipper.deadletter import DeadLetters
+    from shipper.state import StateDir
+
+    config = _start(config_path, log_level, log_format, posts=False)
+    known = [c.name for c in config.channels]
+    if all_channels == (channel is not None):
+        typer.echo("shipper: name one CHANNEL or pass --all", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if channel is not None and channel not in known:
+        typer.echo(f"shipper: {UnknownChannelError(channel, known)}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    state = StateDir(config.source.state_dir)
+    dead_letters = DeadLetters(config.source.state_dir)
+    for name in known if all_channels else [channel or ""]:
+        path = dead_letters.path_for(name)
+        count = sum(1 for _ in path.open("rb")) if path.exists() else 0
+        if state.queue_replay(name, path) is None:
+            typer.echo(f"{name}: no dead letters")
+        else:
+            typer.echo(
+                f"{name}: {count} dead letter(s) queued; the next or the running "
+                "`shipper run` sends them"
+            )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

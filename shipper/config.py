@@ -24,6 +24,7 @@ from shipper.config_values import (
     parse_duration,
     parse_glob,
     parse_listen,
+    parse_size,
     parse_url,
     read_positive_int,
     read_severity,
@@ -54,6 +55,7 @@ class DeliveryConfig:
     retry_max: float = 60.0
     give_up_after: float = 24 * 3600.0
     batch_max: int = 20
+    spool_max_bytes: int = 256 * 1024 * 1024
     max_rate: float | None = None
     drain_timeout: float = 30.0
 
@@ -110,7 +112,7 @@ _SECTIONS = {"source", "fields", "severity", "delivery", "metrics", "channels"}
 _SOURCE_KEYS = {"path", "start_at", "state_dir", "max_line_bytes"}
 _FIELD_KEYS = {"action", "severity", "timestamp", "actor", "status", "context"}
 _DURATION_KEYS = ("timeout", "retry_initial", "retry_max", "give_up_after", "drain_timeout")
-_DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate"}
+_DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
 _CHANNEL_KEYS = {"kind", "url", "label", "min_severity", "actions", "exclude", "format"}
 _CHANNEL_KEYS |= _DELIVERY_KEYS
 
@@ -270,6 +272,10 @@ def _delivery(
             parsed = parse_duration(table[key], f"{prefix}{key}", problems)
             if parsed is not None:
                 values[key] = parsed
+    if "spool_max_bytes" in table:
+        size = parse_size(table["spool_max_bytes"], f"{prefix}spool_max_bytes", problems)
+        if size is not None:
+            values["spool_max_bytes"] = size
     if "batch_max" in table:
         values["batch_max"] = read_positive_int(
             table, "batch_max", prefix, base.batch_max, problems

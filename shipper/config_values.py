@@ -20,6 +20,17 @@ from shipper.severity import SEVERITY_LOOKUP, SEVERITY_NAMES, Severity
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?")
+_UNIT_BYTES = {
+    None: 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+}
 
 
 @dataclass
@@ -86,6 +97,21 @@ def parse_duration(value: object, where: str, problems: Problems) -> float | Non
         problems.error(f"{where}: must be longer than zero, got {value!r}")
         return None
     return seconds
+
+
+def parse_size(value: object, where: str, problems: Problems) -> int | None:
+    """A number of bytes, or ``"256MiB"``, ``"1GiB"``, ``"500MB"``; > 0."""
+    size: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value.strip())):
+        size = int(match.group(1)) * _UNIT_BYTES[match.group(2)]
+    if size is None or size <= 0:
+        problems.error(
+            f'{where}: "{value}" is not a size; write e.g. "256MiB", "1GiB" or a number of bytes'
+        )
+        return None
+    return size
 
 
 def is_loopback_host(host: str) -> bool:

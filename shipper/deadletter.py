@@ -16,7 +16,6 @@ never stalls the other channels' posts.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -26,10 +25,9 @@ from typing import Any, Protocol
 import orjson
 
 from shipper.event import Alert
+from shipper.state import file_name_for
 
 DEAD_LETTER_DIR = "dead-letter"
-# Channel names are TOML keys and may hold any character; a file name must not.
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class DeadLetterSink(Protocol):
@@ -48,8 +46,7 @@ class DeadLetters:
 
     def path_for(self, channel_name: str) -> Path:
         """The dead-letter file of a channel."""
-        safe = _UNSAFE.sub("_", channel_name).lstrip(".") or "_"
-        return self.directory / f"{safe}.jsonl"
+        return self.directory / f"{file_name_for(channel_name)}.jsonl"
 
     def write(self, channel_name: str, alerts: Sequence[Alert], reason: str, attempts: int) -> None:
         if not alerts:

@@ -111,7 +111,7 @@ class ChannelWorker:
                 return
             # Pace before peeking, so alerts that arrive meanwhile join the batch.
             await self._pace()
-            alerts = self._backlog.peek(self.channel.delivery.batch_max)
+            alerts = await self._backlog.peek(self.channel.delivery.batch_max)
             if not alerts:
                 return
             try:

@@ -108,7 +108,7 @@ class Run:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-        return self._finish()
+        return await self._finish()
 
     def _worker(self, channel: ChannelConfig, poster: Poster) -> ChannelWorker:
         return ChannelWorker(
@@ -171,12 +171,12 @@ class Run:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
 
-    def _finish(self) -> RunResult:
+    async def _finish(self) -> RunResult:
         result = RunResult(self.intake.stats, forced=self.forced.is_set())
         timeout = self.config.delivery.drain_timeout
         for channel in self.config.channels:
             backlog = self.backlogs[channel.name]
-            left = backlog.peek(len(backlog))
+            left = await backlog.peek(len(backlog))
             if not left:
                 continue
             reason = f"not delivered before shipper stopped (drain_timeout {timeout:g}s)"

@@ -332,9 +332,15 @@ async def test_test_command_unknown_channel_and_unreachable(
 async def test_json_logs_carry_delivery_fields(tmp_path: Path, fake: FakeWebhook) -> None:
     fake.script(SIEM, Reply(500, "boom"))
     config = write_config(tmp_path, fake)
-    code, _, err = await run_cli("run", "-c", str(config), "--log-format", "json",
-                                 stdin=b"\n".join(events(1, "user.lock")) + b"\nnot json\n",
-                                 env=env_for(fake))
+    code, _, err = await run_cli(
+        "run",
+        "-c",
+        str(config),
+        "--log-format",
+        "json",
+        stdin=b"\n".join(events(1, "user.lock")) + b"\nnot json\n",
+        env=env_for(fake),
+    )
     assert code == 0, err.decode()
     records = [orjson.loads(line) for line in err.splitlines()]
     assert all({"time", "level", "logger", "message"} <= set(r) for r in records)

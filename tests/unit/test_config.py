@@ -91,6 +91,7 @@ kind = "slack"
 url = "https://hooks.slack.com/services/x"
 timeout = "500ms"
 batch_max = 5
+spool_max_bytes = "64MiB"
 max_rate = 0.5
 [channels.b]
 kind = "teams"
@@ -101,6 +102,8 @@ url = "https://example.webhook.office.com/webhookb2/x"
     )
     a, b = config.channels
     assert (a.delivery.timeout, a.delivery.retry_max, a.delivery.batch_max) == (0.5, 120.0, 5)
+    assert a.delivery.spool_max_bytes == 64 * 2**20
+    assert b.delivery.spool_max_bytes == 256 * 2**20
     assert a.delivery.max_rate == 0.5
     assert (b.delivery.timeout, b.delivery.max_rate, b.teams_format) == (5.0, 4.0, "messagecard")
 
@@ -130,6 +133,7 @@ default = "urgent"
 timeout = "ten seconds"
 retry_initial = "2m"
 retry_max = "1m"
+spool_max_bytes = "lots"
 [channels.a]
 kind = "pager"
 url = "${NOT_SET}"
@@ -154,6 +158,7 @@ format = "adaptivecard"
         'severity.default: unknown severity "urgent"',
         'delivery.timeout: "ten seconds" is not a duration',
         "delivery.retry_initial: (120s) is longer than retry_max (60s)",
+        'delivery.spool_max_bytes: "lots" is not a size',
         'channels.a.kind: unknown kind "pager"',
         "channels.a.url: environment variable NOT_SET is not set",
         'channels.a.min_severity: unknown severity "urgent"',

@@ -1,0 +1,160 @@
+"""Where the tailed file was read up to: a file's identity, and saving that position durably.
+
+A ``FilePosition`` names a file by more than its path: its device and inode,
+and a fingerprint (sha256) of its first bytes, so that after a restart the
+tailer can tell "the same file, grown" from "a new file under the old name"
+(rotation) and from "the same inode, truncated and rewritten" (copytruncate).
+``save_position`` replaces the position file atomically (temporary file,
+fsync, rename, fsync of the directory), so a crash leaves either the old or
+the new position, never a mix. The JSON carries a format version and a
+checksum of its own fields, so truncation or garbage is detected on load
+(``PositionError``) instead of silently restarting somewhere wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from shipper.errors import ShipperError
+
+# How much of a file's head identifies it. 1 KiB holds several audit lines, each
+# with a timestamp, so two different logs practically never share it.
+FINGERPRINT_BYTES = 1024
+FORMAT = "shipper.file-position"
+VERSION = 1
+_FIELDS = ("path", "dev", "inode", "fingerprint", "fingerprint_len", "offset", "line")
+
+
+class PositionError(ShipperError):
+    """The saved position exists but cannot be used: unreadable, corrupt or of an unknown format.
+
+    The caller decides what to do (normally: log it and fall back to ``start_at``).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+@dataclass(frozen=True)
+class FilePosition:
+    """Where to resume reading one tailed file.
+
+    ``offset`` is just past the last complete line consumed and ``line`` counts
+    the lines consumed from this file. ``fingerprint`` is the sha256 hex digest
+    of the file's first ``fingerprint_len`` bytes; a length of 0 means the file
+    was empty and has no identity beyond its device and inode yet.
+    """
+
+    path: str
+    dev: int
+    inode: int
+    fingerprint: str
+    fingerprint_len: int
+    offset: int
+    line: int
+
+
+def fingerprint_of(data: bytes) -> str:
+    """The fingerprint of a file's head, as stored in a ``FilePosition``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes:
+    """Up to ``length`` bytes from the start of ``fd``, without moving its offset."""
+    head = b""
+    while len(head) < length:
+        chunk = os.pread(fd, length - len(head), len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def is_same_file(fd: int, st: os.stat_result, pos: FilePosition) -> bool:
+    """Whether the open file ``fd`` (whose ``fstat`` is ``st``) is the file ``pos`` describes.
+
+    Same device and inode, and its first ``fingerprint_len`` bytes hash to the
+    saved fingerprint. A file now shorter than that was truncated: not the same.
+    """
+    if (st.st_dev, st.st_ino) != (pos.dev, pos.inode) or st.st_size < pos.fingerprint_len:
+        return False
+    head = read_head(fd, pos.fingerprint_len)
+    return len(head) == pos.fingerprint_len and fingerprint_of(head) == pos.fingerprint
+
+
+def load_position(path: Path) -> FilePosition | None:
+    """The position saved at ``path``; ``None`` when there is none.
+
+    Raises ``PositionError`` when the file exists but is unreadable, truncated,
+    not ours, or fails its checksum.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PositionError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PositionError(path, "not valid JSON (truncated or corrupt)") from exc
+    if not isinstance(doc, dict):
+        raise PositionError(path, "not a JSON object")
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise PositionError(path, f"unknown format {doc.get('format')!r} {doc.get('version')!r}")
+    body = {name: doc.get(name) for name in _FIELDS}
+    if doc.get("checksum") != _checksum(body):
+        raise PositionError(path, "checksum mismatch (corrupt)")
+    return _validated(path, body)
+
+
+def save_position(path: Path, pos: FilePosition) -> None:
+    """Replace the position saved at ``path`` with ``pos``, atomically and durably."""
+    body: dict[str, Any] = asdict(pos)
+    doc = {"format": FORMAT, "version": VERSION, **body, "checksum": _checksum(body)}
+    data = json.dumps(doc, indent=1).encode() + b"\n"
+    # One fixed temporary name: only one run owns the state directory (its lock), and a
+    # temporary file left by a crash is simply overwritten by the next save.
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    # The rename is durable only once the directory itself is synced.
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _checksum(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def _validated(path: Path, body: dict[str, Any]) -> FilePosition:
+    if not isinstance(body["path"], str) or not isinstance(body["fingerprint"], str):
+        raise PositionError(path, "path and fingerprint must be strings")
+    for name in ("dev", "inode", "fingerprint_len", "offset", "line"):
+        value = body[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PositionError(path, f"{name} must be a non-negative integer")
+    if body["fingerprint_len"] > FINGERPRINT_BYTES:
+        raise PositionError(path, f"fingerprint_len above {FINGERPRINT_BYTES}")
+    return FilePosition(**body)

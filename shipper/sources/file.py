@@ -1,0 +1,377 @@
+"""Tail one file by polling: follow appends, survive rotation and truncation, resume where we were.
+
+``FileTail.batches`` yields ``TailBatch``es: the complete lines read (numbered
+per file) and the ``FilePosition`` to resume from once those lines are safe.
+Polling ``fstat``/``stat`` keeps an idle tail near zero CPU without inotify:
+every ``poll_interval`` (50 ms) for a second after data arrived, so the rest of
+a burst is picked up fast, then every ``idle_poll_interval`` (100 ms): on a
+quiet file the wake-ups themselves are the cost (about 0.3% of a core at 100 ms,
+0.6% at 50 ms, measured), and 100 ms still leaves most of the 250 ms latency
+budget to delivery. While data keeps coming it reads again at once.
+
+- Rename rotation (and deletion): the old descriptor is read to its end and
+  kept until the path names a new file *that has data*, so late writes by an
+  application that still has the old file open are not lost, however late
+  they come; the old file is drained a last time right before switching.
+- copytruncate: the file is shorter than our read offset, or its first bytes
+  changed (checked on every poll, 1 KiB ``pread``): read again from 0.
+- A restart finds a file rotated while we were down by its device, inode and
+  fingerprint in the same directory, finishes it, then reads the new file.
+
+Limits: a file truncated and rewritten to the same size with the same first
+1 KiB before a poll notices is not detected; after switching to the new file,
+writes to the old one are not read (a single writer has moved on by then); a
+rotated file is looked for only in the same directory (not logrotate's
+``olddir``) and not once compressed; lines written between logrotate's copy
+and its truncate are lost (copytruncate's own window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import stat
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from shipper.sources.checkpoint import (
+    FINGERPRINT_BYTES,
+    FilePosition,
+    fingerprint_of,
+    is_same_file,
+    read_head,
+)
+from shipper.sources.lines import Line, LineSplitter
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 256 * 1024
+_COUNT_CHUNK_BYTES = 1024 * 1024
+_QUIET_AFTER = 1.0  # seconds without data before polling at idle_poll_interval
+
+
+class _Outcome(enum.Enum):
+    IDLE = "nothing to read: wait one poll interval"
+    BUSY = "read without a complete line: go on at once"
+
+
+_IDLE = _Outcome.IDLE
+_BUSY = _Outcome.BUSY
+
+
+@dataclass(frozen=True)
+class TailBatch:
+    """Lines read, and where to resume once they are durable (``lines`` may be empty:
+    only the position moved, e.g. to a new file after a rotation)."""
+
+    lines: list[Line]
+    position: FilePosition
+
+
+class _OpenFile:
+    """One open file: how far it was read, its first bytes, and its unfinished last line."""
+
+    def __init__(self, fd: int, st: os.stat_result, offset: int, line: int, max_bytes: int) -> None:
+        self.fd = fd
+        self.dev = st.st_dev
+        self.inode = st.st_ino
+        self.read_offset = offset  # next byte to read
+        self.done_offset = offset  # just past the last newline read
+        self.splitter = LineSplitter(max_bytes, first_line=line + 1)
+        self.head = read_head(fd)
+
+    def read_chunk(self) -> list[Line] | None:
+        """The lines one read completes; ``None`` at end of file.
+
+        A plain ``os.pread`` on the event loop: appended data is in the page cache, so
+        the read is a memory copy that costs less than a hop to a worker thread, and a
+        cancelled task can never leave a thread reading a descriptor we have closed.
+        """
+        chunk = os.pread(self.fd, CHUNK_BYTES, self.read_offset)
+        if not chunk:
+            return None
+        last_newline = chunk.rfind(b"\n")
+        if last_newline >= 0:
+            self.done_offset = self.read_offset + last_newline + 1
+        self.read_offset += len(chunk)
+        return self.splitter.feed(chunk)
+
+    def drain(self) -> list[Line]:
+        """The rest of a file we are leaving, its unterminated last line included; closes it."""
+        try:
+            lines: list[Line] = []
+            while (chunk := self.read_chunk()) is not None:
+                lines += chunk
+            return lines + self.splitter.finish()  # nothing will ever end that line now
+        finally:
+            os.close(self.fd)
+
+    def is_rewritten(self, size: int) -> bool:
+        """Whether the file was truncated: shorter than we read, or its first bytes changed."""
+        if size < self.read_offset:
+            return True
+        head = read_head(self.fd, FINGERPRINT_BYTES if size > len(self.head) else len(self.head))
+        if head[: len(self.head)] != self.head:
+            return True
+        self.head = head  # a file shorter than 1 KiB when first seen has grown
+        return False
+
+    def rewind(self) -> None:
+        self.read_offset = self.done_offset = 0
+        self.splitter = LineSplitter(self.splitter.max_line_bytes)
+        self.head = read_head(self.fd)
+
+    def position(self, path: Path) -> FilePosition:
+        return FilePosition(
+            path=str(path),
+            dev=self.dev,
+            inode=self.inode,
+            fingerprint=fingerprint_of(self.head),
+            fingerprint_len=len(self.head),
+            offset=self.done_offset,
+            line=self.splitter.next_line - 1,
+        )
+
+
+class FileTail:
+    """Follows the file at ``path``; see the module docstring for what it survives.
+
+    Iterate ``batches()`` once. Stop it with ``stop()`` (the iterator ends at
+    its next step, within one poll interval) or by cancelling the task
+    iterating it: every await in it is cancellation-safe and the descriptor is
+    closed on the way out. A partial last line is never emitted at stop; the
+    position excludes it, so the next run reads it again. ``ready`` is set once
+    the file is open, or known to be missing and waited for. ``position`` is
+    that of the last batch yielded. An ``OSError`` other than a missing file
+    (permission denied, not a regular file) ends the iteration with that error.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        saved: FilePosition | None,
+        start_at: Literal["end", "beginning"],
+        from_beginning: bool,
+        max_line_bytes: int,
+        poll_interval: float = 0.05,
+        idle_poll_interval: float = 0.1,
+    ) -> None:
+        self.path = path
+        self.ready = asyncio.Event()
+        self.position: FilePosition | None = None  # of the last batch yielded
+        if saved is not None and os.path.abspath(saved.path) != os.path.abspath(path):
+            log.info("%s: the saved position is for %s; ignoring it", path, saved.path)
+            saved = None
+        self._saved = saved
+        self._start_at = start_at
+        self._from_beginning = from_beginning
+        self._max_bytes = max_line_bytes
+        self._poll_interval = poll_interval
+        self._idle_poll_interval = max(poll_interval, idle_poll_interval)
+        self._last_data = time.monotonic()
+        self._is_stopping = False
+        self._file: _OpenFile | None = None
+        self._told_moved = False
+
+    def stop(self) -> None:
+        """End ``batches()`` at its next step (a pending partial line stays unread)."""
+        self._is_stopping = True
+
+    async def batches(self) -> AsyncIterator[TailBatch]:
+        """Batches of complete lines, in file order, until ``stop()`` or cancellation."""
+        try:
+            await self._open_at_start()
+            self.ready.set()
+            if self._file is not None and self._file.position(self.path) != self._saved:
+                yield self._batch([])
+            while not self._is_stopping:
+                batch = self._step()
+                if isinstance(batch, TailBatch):
+                    yield batch
+                elif batch is _IDLE:
+                    await self._pause()
+        finally:
+            self._close()
+
+    def _step(self) -> TailBatch | _Outcome:
+        """One step: open, rewind, read, or switch files; ``_IDLE`` when there is nothing to do."""
+        f = self._file
+        if f is None:
+            return self._batch([]) if self._open_new() else _IDLE
+        size = os.fstat(f.fd).st_size
+        if f.is_rewritten(size):
+            log.info(
+                "%s: truncated (read up to %d): reading again from the start",
+                self.path,
+                f.read_offset,
+            )
+            f.rewind()
+            return self._batch([])
+        if size > f.read_offset:
+            self._last_data = time.monotonic()
+            lines = f.read_chunk()
+            return self._batch(lines) if lines else _BUSY  # a line longer than one chunk
+        if not self._path_has_new_data(f) or not self._open_new():
+            return _IDLE
+        # The new file has data, so the writer has moved on: finish the old one, then switch.
+        log.info("%s: rotated; finishing the old file, then reading the new one", self.path)
+        return self._batch(f.drain())
+
+    def _batch(self, lines: list[Line]) -> TailBatch:
+        assert self._file is not None
+        self.position = self._file.position(self.path)
+        return TailBatch(lines, self.position)
+
+    async def _pause(self) -> None:
+        # A plain sleep, not a wait on the stop event with a timeout: at idle, the cost of
+        # a tail is its wake-ups, and stop() may as well take effect at the next one.
+        is_quiet = time.monotonic() - self._last_data > _QUIET_AFTER
+        await asyncio.sleep(self._idle_poll_interval if is_quiet else self._poll_interval)
+
+    def _path_has_new_data(self, f: _OpenFile) -> bool:
+        """Whether ``path`` now names another file with data in it (rotation, re-creation)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != (f.dev, f.inode):
+            if not self._told_moved:
+                self._told_moved = True
+                log.info(
+                    "%s: moved or deleted; following the old file until a new one has data",
+                    self.path,
+                )
+            return st is not None and st.st_size > 0
+        return False
+
+    def _open_new(self) -> bool:
+        """Open the file now at ``path`` from its start (it is new to us); ``False`` if missing."""
+        opened = self._open(self.path)
+        if opened is None:
+            return False
+        self._file = _OpenFile(*opened, 0, 0, self._max_bytes)
+        self._told_moved = False
+        return True
+
+    async def _open_at_start(self) -> None:
+        opened = self._open(self.path)
+        saved = self._saved
+        if self._from_beginning or (saved is None and self._start_at == "beginning"):
+            self._start(opened, 0, 0, "from the beginning")
+        elif saved is None and opened is not None:
+            try:
+                offset, line = await _last_line_boundary(opened[0], opened[1].st_size)
+            except BaseException:  # cancelled while counting: nobody else will close it
+                os.close(opened[0])
+                raise
+            self._start(opened, offset, line, "at its end")
+        elif saved is None:
+            self._start(None, 0, 0, "")  # created after we started waiting: all of it is new
+        else:
+            self._resume(saved, opened)
+
+    def _resume(self, saved: FilePosition, opened: tuple[int, os.stat_result] | None) -> None:
+        if opened is not None:
+            fd, st = opened
+            if is_same_file(fd, st, saved) and st.st_size >= saved.offset:
+                self._start(opened, saved.offset, saved.line, "where the last run stopped")
+                return
+            if (st.st_dev, st.st_ino) == (saved.dev, saved.inode):
+                log.warning(
+                    "%s: truncated or rewritten since the last run; "
+                    "lines after offset %d of the old content may have been missed",
+                    self.path,
+                    saved.offset,
+                )
+                self._start(opened, 0, 0, "from the beginning")
+                return
+        rotated = self._find_rotated(saved)
+        if rotated is None:
+            log.warning(
+                "%s: the file read before the restart is gone (rotated away or deleted); "
+                "lines after offset %d of it may have been missed",
+                self.path,
+                saved.offset,
+            )
+            self._start(opened, 0, 0, "from the beginning of the new file")
+            return
+        if opened is not None:
+            os.close(opened[0])
+        log.info("%s: rotated since the last run; finishing the old file first", self.path)
+        self._start(rotated, saved.offset, saved.line, "in the rotated file")
+
+    def _start(
+        self, opened: tuple[int, os.stat_result] | None, offset: int, line: int, how: str
+    ) -> None:
+        if opened is None:
+            log.info("%s: does not exist yet; waiting for it", self.path)
+            return
+        self._file = _OpenFile(*opened, offset, line, self._max_bytes)
+        log.info("%s: reading %s (offset %d, line %d)", self.path, how, offset, line + 1)
+
+    def _find_rotated(self, saved: FilePosition) -> tuple[int, os.stat_result] | None:
+        """The saved file under another name in the same directory (e.g. ``audit.jsonl.1``)."""
+        with os.scandir(self.path.parent) as entries:
+            candidates = [
+                e.path for e in entries if e.name != self.path.name and e.inode() == saved.inode
+            ]
+        for candidate in candidates:
+            opened = self._open(Path(candidate))
+            if opened is None:
+                continue
+            fd, st = opened
+            if is_same_file(fd, st, saved) and st.st_size >= saved.offset:
+                return opened
+            os.close(fd)
+        return None
+
+    @staticmethod
+    def _open(path: Path) -> tuple[int, os.stat_result] | None:
+        try:
+            # O_NONBLOCK: a FIFO at the path must not hang the open; regular files ignore it.
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise OSError(f"{path}: not a regular file")
+        return fd, st
+
+    def _close(self) -> None:
+        if self._file is not None:
+            os.close(self._file.fd)
+            self._file = None
+
+
+async def _last_line_boundary(fd: int, size: int) -> tuple[int, int]:
+    """Offset just past the last newline within ``size`` bytes, and how many lines precede it.
+
+    Counted once, in a worker thread on a copy of the descriptor (a file never
+    seen before may be large), so line numbers stay true to the file.
+    """
+    copy = os.dup(fd)
+
+    def count() -> tuple[int, int]:
+        try:
+            offset = boundary = lines = 0
+            while offset < size:
+                chunk = os.pread(copy, min(_COUNT_CHUNK_BYTES, size - offset), offset)
+                if not chunk:
+                    break
+                lines += chunk.count(b"\n")
+                last = chunk.rfind(b"\n")
+                if last >= 0:
+                    boundary = offset + last + 1
+                offset += len(chunk)
+            return boundary, lines
+        finally:
+            os.close(copy)
+
+    return await asyncio.to_thread(count)

@@ -1,0 +1,413 @@
+"""A channel's durable backlog: checksummed records in segment files, and a cursor.
+
+Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700)::
+
+    00000000000000000001.seg   records, oldest first; a new segment once one reaches
+    00000000000000000002.seg   ``segment_bytes``; finished segments are deleted
+    cursor.json                where the oldest unacknowledged record starts
+
+Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``spool_records`` has
+the details). Files are created 0600: records hold whole events.
+
+Durability contract. ``append`` buffers records in memory and writes them to
+the segment when 64 KiB are pending or a reader needs them; ``commit`` writes
+and fsyncs everything appended so far (and the directory, for new segments).
+The pipeline saves its source offset only after ``commit`` returns, so after
+a crash every line past the saved offset is read again and nothing is lost. A
+worker may post a record before it is committed; a crash then only duplicates
+it. ``ack`` moves the cursor past delivered records and replaces
+``cursor.json`` atomically (temporary file, fsync, rename, directory fsync):
+after that they are never sent again, and segments wholly before the cursor
+are deleted. If saving the cursor fails, the records are still dropped from
+memory and an error is logged: the cost is duplicates after a crash, not loss.
+
+Recovery (``Spool.open``, rules in ``spool_recovery``): a torn tail left by
+a crash is cut with a warning, a damaged record is skipped with an error, and
+a missing or damaged cursor restarts from the oldest segment: duplicates
+rather than loss.
+
+Bounded memory: ``peek`` reads from the segment files and keeps at most the
+``limit`` records it was last asked for; ``append`` waits while more than
+``max_bytes`` are unacknowledged (backpressure, never a silent drop). A batch
+larger than ``max_bytes`` is still accepted when nothing else is pending,
+or it would wait forever. Reads and buffered writes run on the event loop
+(small, mostly page cache, and no locking against appends is needed); every
+fsync runs in a thread.
+
+Errors. ``OSError`` becomes ``SpoolError`` naming the directory. A failed
+write is cut back to the last whole record and kept in memory for the next
+try; a failed fsync makes the spool refuse further writes (the kernel may have
+dropped the data it could not write), so the run stops without saving its
+offset and the next run repairs and re-reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+from collections import deque
+from collections.abc import Sequence
+from itertools import islice
+from pathlib import Path
+from typing import BinaryIO
+
+from shipper.errors import ShipperError
+from shipper.event import Alert
+from shipper.spool_records import (
+    CURSOR_NAME,
+    BadRecord,
+    Position,
+    decode_record,
+    encode_cursor,
+    encode_record,
+    fsync_directory,
+    is_valid_record,
+    open_segment,
+    segment_name,
+    write_atomic,
+)
+from shipper.spool_recovery import recover
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DEFAULT_MAX_BYTES = 256 * MiB
+DEFAULT_SEGMENT_BYTES = 16 * MiB
+_FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
+_READ_BUFFER = 64 * 1024
+
+
+class SpoolError(ShipperError):
+    """A channel's backlog on disk cannot be written or read (disk full, permissions, read-only).
+
+    The message names the spool directory and the system's reason, never event contents.
+    """
+
+
+class Spool:
+    """A ``Backlog`` for one channel, kept on disk; create it with ``await Spool.open(...)``."""
+
+    def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int, name: str) -> None:
+        self.directory = directory
+        self.name = name or directory.name
+        self._max_bytes = max_bytes
+        self._segment_bytes = segment_bytes
+        self._segments: list[int] = []  # numbers, ascending; the last one is written to
+        self._sizes: dict[int, int] = {}  # bytes per segment, the write buffer included
+        self._cursor = self._saved_cursor = Position(0, 0)
+        self._count = 0  # valid records from the cursor to the end
+        self._scanned_to = Position(0, 0)  # bad records before it were reported by open()
+        self._fd = -1  # the last segment, O_APPEND
+        self._flushed = 0  # bytes of the last segment that reached the file
+        self._buffer = bytearray()  # whole records not yet written to the file
+        self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
+        self._dir_dirty = False  # a segment was created since the last commit
+        self._broken: str | None = None
+        self._read_at = Position(0, 0)  # where the next record after the read-ahead starts
+        self._reader: BinaryIO | None = None
+        self._ahead: deque[tuple[Alert, Position]] = deque()  # record, and where it ends
+        self._changed = asyncio.Event()
+        self._room = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+        self._cursor_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        directory: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        name: str = "",
+    ) -> Spool:
+        """Open (or create) the spool in ``directory`` and recover what an earlier run left."""
+        spool = cls(directory, max_bytes=max_bytes, segment_bytes=segment_bytes, name=name)
+        try:
+            await asyncio.to_thread(spool._recover)
+        except OSError as exc:
+            spool._close_files()
+            raise spool._error(exc, "open") from exc
+        return spool
+
+    async def append(self, alerts: Sequence[Alert]) -> None:
+        """Add alerts at the end, in order; durable only after ``commit``.
+
+        Waits while the unacknowledged bytes would pass ``max_bytes``. On ``SpoolError``
+        the alerts are kept in memory and written by the next call; do not append them again.
+        """
+        if not alerts:
+            return
+        records = [encode_record(alert) for alert in alerts]
+        size = sum(map(len, records))
+        while self._count and self.bytes_pending + size > self._max_bytes:
+            self._room.clear()
+            await self._room.wait()
+        self._check_usable()
+        try:
+            for record in records:
+                if self._sizes[self._segments[-1]] >= self._segment_bytes:
+                    self._roll()
+                self._buffer += record
+                self._sizes[self._segments[-1]] += len(record)
+                self._count += 1
+            if len(self._buffer) >= _FLUSH_BYTES:
+                self._flush()
+        except OSError as exc:
+            raise self._error(exc, "write") from exc
+        finally:
+            self._changed.set()
+
+    async def commit(self) -> None:
+        """Make everything appended so far durable (write, fsync); then the source may advance."""
+        async with self._commit_lock:
+            self._check_usable()
+            self._flush()
+            fds = [*self._unsynced, self._fd]
+            new_entries, self._dir_dirty = self._dir_dirty, False
+            try:
+                await asyncio.to_thread(_sync, fds, self.directory if new_entries else None)
+            except OSError as exc:
+                self._broken = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise self._error(exc, "write") from exc
+            for fd in fds[:-1]:
+                self._unsynced.remove(fd)
+                os.close(fd)
+
+    async def peek(self, limit: int) -> list[Alert]:
+        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files."""
+        try:
+            while len(self._ahead) < min(limit, self._count):
+                found = self._read_next()
+                if found is None:
+                    self._resync()
+                    break
+                self._ahead.append(found)
+        except OSError as exc:
+            raise self._error(exc, "read") from exc
+        return [alert for alert, _ in islice(self._ahead, limit)]
+
+    async def ack(self, count: int) -> None:
+        """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
+        cursor = self._cursor
+        done = 0
+        try:
+            while done < min(count, self._count):
+                if self._ahead:
+                    cursor = self._ahead.popleft()[1]
+                elif (found := self._read_next()) is not None:
+                    cursor = found[1]
+                else:
+                    break
+                done += 1
+        except OSError as exc:
+            raise self._error(exc, "read") from exc
+        if not done:
+            return
+        self._count -= done
+        self._cursor = self._skip_finished(cursor)
+        self._room.set()
+        await self._save_cursor()
+
+    async def wait(self) -> None:
+        """Return once an alert is waiting or the spool is closed."""
+        while not self._count and not self._closed:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def close(self) -> None:
+        """No more appends; ``wait`` returns from now on. Files stay open: see ``aclose``."""
+        self._closed = True
+        self._changed.set()
+
+    async def aclose(self) -> None:
+        """Commit what was appended (unless the spool is broken) and close the files."""
+        try:
+            if self._fd >= 0 and self._broken is None:
+                await self.commit()
+        finally:
+            async with self._commit_lock:
+                self._close_files()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def bytes_pending(self) -> int:
+        """Unacknowledged bytes, on disk and in the write buffer."""
+        first = self._cursor.segment
+        return sum(n for s, n in self._sizes.items() if s >= first) - self._cursor.offset
+
+    def __len__(self) -> int:
+        return self._count
+
+    # --- writing -------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        self._check_usable()
+        written = 0
+        with memoryview(self._buffer) as view:
+            try:
+                while written < len(view):
+                    written += os.write(self._fd, view[written:])
+            except OSError as exc:
+                # Never leave half a record: the next one would fuse with it.
+                try:
+                    os.ftruncate(self._fd, self._flushed)
+                except OSError as again:
+                    self._broken = os.strerror(again.errno) if again.errno else str(again)
+                raise self._error(exc, "write") from exc
+        self._flushed += written
+        self._buffer.clear()
+
+    def _roll(self) -> None:
+        self._flush()
+        number = self._segments[-1] + 1
+        fd = open_segment(self.directory / segment_name(number), os.O_EXCL)
+        self._unsynced.append(self._fd)
+        self._fd, self._flushed, self._dir_dirty = fd, 0, True
+        self._segments.append(number)
+        self._sizes[number] = 0
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise SpoolError(
+                f"cannot write the backlog in {self.directory}: {self._broken} "
+                "(an earlier write failed; restart shipper to recover)"
+            )
+        if self._fd < 0:
+            raise SpoolError(f"the backlog in {self.directory} is closed")
+
+    # --- reading and the cursor ----------------------------------------------------------
+
+    def _read_next(self) -> tuple[Alert, Position] | None:
+        """The record at ``_read_at`` and where it ends; ``None`` at the end of the data."""
+        while True:
+            at = self._read_at
+            if self._reader is None:
+                path = self.directory / segment_name(at.segment)
+                # Kept open across calls, closed at the segment's end or by aclose().
+                self._reader = open(path, "rb", _READ_BUFFER)  # noqa: SIM115
+                self._reader.seek(at.offset)
+            line = self._reader.readline()
+            is_last = at.segment == self._segments[-1]
+            if not line.endswith(b"\n") and is_last:
+                self._reader.seek(at.offset)  # end of what was written so far
+                if not self._buffer:
+                    return None
+                self._flush()
+                continue
+            if not line:
+                self._reader.close()
+                self._reader = None
+                later = bisect.bisect_right(self._segments, at.segment)
+                self._read_at = Position(self._segments[later], 0)
+                continue
+            self._read_at = Position(at.segment, at.offset + len(line))
+            try:
+                return decode_record(line), self._read_at
+            except BadRecord as exc:
+                # open() reported, and did not count, damage it found before _scanned_to.
+                if at >= self._scanned_to or is_valid_record(line):
+                    self._count -= 1
+                    logger.error(
+                        "spool %s: skipped a damaged record in %s at offset %d (%d bytes): %s",
+                        self.name,
+                        segment_name(at.segment),
+                        at.offset,
+                        len(line),
+                        exc,
+                    )
+
+    def _resync(self) -> None:
+        # Only reachable if records were damaged after open(): believe the files.
+        logger.error(
+            "spool %s: counted %d waiting event(s) but found %d on disk",
+            self.name,
+            self._count,
+            len(self._ahead),
+        )
+        self._count = len(self._ahead)
+
+    def _skip_finished(self, position: Position) -> Position:
+        """Move a position at the end of a finished segment to the start of the next one."""
+        while position.segment != self._segments[-1] and position.offset >= self._sizes.get(
+            position.segment, 0
+        ):
+            later = bisect.bisect_right(self._segments, position.segment)
+            position = Position(self._segments[later], 0)
+        return position
+
+    async def _save_cursor(self) -> None:
+        async with self._cursor_lock:
+            cursor = self._cursor
+            if cursor == self._saved_cursor:
+                return
+            finished = [s for s in self._segments if s < cursor.segment]
+            paths = [self.directory / segment_name(s) for s in finished]
+            try:
+                await asyncio.to_thread(_save_cursor, self.directory, cursor, paths)
+            except OSError as exc:
+                logger.error(
+                    "spool %s: could not save the cursor in %s (%s); delivered events "
+                    "may be sent again after a crash",
+                    self.name,
+                    self.directory,
+                    os.strerror(exc.errno) if exc.errno else exc,
+                )
+                return
+            self._saved_cursor = cursor
+            for number in finished:
+                self._segments.remove(number)
+                del self._sizes[number]
+
+    # --- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        found = recover(self.directory, self.name)
+        self._segments, self._sizes = found.segments, found.sizes
+        self._cursor = self._saved_cursor = self._read_at = found.cursor
+        self._count = found.count
+        last = self._segments[-1]
+        self._scanned_to = Position(last, self._sizes[last])
+        self._fd = open_segment(self.directory / segment_name(last))
+        self._flushed = self._sizes[last]
+        if self._count:
+            logger.info("spool %s: %d event(s) waiting from an earlier run", self.name, self._count)
+
+    def _close_files(self) -> None:
+        for fd in [*self._unsynced, self._fd]:
+            if fd >= 0:
+                os.close(fd)
+        self._unsynced.clear()
+        self._fd = -1
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _error(self, exc: OSError, verb: str) -> SpoolError:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return SpoolError(f"cannot {verb} the backlog in {self.directory}: {reason}")
+
+
+def _sync(fds: list[int], directory: Path | None) -> None:
+    for fd in fds:
+        os.fsync(fd)
+    if directory is not None:
+        fsync_directory(directory)
+
+
+def _save_cursor(directory: Path, cursor: Position, finished: list[Path]) -> None:
+    # Delete finished segments only once the cursor past them is durable.
+    write_atomic(directory / CURSOR_NAME, encode_cursor(cursor))
+    for path in finished:
+        path.unlink(missing_ok=True)
+    if finished:
+        fsync_directory(directory)
