@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from shipper.durable import fsync_directory
 from shipper.event import Alert
 from shipper.state import file_name_for
 
@@ -71,7 +72,7 @@ class DeadLetters:
         finally:
             os.close(fd)
         if is_new:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
 
 
 def _record(stamp: str, channel: str, reason: str, attempts: int, alert: Alert) -> dict[str, Any]:
@@ -84,12 +85,3 @@ def _record(stamp: str, channel: str, reason: str, attempts: int, alert: Alert) 
         "line": alert.line,
         "event": event,
     }
-
-
-def _fsync_directory(directory: Path) -> None:
-    # A new file's directory entry is durable only once the directory is synced.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,6 +15,8 @@ ShipperError                 base of everything below
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ShipperError(Exception):
     """Base class of every error shipper raises on purpose."""
@@ -36,6 +38,29 @@ class UnknownChannelError(ShipperError):
         self.known = list(known)
         listed = ", ".join(known) if known else "(none)"
         super().__init__(f"unknown channel {name!r}; known channels: {listed}")
+
+
+class StateError(ShipperError):
+    """The state directory cannot be used: not writable, full, or owned by another run."""
+
+
+class SpoolError(ShipperError):
+    """A channel's backlog on disk cannot be written or read (disk full, permissions, read-only).
+
+    The message names the spool directory and the system's reason, never event contents.
+    """
+
+
+class PositionError(ShipperError):
+    """The saved position exists but cannot be used: unreadable, corrupt or of an unknown format.
+
+    The caller decides what to do (normally: log it and fall back to ``start_at``).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 class TransportError(ShipperError):

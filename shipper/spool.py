@@ -53,7 +53,8 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from shipper.errors import ShipperError
+from shipper.durable import fsync_directory, write_atomic
+from shipper.errors import SpoolError
 from shipper.event import Alert
 from shipper.spool_records import (
     CURSOR_NAME,
@@ -62,11 +63,9 @@ from shipper.spool_records import (
     decode_record,
     encode_cursor,
     encode_record,
-    fsync_directory,
     is_valid_record,
     open_segment,
     segment_name,
-    write_atomic,
 )
 from shipper.spool_recovery import recover
 
@@ -79,13 +78,6 @@ DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 _READ_BUFFER = 64 * 1024
-
-
-class SpoolError(ShipperError):
-    """A channel's backlog on disk cannot be written or read (disk full, permissions, read-only).
-
-    The message names the spool directory and the system's reason, never event contents.
-    """
 
 
 class Spool:

@@ -1,6 +1,6 @@
 """The spool's on-disk pieces: an ``Alert`` as a checksummed record, segment names, the cursor.
 
-Pure apart from ``open_segment``, ``write_atomic`` and ``fsync_directory``. A record is one line::
+Pure apart from ``open_segment``. A record is one line::
 
     <8 lower-case hex digits: zlib.crc32 of JSON> <space> <JSON of the alert> <newline>
 
@@ -124,30 +124,6 @@ def decode_cursor(data: bytes) -> Position:
     if crc != _cursor_crc(position):
         raise ValueError("cursor checksum mismatch")
     return position
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves either the old or the new content."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_directory(path.parent)
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make new, renamed or removed entries of ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def open_segment(path: Path, flags: int = 0) -> int:

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipper.durable import write_atomic
 from shipper.spool_records import (
     CURSOR_NAME,
     Position,
@@ -35,7 +36,6 @@ from shipper.spool_records import (
     open_segment,
     segment_name,
     segment_number,
-    write_atomic,
 )
 
 logger = logging.getLogger(__name__)

@@ -24,14 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shipper.errors import ShipperError
+from shipper.durable import fsync_directory
+from shipper.errors import StateError
 
 # Channel names are TOML keys and may hold any character; a file name must not.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class StateError(ShipperError):
-    """The state directory cannot be used: not writable, full, or owned by another run."""
 
 
 def file_name_for(channel: str) -> str:
@@ -102,8 +99,8 @@ class StateDir:
         self.replay_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.replay_dir / f"{file_name_for(channel)}.{time.time_ns()}.jsonl"
         os.replace(dead_letter, target)
-        _fsync_dir(self.replay_dir)
-        _fsync_dir(dead_letter.parent)
+        fsync_directory(self.replay_dir)
+        fsync_directory(dead_letter.parent)
         return target
 
     def pending_replays(self, channel: str) -> list[Path]:
@@ -115,11 +112,3 @@ class StateDir:
             return []
         found = [n for n in names if n.startswith(prefix) and n[len(prefix) : -6].isdigit()]
         return [self.replay_dir / n for n in sorted(found, key=lambda n: int(n[len(prefix) : -6]))]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shipper.errors import ShipperError
+from shipper.durable import write_atomic
+from shipper.errors import PositionError
 
 # How much of a file's head identifies it. 1 KiB holds several audit lines, each
 # with a timestamp, so two different logs practically never share it.
@@ -28,18 +29,6 @@ FINGERPRINT_BYTES = 1024
 FORMAT = "shipper.file-position"
 VERSION = 1
 _FIELDS = ("path", "dev", "inode", "fingerprint", "fingerprint_len", "offset", "line")
-
-
-class PositionError(ShipperError):
-    """The saved position exists but cannot be used: unreadable, corrupt or of an unknown format.
-
-    The caller decides what to do (normally: log it and fall back to ``start_at``).
-    """
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -119,28 +108,7 @@ def save_position(path: Path, pos: FilePosition) -> None:
     """Replace the position saved at ``path`` with ``pos``, atomically and durably."""
     body: dict[str, Any] = asdict(pos)
     doc = {"format": FORMAT, "version": VERSION, **body, "checksum": _checksum(body)}
-    data = json.dumps(doc, indent=1).encode() + b"\n"
-    # One fixed temporary name: only one run owns the state directory (its lock), and a
-    # temporary file left by a crash is simply overwritten by the next save.
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    # The rename is durable only once the directory itself is synced.
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, json.dumps(doc, indent=1).encode() + b"\n")
 
 
 def _checksum(body: dict[str, Any]) -> str:

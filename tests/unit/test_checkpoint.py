@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipper.errors import PositionError
 from shipper.sources.checkpoint import (
     FINGERPRINT_BYTES,
     FilePosition,
-    PositionError,
     fingerprint_of,
     is_same_file,
     load_position,

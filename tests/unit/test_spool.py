@@ -25,10 +25,11 @@ from shipper.clock import FakeClock
 from shipper.config import ChannelConfig, DeliveryConfig
 from shipper.deadletter import DeadLetters
 from shipper.delivery import ChannelWorker
+from shipper.errors import SpoolError
 from shipper.event import Alert
 from shipper.formats import Rendered
 from shipper.severity import Severity
-from shipper.spool import Spool, SpoolError
+from shipper.spool import Spool
 from shipper.spool_records import (
     BadRecord,
     Position,
