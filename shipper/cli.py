@@ -20,7 +20,7 @@ import typer
 
 from shipper import __version__
 from shipper.config import Config, find_config, load_config
-from shipper.errors import ConfigError, UnknownChannelError
+from shipper.errors import ConfigError, StateError, UnknownChannelError
 from shipper.logs import redact_url, setup_logging
 
 EXIT_OK = 0
@@ -145,19 +145,22 @@ def run(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Read events, route them and post them to their channels."""
-    from shipper.pipeline import run_pipeline
+    from shipper.pipeline import Source, run_pipeline
 
     config = _start(config_path, log_level, log_format, posts=not dry_run)
-    source = input_path if input_path is not None else config.source.path
-    if source not in (None, "-"):
-        typer.echo(
-            f"shipper: tailing a file is not built yet; pipe it in: tail -F {source} | shipper run",
-            err=True,
-        )
-        raise typer.Exit(EXIT_CONFIG)
-    del from_beginning  # applies to tailed files only
-    result = asyncio.run(run_pipeline(config, sys.stdin.fileno(), dry_run=dry_run))
-    raise typer.Exit(EXIT_UNDELIVERED if result.undelivered or result.forced else EXIT_OK)
+    path = input_path if input_path is not None else config.source.path
+    source = Source(
+        None if path in (None, "-") else Path(path),
+        fd=sys.stdin.fileno(),
+        from_beginning=from_beginning,
+    )
+    try:
+        result = asyncio.run(run_pipeline(config, source, dry_run=dry_run))
+    except StateError as exc:
+        logging.getLogger("shipper").error("%s", exc)
+        raise typer.Exit(EXIT_UNDELIVERED) from None
+    undelivered = result.undelivered or result.forced or result.failed
+    raise typer.Exit(EXIT_UNDELIVERED if undelivered else EXIT_OK)
 
 
 @app.command()

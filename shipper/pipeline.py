@@ -1,11 +1,14 @@
-"""``shipper run``: wire source -> intake -> backlogs -> channel workers, and run the lifecycle.
+"""``shipper run``: wire source -> intake -> spools -> channel workers, and run the lifecycle.
 
-Start: one backlog and one worker per channel, one shared ``Poster``. Run: read
-batches of lines, route them, append each alert to the backlog of every channel
-that takes it. Stop, at end of input or on SIGTERM/SIGINT: stop reading, close
-the backlogs, let the workers deliver what is queued until ``drain_timeout``,
-then dead-letter what is left with the reason, so nothing read is lost. A
-second SIGINT skips the wait. Signal handlers only set events.
+Start: take the state directory (its lock), open one durable spool and one
+worker per channel, and re-queue dead letters handed back by ``shipper
+replay``. Run: read batches of lines, route them, append each alert to the
+spool of every channel that takes it, make the spools durable (fsync), and
+only then save the tailed file's read position, so a crash at any moment
+loses nothing: the lines after the saved position are read again. Stop, at
+end of stdin or on SIGTERM/SIGINT: stop reading, let the workers deliver what
+is queued until ``drain_timeout``; what is left stays in the spools for the
+next run. A second SIGINT skips the wait. Signal handlers only set events.
 """
 
 from __future__ import annotations
@@ -16,112 +19,96 @@ import logging
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
-from shipper.backlog import MemoryBacklog
 from shipper.clock import Clock, SystemClock
 from shipper.config import ChannelConfig, Config
 from shipper.deadletter import DeadLetters
 from shipper.delivery import ChannelWorker, Poster
+from shipper.errors import PositionError, SpoolError
+from shipper.event import Alert, make_event, to_alert
 from shipper.formats import render
 from shipper.intake import Intake, IntakeStats
+from shipper.sources.checkpoint import FilePosition, load_position, save_position
+from shipper.sources.file import FileTail
 from shipper.sources.lines import Line
 from shipper.sources.stdin import read_lines
+from shipper.spool import Spool
+from shipper.state import StateDir
 
 log = logging.getLogger(__name__)
+
+# How often a running process looks for dead letters handed back by `shipper replay`.
+REPLAY_POLL_SECONDS = 1.0
+
+Batch = tuple[list[Line], FilePosition | None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where to read: stdin (``path`` None) or a file to tail."""
+
+    path: Path | None
+    fd: int = 0
+    from_beginning: bool = False
 
 
 @dataclass
 class RunResult:
-    """How a run ended: what was read and what could not be delivered before exit."""
+    """How a run ended: what was read, and what is still queued for the next run."""
 
     intake: IntakeStats
     undelivered: int = 0
-    dead_lettered: dict[str, int] = field(default_factory=dict)
     forced: bool = False
+    failed: bool = False
 
 
 async def run_pipeline(
     config: Config,
-    fd: int,
+    source: Source,
     *,
     dry_run: bool,
     out: BinaryIO | None = None,
     clock: Clock | None = None,
     rand: Callable[[], float] = random.random,
 ) -> RunResult:
-    """Read ``fd`` to its end (or to a stop signal) and deliver what matches."""
-    lines = read_lines(fd, config.source.max_line_bytes)
+    """Read ``source`` until its end (stdin) or a stop signal, and deliver what matches."""
     if dry_run:
-        return await _dry_run(config, lines, out or sys.stdout.buffer)
-    return await Run(config, clock or SystemClock(), rand).run(lines)
+        return await DryRun(config, out or sys.stdout.buffer).run(source)
+    return await Run(config, clock or SystemClock(), rand).run(source)
 
 
-async def _dry_run(config: Config, lines: AsyncIterator[list[Line]], out: BinaryIO) -> RunResult:
-    intake = Intake(config)
-    channels = {c.name: c for c in config.channels}
-    async for batch in lines:
-        messages = [
-            orjson.dumps({"channel": name, "payload": render(channels[name], [r.alert]).payload})
-            for r in intake.process(batch)
-            for name in r.channels
-        ]
-        if messages:
-            out.write(b"\n".join(messages) + b"\n")
-            out.flush()
-    _log_summary(intake.stats)
-    return RunResult(intake.stats)
+class _Lifecycle:
+    """Reading until the input ends or a signal arrives; shared by real and dry runs."""
 
-
-class Run:
-    """One real run: backlogs, workers, signals, drain."""
-
-    def __init__(self, config: Config, clock: Clock, rand: Callable[[], float]) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.clock = clock
-        self.rand = rand
         self.intake = Intake(config)
-        self.backlogs = {c.name: MemoryBacklog() for c in config.channels}
-        self.dead_letters = DeadLetters(config.source.state_dir)
         self.stopping = asyncio.Event()
         self.forced = asyncio.Event()
+        self.tail: FileTail | None = None
 
-    async def run(self, lines: AsyncIterator[list[Line]]) -> RunResult:
-        """Read until the input ends or a signal arrives, then drain and report."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        try:
-            async with Poster(clock=self.clock) as poster:
-                workers = [
-                    asyncio.create_task(self._worker(c, poster).run(), name=f"deliver:{c.name}")
-                    for c in self.config.channels
-                ]
-                for worker in workers:
-                    worker.add_done_callback(_report_crash)
-                await self._read_until_stopped(lines)
-                await self._drain(workers)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-        return await self._finish()
-
-    def _worker(self, channel: ChannelConfig, poster: Poster) -> ChannelWorker:
-        return ChannelWorker(
-            channel,
-            self.backlogs[channel.name],
-            poster,
-            self.dead_letters,
-            renderer=render,
-            clock=self.clock,
-            rand=self.rand,
+    def batches(self, source: Source, saved: FilePosition | None) -> AsyncIterator[Batch]:
+        """Batches of lines, each with the position to save once they are durable."""
+        max_bytes = self.config.source.max_line_bytes
+        if source.path is None:
+            return _stdin_batches(source.fd, max_bytes)
+        self.tail = FileTail(
+            source.path,
+            saved=saved,
+            start_at=self.config.source.start_at,
+            from_beginning=source.from_beginning,
+            max_line_bytes=max_bytes,
         )
+        return _tail_batches(self.tail)
 
-    def _on_signal(self, sig: signal.Signals) -> None:
+    def on_signal(self, sig: signal.Signals) -> None:
         if self.stopping.is_set():
             if sig is signal.SIGINT:
                 log.warning("second interrupt: stopping now")
@@ -134,27 +121,187 @@ class Run:
         )
         self.stopping.set()
 
-    async def _read_until_stopped(self, lines: AsyncIterator[list[Line]]) -> None:
-        reader = asyncio.create_task(self._read(lines), name="read")
+    async def read_until_stopped(self, reading: Coroutine[Any, Any, None]) -> None:
+        """Run ``reading`` until it ends or a stop signal arrives, then cancel it."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.on_signal, sig)
+        reader = asyncio.create_task(reading, name="read")
         stop = asyncio.create_task(self.stopping.wait())
-        await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if not reader.done():
-            reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        try:
+            await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
-    async def _read(self, lines: AsyncIterator[list[Line]]) -> None:
-        backlogs = self.backlogs
-        async for batch in lines:
-            for routed in self.intake.process(batch):
-                for name in routed.channels:
-                    await backlogs[name].append((routed.alert,))
-        log.info("end of input after %d lines", self.intake.stats.lines_read)
+    def remove_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+class DryRun(_Lifecycle):
+    """Prints the messages a run would post; posts nothing, writes no state."""
+
+    def __init__(self, config: Config, out: BinaryIO) -> None:
+        super().__init__(config)
+        self.out = out
+        self.channels = {c.name: c for c in config.channels}
+
+    async def run(self, source: Source) -> RunResult:
+        try:
+            await self.read_until_stopped(self._print(self.batches(source, None)))
+        finally:
+            self.remove_signal_handlers()
+        _log_summary(self.intake.stats)
+        return RunResult(self.intake.stats)
+
+    async def _print(self, batches: AsyncIterator[Batch]) -> None:
+        channels = self.channels
+        async for lines, _ in batches:
+            messages = [
+                orjson.dumps(
+                    {"channel": name, "payload": render(channels[name], [r.alert]).payload}
+                )
+                for r in self.intake.process(lines)
+                for name in r.channels
+            ]
+            if messages:
+                self.out.write(b"\n".join(messages) + b"\n")
+                self.out.flush()
+
+
+class Run(_Lifecycle):
+    """One real run: state directory, spools, workers, signals, drain."""
+
+    def __init__(self, config: Config, clock: Clock, rand: Callable[[], float]) -> None:
+        super().__init__(config)
+        self.clock = clock
+        self.rand = rand
+        self.state = StateDir(config.source.state_dir)
+        self.dead_letters = DeadLetters(config.source.state_dir)
+        self.spools: dict[str, Spool] = {}
+        self.failed = False
+
+    async def run(self, source: Source) -> RunResult:
+        """Deliver until the input ends or a signal arrives; raises ``StateError`` up front."""
+        self.state.prepare()
+        with self.state.lock():
+            try:
+                for channel in self.config.channels:
+                    self.spools[channel.name] = await Spool.open(
+                        self.state.spool_dir(channel.name),
+                        max_bytes=channel.delivery.spool_max_bytes,
+                        name=channel.name,
+                    )
+                queued = sum(len(s) for s in self.spools.values())
+                if queued:
+                    log.info("%d event(s) queued by an earlier run will be sent first", queued)
+                await self._take_replays()
+                await self._serve(source)
+            finally:
+                for spool in self.spools.values():
+                    await spool.aclose()
+        return self._finish()
+
+    async def _serve(self, source: Source) -> None:
+        saved = self._load_position() if source.path is not None else None
+        async with Poster(clock=self.clock) as poster:
+            workers = [
+                asyncio.create_task(self._worker(c, poster).run(), name=f"deliver:{c.name}")
+                for c in self.config.channels
+            ]
+            for worker in workers:
+                worker.add_done_callback(_report_crash)
+            replays = asyncio.create_task(self._poll_replays(), name="replays")
+            try:
+                await self.read_until_stopped(self._store_all(self.batches(source, saved)))
+            finally:
+                self.remove_signal_handlers()
+                replays.cancel()
+            await self._drain(workers)
+
+    def _worker(self, channel: ChannelConfig, poster: Poster) -> ChannelWorker:
+        return ChannelWorker(
+            channel,
+            self.spools[channel.name],
+            poster,
+            self.dead_letters,
+            renderer=render,
+            clock=self.clock,
+            rand=self.rand,
+        )
+
+    def _load_position(self) -> FilePosition | None:
+        try:
+            return load_position(self.state.position_path)
+        except PositionError as exc:
+            log.warning(
+                "the saved read position is unusable (%s): starting at the %s of the file",
+                exc,
+                "beginning" if self.config.source.start_at == "beginning" else "end",
+            )
+            return None
+
+    async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+        try:
+            async for lines, position in batches:
+                await self._store(lines)
+                if position is not None:
+                    await asyncio.to_thread(save_position, self.state.position_path, position)
+        except (SpoolError, OSError) as exc:
+            # Stop reading: what was not made durable is read again by the next run (a
+            # tailed file's position was not saved past it).
+            self.failed = True
+            log.error("cannot keep events on disk, reading stopped: %s", exc)
+        else:
+            if self.tail is None:
+                log.info("end of input after %d lines", self.intake.stats.lines_read)
+
+    async def _store(self, lines: list[Line]) -> None:
+        pending: dict[str, list[Alert]] = defaultdict(list)
+        for routed in self.intake.process(lines):
+            for name in routed.channels:
+                pending[name].append(routed.alert)
+        for name, alerts in pending.items():
+            await self.spools[name].append(alerts)
+        for name in pending:
+            await self.spools[name].commit()
+
+    async def _poll_replays(self) -> None:
+        while True:
+            await asyncio.sleep(REPLAY_POLL_SECONDS)
+            try:
+                await self._take_replays()
+            except (SpoolError, OSError) as exc:
+                log.error("cannot re-queue replayed dead letters: %s", exc)
+
+    async def _take_replays(self) -> None:
+        """Append dead letters handed back by ``shipper replay`` to their channel's spool."""
+        fields, default = self.config.fields, self.config.default_severity
+        for channel in self.config.channels:
+            for path in self.state.pending_replays(channel.name):
+                alerts = []
+                for number, raw_line in enumerate(path.read_bytes().splitlines(), 1):
+                    try:
+                        record: Any = orjson.loads(raw_line)
+                        event = make_event(record["event"], int(record["line"]), fields, default)
+                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                        log.warning("%s line %d: not a dead letter, skipped", path.name, number)
+                        continue
+                    alerts.append(to_alert(event, fields))
+                spool = self.spools[channel.name]
+                await spool.append(alerts)
+                await spool.commit()
+                path.unlink()
+                log.info("%s: %d replayed event(s) queued", channel.name, len(alerts))
 
     async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
-        for backlog in self.backlogs.values():
-            backlog.close()
+        for spool in self.spools.values():
+            spool.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.delivery.drain_timeout
         forced = asyncio.create_task(self.forced.wait())
@@ -171,32 +318,34 @@ class Run:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
 
-    async def _finish(self) -> RunResult:
-        result = RunResult(self.intake.stats, forced=self.forced.is_set())
-        timeout = self.config.delivery.drain_timeout
-        for channel in self.config.channels:
-            backlog = self.backlogs[channel.name]
-            left = await backlog.peek(len(backlog))
-            if not left:
-                continue
-            reason = f"not delivered before shipper stopped (drain_timeout {timeout:g}s)"
-            self.dead_letters.write(channel.name, left, reason, 0)
-            result.undelivered += len(left)
-            result.dead_lettered[channel.name] = len(left)
-            log.error(
-                "%s: %d event(s) not delivered at exit; written to the dead-letter file "
-                "(shipper replay %s)",
-                channel.name,
-                len(left),
-                channel.name,
-                extra={"channel": channel.name, "count": len(left)},
-            )
+    def _finish(self) -> RunResult:
+        result = RunResult(self.intake.stats, forced=self.forced.is_set(), failed=self.failed)
+        for name, spool in self.spools.items():
+            if len(spool):
+                result.undelivered += len(spool)
+                log.warning(
+                    "%s: %d event(s) not delivered yet; they stay queued in %s for the next run",
+                    name,
+                    len(spool),
+                    spool.directory,
+                    extra={"channel": name, "count": len(spool)},
+                )
         _log_summary(self.intake.stats)
         return result
 
 
+async def _stdin_batches(fd: int, max_line_bytes: int) -> AsyncIterator[Batch]:
+    async for lines in read_lines(fd, max_line_bytes):
+        yield lines, None
+
+
+async def _tail_batches(tail: FileTail) -> AsyncIterator[Batch]:
+    async for batch in tail.batches():
+        yield batch.lines, batch.position
+
+
 def _report_crash(task: asyncio.Task[None]) -> None:
-    """Say at once that a channel stopped delivering; its events stay in its backlog."""
+    """Say at once that a channel stopped delivering; its events stay in its spool."""
     if not task.cancelled() and task.exception() is not None:
         log.error(
             "%s stopped on an unexpected error; its events stay queued",

@@ -183,7 +183,7 @@ async def test_permanent_refusal_is_dead_lettered(tmp_path: Path, fake: FakeWebh
     assert "no_service" in err.decode()
 
 
-async def test_endpoint_down_at_exit_exits_1_and_keeps_the_events(
+async def test_endpoint_down_at_exit_keeps_events_for_the_next_run(
     tmp_path: Path, fake: FakeWebhook
 ) -> None:
     fake.always(SIEM, Reply(500, "down"))
@@ -195,11 +195,16 @@ async def test_endpoint_down_at_exit_exits_1_and_keeps_the_events(
     )
     assert code == 1
     assert len(fake.requests_to(SIEM)) >= 2, "it retried"
-    dead = tmp_path / "state" / "dead-letter" / "siem.jsonl"
-    records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
-    assert [r["event"] for r in records] == [orjson.loads(line) for line in lines]
-    assert "not delivered before shipper stopped" in records[0]["reason"]
-    assert "4 event(s) not delivered" in err.decode()
+    assert "siem: 4 event(s) not delivered yet; they stay queued" in err.decode()
+    assert not (tmp_path / "state" / "dead-letter" / "siem.jsonl").exists()
+
+    fake.always(SIEM, Reply(204, ""))
+    before = len(fake.requests)
+    code, _, err = await run_cli("run", "-c", str(config), stdin=b"", env=env_for(fake))
+    assert code == 0, err.decode()
+    delivered = [r.json for r in fake.requests[before:] if r.path == SIEM]
+    received = [e for body in delivered for e in (body if isinstance(body, list) else [body])]
+    assert received == [orjson.loads(line) for line in lines], "the next run sends them, in order"
 
 
 async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: FakeWebhook) -> None:
@@ -228,8 +233,7 @@ async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: Fa
     out, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode == 1, "a forced stop with undelivered events"
     assert b"second interrupt" in err
-    dead = tmp_path / "state" / "dead-letter" / "security.jsonl"
-    assert len(dead.read_bytes().splitlines()) == 3, "what was read is kept, not lost"
+    assert b"security: 3 event(s) not delivered yet; they stay queued" in err
     assert_no_secret(out, seen + err)
 
 
