@@ -217,6 +217,11 @@ class Run(_Lifecycle):
             for worker in workers:
                 worker.add_done_callback(_report_crash)
             replays = asyncio.create_task(self._poll_replays(), name="replays")
+            log.info(
+                "started: reading %s; channels: %s",
+                source.path or "stdin",
+                ", ".join(c.name for c in self.config.channels),
+            )
             try:
                 await self.read_until_stopped(self._store_all(self.batches(source, saved)))
             finally:
@@ -256,7 +261,12 @@ class Run(_Lifecycle):
             # Stop reading: what was not made durable is read again by the next run (a
             # tailed file's position was not saved past it).
             self.failed = True
-            log.error("cannot keep events on disk, reading stopped: %s", exc)
+            again = (
+                "the next run reads the unsaved lines again"
+                if self.tail is not None
+                else "lines read from stdin since the last save are lost"
+            )
+            log.error("cannot keep events on disk, reading stopped (%s): %s", again, exc)
         else:
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)

@@ -221,6 +221,10 @@ class Spool:
         try:
             if self._fd >= 0 and self._broken is None:
                 await self.commit()
+        except SpoolError as exc:
+            # Already reported by the append or commit that failed first; closing must
+            # still release the files.
+            logger.error("%s", exc)
         finally:
             async with self._commit_lock:
                 self._close_files()
@@ -294,7 +298,11 @@ class Spool:
                 self._reader.seek(at.offset)  # end of what was written so far
                 if not self._buffer:
                     return None
-                self._flush()
+                try:
+                    self._flush()
+                except SpoolError:
+                    # The writer reports it; a reader sees only what reached the file.
+                    return None
                 continue
             if not line:
                 self._reader.close()

@@ -1,0 +1,375 @@
+"""Nothing lost: the real CLI tailing real files through rotation, kill -9, outages and replay.
+
+Every test runs ``shipper run`` in a subprocess against a fake webhook on
+127.0.0.1 and waits on what the webhook received, with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.e2e.cli import SHIPPER, clean_env
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+
+SIEM = "/ingest/siemSECRETpath9"
+SLACK = "/services/T0/B0/slackSECRETpath8"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWebhook]:
+    async with FakeWebhook(Reply(204, "")) as server:
+        yield server
+
+
+def write_config(tmp_path: Path, log: Path, *, batch_max: int = 20, extra: str = "") -> Path:
+    config = tmp_path / "shipper.toml"
+    config.write_text(f"""
+[source]
+path = "{log}"
+start_at = "beginning"
+state_dir = "{tmp_path / "state"}"
+[delivery]
+retry_initial = "50ms"
+retry_max = "300ms"
+drain_timeout = "5s"
+timeout = "2s"
+batch_max = {batch_max}
+[channels.siem]
+kind = "webhook"
+url = "${{SIEM_URL}}"
+max_rate = 0
+{extra}
+""")
+    return config
+
+
+def env_for(fake: FakeWebhook) -> dict[str, str]:
+    return clean_env({"SIEM_URL": fake.to(SIEM), "SLACK_URL": fake.to(SLACK)})
+
+
+def event(i: int, action: str = "user.lock") -> bytes:
+    return orjson.dumps({"action": action, "severity": "high", "seq": i}) + b"\n"
+
+
+def received(requests: list[Request], path: str = SIEM) -> list[int]:
+    """The seq of every event posted to ``path``, in arrival order, duplicates included."""
+    out: list[int] = []
+    for request in requests:
+        if request.path == path:
+            body = request.json
+            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
+    return out
+
+
+# What each process logged before "started", read by ``start``; ``stop`` hands it back.
+_startup_logs: dict[int, bytes] = {}
+
+
+async def start(config: Path, fake: FakeWebhook, *args: str) -> asyncio.subprocess.Process:
+    """Start ``shipper run`` and return once it says it has started (its signals are set)."""
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env_for(fake),
+    )
+    assert proc.stderr is not None
+    seen = b""
+    async with asyncio.timeout(20):
+        while b"started: reading" not in seen:
+            line = await proc.stderr.readline()
+            assert line, seen.decode()
+            seen += line
+    _startup_logs[proc.pid] = seen
+    return proc
+
+
+async def stop(proc: asyncio.subprocess.Process, sig: signal.Signals = signal.SIGTERM) -> bytes:
+    proc.send_signal(sig)
+    _, rest = await asyncio.wait_for(proc.communicate(), 20)
+    err = _startup_logs.pop(proc.pid, b"") + rest
+    assert b"slackSECRET" not in err and b"siemSECRET" not in err
+    return err
+
+
+async def wait_all(fake: FakeWebhook, n: int, deadline: float = 30) -> None:
+    await fake.wait_for(lambda reqs: set(received(reqs)) >= set(range(n)), deadline)
+
+
+def assert_in_order(seqs: list[int]) -> None:
+    """First deliveries come in input order (a re-sent batch repeats earlier ones)."""
+    firsts = list(dict.fromkeys(seqs))
+    assert firsts == sorted(firsts)
+
+
+async def test_appends_rename_rotation_and_copytruncate(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "audit.jsonl"
+    config = write_config(tmp_path, log)
+    proc = await start(config, fake)
+    seq = 0
+    with log.open("ab", buffering=0) as f:
+        for _ in range(50):
+            f.write(event(seq))
+            seq += 1
+        await wait_all(fake, seq)
+        os.rename(log, tmp_path / "audit.jsonl.1")  # rename rotation; the app still writes
+        for _ in range(20):
+            f.write(event(seq))
+            seq += 1
+    with log.open("ab", buffering=0) as f:
+        for _ in range(50):
+            f.write(event(seq))
+            seq += 1
+        await wait_all(fake, seq)
+        shutil.copy(log, tmp_path / "audit.jsonl.2")  # copytruncate, once caught up
+        os.truncate(log, 0)
+        f.seek(0)
+        for _ in range(30):
+            f.write(event(seq))
+            seq += 1
+    await wait_all(fake, seq)
+    await stop(proc)
+    assert proc.returncode == 0
+    seqs = received(fake.requests)
+    assert sorted(set(seqs)) == list(range(seq))
+    assert seqs == list(range(seq)), "no duplicates, in order"
+
+
+@pytest.mark.skipif(shutil.which("logrotate") is None, reason="needs Debian's logrotate")
+@pytest.mark.parametrize("mode", ["create", "copytruncate"])
+async def test_real_logrotate_while_appending(tmp_path: Path, fake: FakeWebhook, mode: str) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.touch()
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(f"{log} {{\n  rotate 3\n  {mode}\n  missingok\n}}\n")
+    config = write_config(tmp_path, log)
+    proc = await start(config, fake)
+    seq = 0
+    for _ in range(3):
+        with log.open("ab", buffering=0) as f:
+            for _ in range(40):
+                f.write(event(seq))
+                seq += 1
+        # copytruncate loses what is written between its copy and its truncate (its own
+        # window); wait until the tail has caught up before rotating, as its users must.
+        await wait_all(fake, seq)
+        subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
+    with log.open("ab", buffering=0) as f:
+        for _ in range(40):
+            f.write(event(seq))
+            seq += 1
+    await wait_all(fake, seq)
+    await stop(proc)
+    seqs = received(fake.requests)
+    assert seqs == list(range(seq)), "every line once, in order"
+
+
+async def test_kill_9_at_random_moments(tmp_path: Path, fake: FakeWebhook) -> None:
+    total, kills, batch_max = 3000, 10, 20
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(total)))
+    fake.default = Reply(204, "", delay=0.01)
+    config = write_config(tmp_path, log, batch_max=batch_max)
+    rng = random.Random(7)
+    for _ in range(kills):
+        proc = await start(config, fake)
+        await asyncio.sleep(rng.uniform(0.3, 1.0))  # the moment of the crash, not a wait
+        proc.kill()
+        await proc.wait()
+    proc = await start(config, fake)
+    await wait_all(fake, total, deadline=60)
+    err = await stop(proc)
+    assert proc.returncode == 0, err.decode()
+    seqs = received(fake.requests)
+    assert set(seqs) == set(range(total)), "at least once"
+    assert_in_order(seqs)
+    duplicates = len(seqs) - total
+    print(f"kill -9 x{kills}: {duplicates} duplicate(s) in {len(seqs)} deliveries")
+    assert duplicates <= kills * batch_max, f"{duplicates} duplicates for {kills} kills"
+
+
+async def test_webhook_down_for_seconds_then_up(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(100)))
+    fake.always(SIEM, Reply(503, "down"))
+    proc = await start(write_config(tmp_path, log), fake)
+    await fake.wait_for(lambda reqs: len(reqs) >= 5, deadline=10)
+    await asyncio.sleep(2)  # the outage lasts a while; nothing is expected meanwhile
+    fake.always(SIEM, Reply(204, ""))
+    await wait_all(fake, 100)
+    await stop(proc)
+    assert_in_order(received(fake.requests))
+
+
+async def test_429_pauses_only_that_channel(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "audit.jsonl"
+    extra = '[channels.slack]\nkind = "slack"\nurl = "${SLACK_URL}"\nmax_rate = 0\n'
+    config = write_config(tmp_path, log, extra=extra)
+    fake.script(SLACK, Reply(429, '{"ok":false,"error":"rate_limited"}', {"Retry-After": "2"}))
+    fake.always(SLACK, Reply(200, "ok"))
+    proc = await start(config, fake)
+    with log.open("ab", buffering=0) as f:
+        f.write(event(0))
+        await fake.wait_for(lambda reqs: len([r for r in reqs if r.path == SLACK]) == 1, 10)
+        for i in range(1, 6):
+            f.write(event(i))
+    await wait_all(fake, 6)
+    await fake.wait_for(lambda reqs: len([r for r in reqs if r.path == SLACK]) >= 2, 10)
+    await stop(proc)
+    slack = fake.requests_to(SLACK)
+    assert slack[1].time - slack[0].time >= 2.0, "no post before Retry-After is up"
+    siem_done = max(r.time for r in fake.requests_to(SIEM))
+    assert siem_done < slack[1].time, "the other channel went on meanwhile"
+
+
+async def test_404_dead_letters_then_replay_delivers(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(5)))
+    fake.always(SIEM, Reply(404, "gone"))
+    config = write_config(tmp_path, log)
+    proc = await start(config, fake)
+    dead = tmp_path / "state" / "dead-letter" / "siem.jsonl"
+    async with asyncio.timeout(10):
+        while not dead.exists() or len(dead.read_bytes().splitlines()) < 5:
+            await asyncio.sleep(0.05)
+    record = orjson.loads(dead.read_bytes().splitlines()[0])
+    assert record["channel"] == "siem" and "404" in record["reason"]
+    fake.always(SIEM, Reply(204, ""))  # the webhook is fixed
+    before = len(fake.requests)
+    result = subprocess.run(
+        [str(SHIPPER), "replay", "siem", "-c", str(config)],
+        capture_output=True,
+        check=False,
+        env=env_for(fake),
+    )
+    assert result.returncode == 0
+    assert b"siem: 5 dead letter(s) queued" in result.stdout
+    await fake.wait_for(lambda reqs: set(received(reqs[before:])) == set(range(5)), 10)
+    await stop(proc)
+    assert not dead.exists()
+    nothing = subprocess.run(
+        [str(SHIPPER), "replay", "siem", "-c", str(config)],
+        capture_output=True,
+        check=False,
+        env=env_for(fake),
+    )
+    assert nothing.stdout == b"siem: no dead letters\n"
+
+
+async def test_torn_spool_record_and_corrupt_position(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(30)))
+    fake.always(SIEM, Reply(200, "ok", delay=HANG))
+    config = write_config(tmp_path, log)
+    proc = await start(config, fake)
+    await fake.wait_for(lambda reqs: len(reqs) >= 1, 10)
+    position = tmp_path / "state" / "position.json"
+    async with asyncio.timeout(10):
+        while not position.exists():
+            await asyncio.sleep(0.05)
+    proc.kill()
+    await proc.wait()
+    (segment,) = sorted((tmp_path / "state" / "spool" / "siem").glob("*.seg"))
+    with segment.open("ab") as f:
+        f.write(b'0badc0de {"line": 31, "raw": {"act')  # a write torn by the crash
+    position.write_bytes(b'{"format": "shipper-position", "ver')
+    fake.always(SIEM, Reply(204, ""))
+    proc = await start(config, fake)
+    await wait_all(fake, 30)
+    err = await stop(proc)
+    text = err.decode()
+    assert "torn" in text or "dropped" in text, text
+    assert "saved read position is unusable" in text
+    seqs = received(fake.requests)
+    assert set(seqs) == set(range(30))
+
+
+async def test_stdin_run_killed_before_posting_is_delivered_next_run(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    config = write_config(tmp_path, tmp_path / "unused")
+    config.write_text(config.read_text().replace(f'path = "{tmp_path / "unused"}"', 'path = "-"'))
+    fake.always(SIEM, Reply(200, "", delay=HANG))
+    proc = await start(config, fake)
+    assert proc.stdin is not None
+    proc.stdin.write(b"".join(event(i) for i in range(8)))
+    await proc.stdin.drain()
+    await fake.wait_for(lambda reqs: len(reqs) >= 1, 10)
+    proc.kill()
+    await proc.wait()
+    fake.always(SIEM, Reply(204, ""))
+    proc = await start(config, fake)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert set(range(8)) <= set(received(fake.requests))
+
+
+async def test_unwritable_state_directory_is_a_clear_error(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    config = write_config(tmp_path, tmp_path / "audit.jsonl")
+    config.write_text(config.read_text().replace(str(tmp_path / "state"), str(blocker / "s")))
+    result = subprocess.run(
+        [str(SHIPPER), "run", "-c", str(config)],
+        capture_output=True,
+        check=False,
+        env=env_for(fake),
+        timeout=20,
+    )
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert f"cannot use the state directory {blocker / 's'}" in err
+    assert "Traceback" not in err
+
+
+async def test_disk_full_stops_reading_without_losing_the_position(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(2000)))
+    config = write_config(tmp_path, log)
+    fake.always(SIEM, Reply(200, "", delay=HANG))
+
+    def small_files() -> None:  # every file this process writes stops at 16 KiB: a full disk
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env_for(fake),
+        preexec_fn=small_files,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert b"cannot keep events on disk, reading stopped" in err
+    assert b"Traceback" not in err
+    fake.always(SIEM, Reply(204, ""))
+    proc = await start(config, fake)  # room again: nothing was lost
+    await wait_all(fake, 2000)
+    await stop(proc)
