@@ -12,7 +12,7 @@ import random
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -111,6 +111,15 @@ async def wait_all(fake: FakeWebhook, n: int, deadline: float = 30) -> None:
     await fake.wait_for(lambda reqs: set(received(reqs)) >= set(range(n)), deadline)
 
 
+async def poll(predicate: Callable[[], bool], deadline: float = 10) -> None:
+    """Files offer nothing to await: check every 50 ms until true, failing at the deadline."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.05)
+
+
 def assert_in_order(seqs: list[int]) -> None:
     """First deliveries come in input order (a re-sent batch repeats earlier ones)."""
     firsts = list(dict.fromkeys(seqs))
@@ -168,7 +177,11 @@ async def test_real_logrotate_while_appending(tmp_path: Path, fake: FakeWebhook,
         # copytruncate loses what is written between its copy and its truncate (its own
         # window); wait until the tail has caught up before rotating, as its users must.
         await wait_all(fake, seq)
-        subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)], check=True)
+        await asyncio.to_thread(
+            subprocess.run,
+            ["logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(conf)],
+            check=True,
+        )
     with log.open("ab", buffering=0) as f:
         for _ in range(40):
             f.write(event(seq))
@@ -244,14 +257,13 @@ async def test_404_dead_letters_then_replay_delivers(tmp_path: Path, fake: FakeW
     config = write_config(tmp_path, log)
     proc = await start(config, fake)
     dead = tmp_path / "state" / "dead-letter" / "siem.jsonl"
-    async with asyncio.timeout(10):
-        while not dead.exists() or len(dead.read_bytes().splitlines()) < 5:
-            await asyncio.sleep(0.05)
+    await poll(lambda: dead.exists() and len(dead.read_bytes().splitlines()) >= 5)
     record = orjson.loads(dead.read_bytes().splitlines()[0])
     assert record["channel"] == "siem" and "404" in record["reason"]
     fake.always(SIEM, Reply(204, ""))  # the webhook is fixed
     before = len(fake.requests)
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [str(SHIPPER), "replay", "siem", "-c", str(config)],
         capture_output=True,
         check=False,
@@ -262,7 +274,8 @@ async def test_404_dead_letters_then_replay_delivers(tmp_path: Path, fake: FakeW
     await fake.wait_for(lambda reqs: set(received(reqs[before:])) == set(range(5)), 10)
     await stop(proc)
     assert not dead.exists()
-    nothing = subprocess.run(
+    nothing = await asyncio.to_thread(
+        subprocess.run,
         [str(SHIPPER), "replay", "siem", "-c", str(config)],
         capture_output=True,
         check=False,
@@ -279,9 +292,7 @@ async def test_torn_spool_record_and_corrupt_position(tmp_path: Path, fake: Fake
     proc = await start(config, fake)
     await fake.wait_for(lambda reqs: len(reqs) >= 1, 10)
     position = tmp_path / "state" / "position.json"
-    async with asyncio.timeout(10):
-        while not position.exists():
-            await asyncio.sleep(0.05)
+    await poll(position.exists)
     proc.kill()
     await proc.wait()
     (segment,) = sorted((tmp_path / "state" / "spool" / "siem").glob("*.seg"))
@@ -328,7 +339,8 @@ async def test_unwritable_state_directory_is_a_clear_error(
     blocker.write_text("")
     config = write_config(tmp_path, tmp_path / "audit.jsonl")
     config.write_text(config.read_text().replace(str(tmp_path / "state"), str(blocker / "s")))
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [str(SHIPPER), "run", "-c", str(config)],
         capture_output=True,
         check=False,
