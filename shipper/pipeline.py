@@ -224,10 +224,12 @@ class Run(_Lifecycle):
             )
             try:
                 await self.read_until_stopped(self._store_all(self.batches(source, saved)))
-            finally:
-                self.remove_signal_handlers()
                 replays.cancel()
-            await self._drain(workers)
+                # Signals stay ours while draining: a second SIGINT cuts the drain short.
+                await self._drain(workers)
+            finally:
+                replays.cancel()
+                self.remove_signal_handlers()
 
     def _worker(self, channel: ChannelConfig, poster: Poster) -> ChannelWorker:
         return ChannelWorker(
