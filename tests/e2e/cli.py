@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -49,3 +50,35 @@ def shipper(
         timeout=timeout,
         check=False,
     )
+
+
+async def start_run(
+    config: Path, env: Mapping[str, str]
+) -> tuple[asyncio.subprocess.Process, bytes]:
+    """Start ``shipper run -c CONFIG`` with pipes; return it once it logged that it started
+    (its signal handlers are set from then on), with what it logged until then."""
+    proc = await asyncio.create_subprocess_exec(
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+    )
+    return proc, await read_until(proc, b"started: reading", deadline=20)
+
+
+async def read_until(
+    proc: asyncio.subprocess.Process, needle: bytes, deadline: float = 10
+) -> bytes:
+    """Read stderr lines until one contains ``needle``; returns what was read."""
+    assert proc.stderr is not None
+    seen = b""
+    async with asyncio.timeout(deadline):
+        while needle not in seen:
+            line = await proc.stderr.readline()
+            assert line, f"stderr closed before {needle!r}: {seen.decode()}"
+            seen += line
+    return seen

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, clean_env
+from tests.e2e.cli import SHIPPER, clean_env, read_until, start_run
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 
 SLACK = "/services/T0E2E/B0E2E/slackSECRETpath1"
@@ -210,16 +210,7 @@ async def test_endpoint_down_at_exit_keeps_events_for_the_next_run(
 async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: FakeWebhook) -> None:
     fake.always(SLACK, Reply(200, "ok", delay=HANG))
     config = write_config(tmp_path, fake)
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
-    )
+    proc, started = await start_run(config, env_for(fake))
     assert proc.stdin is not None
     proc.stdin.write(b"\n".join(events(3)) + b"\n")
     await proc.stdin.drain()
@@ -234,35 +225,12 @@ async def test_a_hung_channel_does_not_delay_the_others(tmp_path: Path, fake: Fa
     assert proc.returncode == 1, "a forced stop with undelivered events"
     assert b"second interrupt" in err
     assert b"security: 3 event(s) not delivered yet; they stay queued" in err
-    assert_no_secret(out, seen + err)
-
-
-async def read_until(
-    proc: asyncio.subprocess.Process, needle: bytes, deadline: float = 10
-) -> bytes:
-    """Read stderr lines until one contains ``needle``; returns what was read."""
-    assert proc.stderr is not None
-    seen = b""
-    async with asyncio.timeout(deadline):
-        while needle not in seen:
-            line = await proc.stderr.readline()
-            assert line, f"stderr closed before {needle!r}: {seen.decode()}"
-            seen += line
-    return seen
+    assert_no_secret(out, started + seen + err)
 
 
 async def test_sigterm_stops_reading_and_drains(tmp_path: Path, fake: FakeWebhook) -> None:
     config = write_config(tmp_path, fake)
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
-    )
+    proc, started = await start_run(config, env_for(fake))
     assert proc.stdin is not None
     proc.stdin.write(b"\n".join(events(5, "api_token.create")) + b"\n")
     await proc.stdin.drain()
@@ -273,7 +241,7 @@ async def test_sigterm_stops_reading_and_drains(tmp_path: Path, fake: FakeWebhoo
     assert b"SIGTERM received" in err
     slack = b"".join(r.body for r in fake.requests_to(SLACK))
     assert all(f"ev-{i:04d}-x".encode() in slack for i in range(5)), "drained before exit"
-    assert_no_secret(out, err)
+    assert_no_secret(out, started + err)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, clean_env
+from tests.e2e.cli import SHIPPER, clean_env, start_run
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECRETpath9"
@@ -75,26 +75,9 @@ def received(requests: list[Request], path: str = SIEM) -> list[int]:
 _startup_logs: dict[int, bytes] = {}
 
 
-async def start(config: Path, fake: FakeWebhook, *args: str) -> asyncio.subprocess.Process:
+async def start(config: Path, fake: FakeWebhook) -> asyncio.subprocess.Process:
     """Start ``shipper run`` and return once it says it has started (its signals are set)."""
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
-    )
-    assert proc.stderr is not None
-    seen = b""
-    async with asyncio.timeout(20):
-        while b"started: reading" not in seen:
-            line = await proc.stderr.readline()
-            assert line, seen.decode()
-            seen += line
+    proc, seen = await start_run(config, env_for(fake))
     _startup_logs[proc.pid] = seen
     return proc
 
