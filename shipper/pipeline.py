@@ -22,6 +22,7 @@ import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # How often a running process looks for dead letters handed back by `shipper replay`.
 REPLAY_POLL_SECONDS = 1.0
+# Dead letters re-queued per spool append when a replay file is taken in.
+REPLAY_BATCH = 1000
 
 Batch = tuple[list[Line], FilePosition | None]
 
@@ -217,11 +220,6 @@ class Run(_Lifecycle):
             for worker in workers:
                 worker.add_done_callback(_report_crash)
             replays = asyncio.create_task(self._poll_replays(), name="replays")
-            log.info(
-                "started: reading %s; channels: %s",
-                source.path or "stdin",
-                ", ".join(c.name for c in self.config.channels),
-            )
             try:
                 await self.read_until_stopped(self._store_all(self.batches(source, saved)))
                 replays.cancel()
@@ -253,7 +251,21 @@ class Run(_Lifecycle):
             )
             return None
 
+    async def _announce(self) -> None:
+        """Say "started" once the source is open: from then on, appended lines are read."""
+        if self.tail is not None:
+            await self.tail.ready.wait()
+        log.info(
+            "started: reading %s; channels: %s",
+            self.tail.path if self.tail is not None else "stdin",
+            ", ".join(c.name for c in self.config.channels),
+        )
+
     async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+        # stdin is open already; a tailed file is open once the tail says so.
+        announce = asyncio.create_task(self._announce(), name="announce")
+        if self.tail is None:
+            await announce
         try:
             async for lines, position in batches:
                 await self._store(lines)
@@ -272,6 +284,8 @@ class Run(_Lifecycle):
         else:
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
+        finally:
+            announce.cancel()
 
     async def _store(self, lines: list[Line]) -> None:
         pending: dict[str, list[Alert]] = defaultdict(list)
@@ -292,24 +306,36 @@ class Run(_Lifecycle):
                 log.error("cannot re-queue replayed dead letters: %s", exc)
 
     async def _take_replays(self) -> None:
-        """Append dead letters handed back by ``shipper replay`` to their channel's spool."""
-        fields, default = self.config.fields, self.config.default_severity
+        """Append dead letters handed back by ``shipper replay`` to their channel's spool.
+
+        A file is read in batches, so a large one never sits in memory whole; a crash
+        part-way queues the whole file again next time (duplicates, never loss).
+        """
         for channel in self.config.channels:
             for path in self.state.pending_replays(channel.name):
-                alerts = []
-                for number, raw_line in enumerate(path.read_bytes().splitlines(), 1):
-                    try:
-                        record: Any = orjson.loads(raw_line)
-                        event = make_event(record["event"], int(record["line"]), fields, default)
-                    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                        log.warning("%s line %d: not a dead letter, skipped", path.name, number)
-                        continue
-                    alerts.append(to_alert(event, fields))
                 spool = self.spools[channel.name]
-                await spool.append(alerts)
+                queued = 0
+                with path.open("rb") as lines:
+                    while batch := list(islice(lines, REPLAY_BATCH)):
+                        alerts = self._replayed_alerts(path.name, queued, batch)
+                        await spool.append(alerts)
+                        queued += len(batch)
                 await spool.commit()
                 path.unlink()
-                log.info("%s: %d replayed event(s) queued", channel.name, len(alerts))
+                log.info("%s: %d replayed line(s) queued", channel.name, queued)
+
+    def _replayed_alerts(self, name: str, before: int, lines: list[bytes]) -> list[Alert]:
+        fields, default = self.config.fields, self.config.default_severity
+        alerts = []
+        for number, raw_line in enumerate(lines, before + 1):
+            try:
+                record: Any = orjson.loads(raw_line)
+                event = make_event(record["event"], int(record["line"]), fields, default)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                log.warning("%s line %d: not a dead letter, skipped", name, number)
+                continue
+            alerts.append(to_alert(event, fields))
+        return alerts
 
     async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
         for spool in self.spools.values():

@@ -53,7 +53,7 @@ def shipper(
 
 
 async def start_run(
-    config: Path, env: Mapping[str, str]
+    config: Path, env: Mapping[str, str], *args: str
 ) -> tuple[asyncio.subprocess.Process, bytes]:
     """Start ``shipper run -c CONFIG`` with pipes; return it once it logged that it started
     (its signal handlers are set from then on), with what it logged until then."""
@@ -62,6 +62,7 @@ async def start_run(
         "run",
         "-c",
         str(config),
+        *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -75,9 +75,9 @@ def received(requests: list[Request], path: str = SIEM) -> list[int]:
 _startup_logs: dict[int, bytes] = {}
 
 
-async def start(config: Path, fake: FakeWebhook) -> asyncio.subprocess.Process:
+async def start(config: Path, fake: FakeWebhook, *args: str) -> asyncio.subprocess.Process:
     """Start ``shipper run`` and return once it says it has started (its signals are set)."""
-    proc, seen = await start_run(config, env_for(fake))
+    proc, seen = await start_run(config, env_for(fake), *args)
     _startup_logs[proc.pid] = seen
     return proc
 
@@ -368,3 +368,53 @@ async def test_disk_full_stops_reading_without_losing_the_position(
     proc = await start(config, fake)  # room again: nothing was lost
     await wait_all(fake, 2000)
     await stop(proc)
+
+
+async def test_replay_all_and_its_usage_errors(tmp_path: Path, fake: FakeWebhook) -> None:
+    extra = '[channels.slack]\nkind = "slack"\nurl = "${SLACK_URL}"\n'
+    config = write_config(tmp_path, tmp_path / "audit.jsonl", extra=extra)
+    dead = tmp_path / "state" / "dead-letter"
+    dead.mkdir(parents=True)
+    record = {"channel": "x", "reason": "r", "attempts": 1, "line": 1, "event": {"seq": 0}}
+    (dead / "siem.jsonl").write_bytes(orjson.dumps(record) + b"\n" + orjson.dumps(record) + b"\n")
+    (dead / "slack.jsonl").write_bytes(orjson.dumps(record) + b"\n")
+
+    def replay(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [str(SHIPPER), "replay", *args, "-c", str(config)],
+            capture_output=True,
+            check=False,
+            env=env_for(fake),
+        )
+
+    assert replay().returncode == 2, "neither a channel nor --all"
+    assert replay("siem", "--all").returncode == 2, "both"
+    unknown = replay("nope")
+    assert unknown.returncode == 2 and b"known channels: siem, slack" in unknown.stderr
+    result = await asyncio.to_thread(replay, "--all")
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        b"siem: 2 dead letter(s) queued; the next or the running `shipper run` sends them",
+        b"slack: 1 dead letter(s) queued; the next or the running `shipper run` sends them",
+    ]
+    assert not list(dead.iterdir())
+    queued = sorted(p.name.split(".")[0] for p in (tmp_path / "state" / "replay").iterdir())
+    assert queued == ["siem", "slack"]
+
+
+async def test_input_option_and_from_beginning(tmp_path: Path, fake: FakeWebhook) -> None:
+    log = tmp_path / "other.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(5)))
+    config = write_config(tmp_path, tmp_path / "not-this-one.jsonl")
+    config.write_text(config.read_text().replace('start_at = "beginning"', 'start_at = "end"'))
+    proc = await start(config, fake, "--input", str(log))
+    with log.open("ab", buffering=0) as f:
+        f.write(event(5))
+    await fake.wait_for(lambda reqs: 5 in received(reqs), 10)
+    await stop(proc)
+    assert received(fake.requests) == [5], "start_at end: only what came after the start"
+
+    proc = await start(config, fake, "--input", str(log), "--from-beginning")
+    await wait_all(fake, 6)
+    await stop(proc)
+    assert received(fake.requests) == [5, 0, 1, 2, 3, 4, 5], "--from-beginning reads it all again"
