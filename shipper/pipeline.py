@@ -5,7 +5,9 @@ worker per channel, and re-queue dead letters handed back by ``shipper
 replay``. Run: read batches of lines, route them, append each alert to the
 spool of every channel that takes it, make the spools durable (fsync), and
 only then save the tailed file's read position, so a crash at any moment
-loses nothing: the lines after the saved position are read again. Stop, at
+loses nothing: the lines after the saved position are read again. The
+position is saved with each spool's end, so lines read again after a crash
+between the two steps are not queued twice (``resume``). Stop, at
 end of stdin or on SIGTERM/SIGINT: stop reading, let the workers deliver what
 is queued until ``drain_timeout``; what is left stays in the spools for the
 next run. A second SIGINT skips the wait. Signal handlers only set events.
@@ -36,7 +38,8 @@ from shipper.errors import PositionError, SpoolError
 from shipper.event import Alert, make_event, to_alert
 from shipper.formats import render
 from shipper.intake import Intake, IntakeStats
-from shipper.sources.checkpoint import FilePosition, load_position, save_position
+from shipper.resume import Resume
+from shipper.sources.checkpoint import Checkpoint, FilePosition, load_checkpoint, save_position
 from shipper.sources.file import FileTail
 from shipper.sources.lines import Line
 from shipper.sources.stdin import read_lines
@@ -188,6 +191,11 @@ class Run(_Lifecycle):
         self.dead_letters = DeadLetters(config.source.state_dir)
         self.spools: dict[str, Spool] = {}
         self.failed = False
+        self.resume = Resume(None, {})
+        self._saved: FilePosition | None = None
+        # Spool appends and checkpoint saves take turns, so the spool ends saved with a
+        # position always mark where that position's lines end in each spool.
+        self._checkpoint_lock = asyncio.Lock()
 
     async def run(self, source: Source) -> RunResult:
         """Deliver until the input ends or a signal arrives; raises ``StateError`` up front."""
@@ -203,6 +211,10 @@ class Run(_Lifecycle):
                 queued = sum(len(s) for s in self.spools.values())
                 if queued:
                     log.info("%d event(s) queued by an earlier run will be sent first", queued)
+                if source.path is not None:
+                    checkpoint = self._load_checkpoint()
+                    self._saved = checkpoint.position if checkpoint is not None else None
+                    self.resume = await Resume.find(checkpoint, self.spools)
                 await self._take_replays()
                 await self._serve(source)
             finally:
@@ -211,7 +223,7 @@ class Run(_Lifecycle):
         return self._finish()
 
     async def _serve(self, source: Source) -> None:
-        saved = self._load_position() if source.path is not None else None
+        saved = self._saved
         async with Poster(clock=self.clock) as poster:
             workers = [
                 asyncio.create_task(self._worker(c, poster).run(), name=f"deliver:{c.name}")
@@ -240,9 +252,9 @@ class Run(_Lifecycle):
             rand=self.rand,
         )
 
-    def _load_position(self) -> FilePosition | None:
+    def _load_checkpoint(self) -> Checkpoint | None:
         try:
-            return load_position(self.state.position_path)
+            return load_checkpoint(self.state.position_path)
         except PositionError as exc:
             log.warning(
                 "the saved read position is unusable (%s): starting at the %s of the file",
@@ -268,9 +280,10 @@ class Run(_Lifecycle):
             await announce
         try:
             async for lines, position in batches:
-                await self._store(lines)
-                if position is not None:
-                    await asyncio.to_thread(save_position, self.state.position_path, position)
+                async with self._checkpoint_lock:
+                    await self._store(lines, position)
+                    if position is not None:
+                        await self._save_checkpoint(position)
         except (SpoolError, OSError) as exc:
             # Stop reading: what was not made durable is read again by the next run (a
             # tailed file's position was not saved past it).
@@ -287,15 +300,21 @@ class Run(_Lifecycle):
         finally:
             announce.cancel()
 
-    async def _store(self, lines: list[Line]) -> None:
+    async def _store(self, lines: list[Line], position: FilePosition | None) -> None:
         pending: dict[str, list[Alert]] = defaultdict(list)
         for routed in self.intake.process(lines):
             for name in routed.channels:
                 pending[name].append(routed.alert)
+        self.resume.drop_queued(pending, lines, position)
         for name, alerts in pending.items():
             await self.spools[name].append(alerts)
         for name in pending:
             await self.spools[name].commit()
+
+    async def _save_checkpoint(self, position: FilePosition) -> None:
+        ends = {name: (spool.end.segment, spool.end.offset) for name, spool in self.spools.items()}
+        await asyncio.to_thread(save_position, self.state.position_path, position, ends)
+        self._saved = position
 
     async def _poll_replays(self) -> None:
         while True:
@@ -313,16 +332,24 @@ class Run(_Lifecycle):
         """
         for channel in self.config.channels:
             for path in self.state.pending_replays(channel.name):
-                spool = self.spools[channel.name]
-                queued = 0
-                with path.open("rb") as lines:
-                    while batch := list(islice(lines, REPLAY_BATCH)):
-                        alerts = self._replayed_alerts(path.name, queued, batch)
-                        await spool.append(alerts)
-                        queued += len(batch)
-                await spool.commit()
-                path.unlink()
+                async with self._checkpoint_lock:
+                    queued = await self._take_replay(channel.name, path)
                 log.info("%s: %d replayed line(s) queued", channel.name, queued)
+
+    async def _take_replay(self, channel: str, path: Path) -> int:
+        spool = self.spools[channel]
+        queued = 0
+        with path.open("rb") as lines:
+            while batch := list(islice(lines, REPLAY_BATCH)):
+                alerts = self._replayed_alerts(path.name, queued, batch)
+                await spool.append(alerts)
+                queued += len(batch)
+        await spool.commit()
+        if self._saved is not None:
+            # Replayed records past the saved spool end would look like re-read lines.
+            await self._save_checkpoint(self._saved)
+        await asyncio.to_thread(path.unlink)
+        return queued
 
     def _replayed_alerts(self, name: str, before: int, lines: list[bytes]) -> list[Alert]:
         fields, default = self.config.fields, self.config.default_severity

@@ -67,7 +67,7 @@ from shipper.spool_records import (
     open_segment,
     segment_name,
 )
-from shipper.spool_recovery import recover
+from shipper.spool_recovery import last_record, recover
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
 
@@ -241,6 +241,25 @@ class Spool:
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def end(self) -> Position:
+        """Where the next record will be written; durable once ``commit`` returns."""
+        last = self._segments[-1]
+        return Position(last, self._sizes[last])
+
+    async def last_record(self, after: Position) -> Alert | None:
+        """The last record appended, if it ends past ``after`` (an earlier ``end``).
+
+        For the first moments after a restart; it reads the files, not the write buffer.
+        """
+        try:
+            found = await asyncio.to_thread(
+                last_record, self.directory, list(self._segments), dict(self._sizes), after
+            )
+        except OSError as exc:
+            raise self._error(exc, "read") from exc
+        return found[0] if found is not None else None
 
     # --- writing -------------------------------------------------------------------
 

@@ -27,10 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipper.durable import write_atomic
+from shipper.event import Alert
 from shipper.spool_records import (
     CURSOR_NAME,
+    BadRecord,
     Position,
     decode_cursor,
+    decode_record,
     encode_cursor,
     is_valid_record,
     open_segment,
@@ -165,3 +168,43 @@ def _ends_line(path: Path, offset: int) -> bool:
     with open(path, "rb") as segment:
         segment.seek(offset - 1)
         return segment.read(1) == b"\n"
+
+
+def last_record(
+    directory: Path, segments: list[int], sizes: dict[int, int], after: Position
+) -> tuple[Alert, Position] | None:
+    """The last record written, and where it ends, if it ends past ``after``.
+
+    Reads backwards from the end of the newest non-empty segment, so the cost is
+    one record, not the spool. ``None`` when nothing was written past ``after``,
+    the segment holding it is gone, or the record is damaged.
+    """
+    for number in reversed(segments):
+        if number < after.segment:
+            return None
+        size = sizes[number]
+        if size == 0:
+            continue
+        end = Position(number, size)
+        if end <= after:
+            return None
+        try:
+            line = _last_line(directory / segment_name(number), size)
+            return decode_record(line), end
+        except (OSError, BadRecord):
+            return None
+    return None
+
+
+def _last_line(path: Path, size: int) -> bytes:
+    """The last line of the first ``size`` bytes of ``path`` (which end with a newline)."""
+    chunk = _READ_BUFFER
+    with path.open("rb") as f:
+        while True:
+            start = max(0, size - chunk)
+            f.seek(start)
+            data = f.read(size - start)
+            cut = data.rfind(b"\n", 0, len(data) - 1)
+            if cut >= 0 or start == 0:
+                return data[cut + 1 :]
+            chunk *= 2

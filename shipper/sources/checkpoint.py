@@ -9,6 +9,11 @@ fsync, rename, fsync of the directory), so a crash leaves either the old or
 the new position, never a mix. The JSON carries a format version and a
 checksum of its own fields, so truncation or garbage is detected on load
 (``PositionError``) instead of silently restarting somewhere wrong.
+
+A position is saved with ``spool_ends``: where each channel's spool ended when
+it was saved (segment, offset). After a crash between a spool's fsync and the
+next save, whatever a spool holds past its saved end came from the lines read
+again after the restart; the pipeline uses that to queue them only once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,8 @@ from shipper.errors import PositionError
 # with a timestamp, so two different logs practically never share it.
 FINGERPRINT_BYTES = 1024
 FORMAT = "shipper.file-position"
-VERSION = 1
+VERSION = 2
+_VERSIONS = (1, 2)  # version 1 had no spool_ends
 _FIELDS = ("path", "dev", "inode", "fingerprint", "fingerprint_len", "offset", "line")
 
 
@@ -48,6 +55,17 @@ class FilePosition:
     fingerprint_len: int
     offset: int
     line: int
+
+
+SpoolEnds = Mapping[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A saved position, and where each channel's spool ended when it was saved."""
+
+    position: FilePosition
+    spool_ends: SpoolEnds = field(default_factory=dict)
 
 
 def fingerprint_of(data: bytes) -> str:
@@ -79,7 +97,13 @@ def is_same_file(fd: int, st: os.stat_result, pos: FilePosition) -> bool:
 
 
 def load_position(path: Path) -> FilePosition | None:
-    """The position saved at ``path``; ``None`` when there is none.
+    """The position saved at ``path``; ``None`` when there is none (see ``load_checkpoint``)."""
+    checkpoint = load_checkpoint(path)
+    return checkpoint.position if checkpoint is not None else None
+
+
+def load_checkpoint(path: Path) -> Checkpoint | None:
+    """The checkpoint saved at ``path``; ``None`` when there is none.
 
     Raises ``PositionError`` when the file exists but is unreadable, truncated,
     not ours, or fails its checksum.
@@ -96,17 +120,21 @@ def load_position(path: Path) -> FilePosition | None:
         raise PositionError(path, "not valid JSON (truncated or corrupt)") from exc
     if not isinstance(doc, dict):
         raise PositionError(path, "not a JSON object")
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise PositionError(path, f"unknown format {doc.get('format')!r} {doc.get('version')!r}")
-    body = {name: doc.get(name) for name in _FIELDS}
+    version = doc.get("version")
+    if doc.get("format") != FORMAT or version not in _VERSIONS:
+        raise PositionError(path, f"unknown format {doc.get('format')!r} {version!r}")
+    names = _FIELDS if version == 1 else (*_FIELDS, "spool_ends")
+    body = {name: doc.get(name) for name in names}
     if doc.get("checksum") != _checksum(body):
         raise PositionError(path, "checksum mismatch (corrupt)")
-    return _validated(path, body)
+    ends = _validated_ends(path, body.pop("spool_ends", {}))
+    return Checkpoint(_validated(path, body), ends)
 
 
-def save_position(path: Path, pos: FilePosition) -> None:
-    """Replace the position saved at ``path`` with ``pos``, atomically and durably."""
+def save_position(path: Path, pos: FilePosition, spool_ends: SpoolEnds | None = None) -> None:
+    """Replace the checkpoint saved at ``path``, atomically and durably."""
     body: dict[str, Any] = asdict(pos)
+    body["spool_ends"] = {name: list(end) for name, end in (spool_ends or {}).items()}
     doc = {"format": FORMAT, "version": VERSION, **body, "checksum": _checksum(body)}
     write_atomic(path, json.dumps(doc, indent=1).encode() + b"\n")
 
@@ -126,3 +154,18 @@ def _validated(path: Path, body: dict[str, Any]) -> FilePosition:
     if body["fingerprint_len"] > FINGERPRINT_BYTES:
         raise PositionError(path, f"fingerprint_len above {FINGERPRINT_BYTES}")
     return FilePosition(**body)
+
+
+def _validated_ends(path: Path, ends: Any) -> dict[str, tuple[int, int]]:
+    if not isinstance(ends, dict):
+        raise PositionError(path, "spool_ends must be an object")
+    checked: dict[str, tuple[int, int]] = {}
+    for name, end in ends.items():
+        if (
+            not isinstance(end, list)
+            or len(end) != 2
+            or not all(type(n) is int and n >= 0 for n in end)
+        ):
+            raise PositionError(path, f"spool_ends.{name} must be two non-negative integers")
+        checked[name] = (end[0], end[1])
+    return checked

@@ -199,6 +199,57 @@ async def test_kill_9_at_random_moments(tmp_path: Path, fake: FakeWebhook) -> No
     assert duplicates <= kills * batch_max, f"{duplicates} duplicates for {kills} kills"
 
 
+def saved_line(position: Path) -> int:
+    try:
+        return int(orjson.loads(position.read_bytes())["line"])
+    except (OSError, orjson.JSONDecodeError, KeyError):
+        return -1
+
+
+async def test_kill_between_spool_fsync_and_position_save_queues_once(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    # The crash window made by hand: the spools hold lines 51-100, the position says 50.
+    log = tmp_path / "audit.jsonl"
+    actions = ("user.lock", "user.login")
+    log.write_bytes(b"".join(event(i, actions[i % 2]) for i in range(50)))
+    second = """
+[channels.locks]
+kind = "webhook"
+url = "${SLACK_URL}"
+actions = ["user.lock"]
+max_rate = 0
+"""
+    config = write_config(tmp_path, log, extra=second)
+    fake.always(SIEM, Reply(503, "down"))
+    fake.always(SLACK, Reply(503, "down"))
+    position = tmp_path / "state" / "position.json"
+    proc = await start(config, fake)
+    await poll(lambda: saved_line(position) == 50)
+    before = position.read_bytes()
+    with log.open("ab") as f:
+        f.write(b"".join(event(i, actions[i % 2]) for i in range(50, 100)))
+    await poll(lambda: saved_line(position) == 100)
+    proc.kill()
+    await proc.wait()
+    position.write_bytes(before)
+
+    refused = len(fake.requests)  # every one of them answered 503
+    fake.always(SIEM, Reply(204, ""))
+    fake.always(SLACK, Reply(204, ""))
+    proc = await start(config, fake)
+    locks = list(range(0, 100, 2))
+    await fake.wait_for(lambda reqs: set(received(reqs[refused:])) >= set(range(100)), 30)
+    await fake.wait_for(lambda reqs: set(received(reqs[refused:], SLACK)) >= set(locks), 10)
+    err = await stop(proc)
+    assert proc.returncode == 0, err.decode()
+    accepted = fake.requests[refused:]
+    assert received(accepted) == list(range(100)), "each event once, in order"
+    assert received(accepted, SLACK) == locks
+    assert "lines 51 to 100 are read again" in err.decode()
+    assert "siem: 50 re-read event(s) were queued before the restart" in err.decode()
+
+
 async def test_webhook_down_for_seconds_then_up(tmp_path: Path, fake: FakeWebhook) -> None:
     log = tmp_path / "audit.jsonl"
     log.write_bytes(b"".join(event(i) for i in range(100)))

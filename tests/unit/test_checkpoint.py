@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,9 +16,11 @@ from hypothesis import strategies as st
 from shipper.errors import PositionError
 from shipper.sources.checkpoint import (
     FINGERPRINT_BYTES,
+    Checkpoint,
     FilePosition,
     fingerprint_of,
     is_same_file,
+    load_checkpoint,
     load_position,
     read_head,
     save_position,
@@ -31,6 +35,13 @@ POS = FilePosition(
     offset=8,
     line=1,
 )
+
+
+def with_checksum(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the checksum its fields call for: a well-formed file, whatever it says."""
+    names = [name for name in (*POS.__dict__, "spool_ends") if name in doc]
+    body = json.dumps({n: doc[n] for n in names}, sort_keys=True, separators=(",", ":"))
+    return {**doc, "checksum": "sha256:" + hashlib.sha256(body.encode()).hexdigest()}
 
 
 def test_missing_file_is_no_position(tmp_path: Path) -> None:
@@ -99,7 +110,7 @@ def test_a_failed_save_leaves_the_old_position(
         (b"\x00\x00\x00\x00", "not valid JSON"),
         (b"[1, 2]", "not a JSON object"),
         (b'{"format": "other", "version": 1}', "unknown format"),
-        (b'{"format": "shipper.file-position", "version": 2}', "unknown format"),
+        (b'{"format": "shipper.file-position", "version": 3}', "unknown format"),
     ],
 )
 def test_garbage_is_reported_not_guessed(tmp_path: Path, content: bytes, reason: str) -> None:
@@ -126,11 +137,7 @@ def test_a_well_formed_but_invalid_value_is_refused(tmp_path: Path) -> None:
     save_position(path, POS)
     doc = json.loads(path.read_bytes())
     doc["offset"] = -1
-    from shipper.sources import checkpoint
-
-    body = {name: doc[name] for name in checkpoint._FIELDS}
-    doc["checksum"] = checkpoint._checksum(body)
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps(with_checksum(doc)))
     with pytest.raises(PositionError, match="offset must be a non-negative integer"):
         load_position(path)
 
@@ -186,3 +193,29 @@ def test_a_short_file_is_identified_by_the_bytes_it_had(tmp_path: Path) -> None:
         assert is_same_file(fd, os.fstat(fd), pos)  # it grew: still the same file
     finally:
         os.close(fd)
+
+
+def test_spool_ends_are_saved_with_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "position.json"
+    save_position(path, POS, {"siem": (3, 4096), "slack": (1, 0)})
+    assert load_checkpoint(path) == Checkpoint(POS, {"siem": (3, 4096), "slack": (1, 0)})
+    save_position(path, POS)
+    assert load_checkpoint(path) == Checkpoint(POS, {})
+
+
+def test_a_version_1_position_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "position.json"
+    doc = {"format": "shipper.file-position", "version": 1, **POS.__dict__}
+    path.write_text(json.dumps(with_checksum(doc)))
+    assert load_checkpoint(path) == Checkpoint(POS, {})
+
+
+@pytest.mark.parametrize("ends", [[], {"siem": [1]}, {"siem": [1, -2]}, {"siem": ["1", 2]}])
+def test_bad_spool_ends_are_refused(tmp_path: Path, ends: object) -> None:
+    path = tmp_path / "position.json"
+    save_position(path, POS)
+    doc = json.loads(path.read_text())
+    doc["spool_ends"] = ends
+    path.write_text(json.dumps(with_checksum(doc)))
+    with pytest.raises(PositionError, match="spool_ends"):
+        load_checkpoint(path)

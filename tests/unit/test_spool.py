@@ -632,3 +632,45 @@ async def test_a_closed_spool_refuses_appends(tmp_path: Path) -> None:
 
 def test_the_default_cap_is_256_mib() -> None:
     assert spool_module.DEFAULT_MAX_BYTES == 256 * 1024 * 1024
+
+
+# --- the last record, for queueing re-read lines once after a crash --------------------
+
+
+async def test_last_record_past_an_earlier_end(tmp_path: Path) -> None:
+    spool = await filled(tmp_path / "s", 3, segment_bytes=600)
+    mark = spool.end
+    assert await spool.last_record(mark) is None
+    await spool.append([alert(n) for n in range(4, 12)])  # rolls into new segments
+    await spool.commit()
+    assert mark < spool.end
+    found = await spool.last_record(mark)
+    assert found is not None and found.line == 11
+    await spool.ack(11)  # delivered: still the last record written
+    again = await open_spool(tmp_path / "s", segment_bytes=600)
+    last = await again.last_record(mark)
+    assert last is not None and last.line == 11
+    assert await again.last_record(again.end) is None
+
+
+async def test_last_record_torn_by_a_crash_or_damaged_later(tmp_path: Path) -> None:
+    spool = await filled(tmp_path / "s", 2)
+    mark = Position(0, 0)
+    await spool.aclose()
+    (segment,) = (tmp_path / "s").glob("*.seg")
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-5] + b"XXXX\n")  # the same length, a failed checksum
+    again = await open_spool(tmp_path / "s")  # cuts it as a torn write
+    found = await again.last_record(mark)
+    assert found is not None and found.line == 1
+    segment.write_bytes(b"X" + segment.read_bytes()[1:])  # damaged while open
+    assert await again.last_record(mark) is None
+
+
+async def test_last_record_longer_than_one_read(tmp_path: Path) -> None:
+    spool = await open_spool(tmp_path / "s")
+    mark = spool.end
+    await spool.append([alert(1), alert(2, blob="x" * 200_000)])
+    await spool.commit()
+    found = await spool.last_record(mark)
+    assert found is not None and found.raw["blob"] == "x" * 200_000

@@ -1,0 +1,109 @@
+"""Queue each event once across a crash between the spools' fsync and the position save.
+
+The pipeline makes a batch's alerts durable in the spools, then saves the read
+position together with where each spool ended (``Checkpoint.spool_ends``). A
+``kill -9`` between the two steps leaves alerts in the spools whose lines the
+next run reads again. ``Resume`` finds, per channel, the last record written
+past the saved end: every re-read line up to that record's line number was
+queued for that channel already, so its alerts are not queued again there.
+
+It applies only while the tail reads on in the file the checkpoint names: same
+device and inode, a fingerprint that agrees, and line numbers that continue
+from the saved one. The first batch from any other file (rotated in, truncated,
+stdin) turns it off for good, so the worst a surprise can cost is a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+
+from shipper.event import Alert
+from shipper.sources.checkpoint import Checkpoint, FilePosition
+from shipper.sources.lines import Line
+from shipper.spool import Spool
+from shipper.spool_records import Position
+
+log = logging.getLogger(__name__)
+
+
+class Resume:
+    """Which re-read lines each channel has queued already; empty in the common case."""
+
+    def __init__(self, saved: FilePosition | None, queued_through: Mapping[str, int]) -> None:
+        self._saved = saved
+        self._through = dict(queued_through)
+        self._next_line = saved.line + 1 if saved is not None else 0
+        self.skipped: Counter[str] = Counter()
+
+    @classmethod
+    async def find(cls, checkpoint: Checkpoint | None, spools: Mapping[str, Spool]) -> Resume:
+        """Compare each spool's end with the end saved in ``checkpoint``."""
+        if checkpoint is None:
+            return cls(None, {})
+        saved = checkpoint.position
+        through: dict[str, int] = {}
+        for name, end in checkpoint.spool_ends.items():
+            spool = spools.get(name)
+            if spool is None:
+                continue
+            last = await spool.last_record(Position(*end))
+            if last is not None and last.line > saved.line:
+                through[name] = last.line
+        if through:
+            log.info(
+                "the last run stopped before saving its read position: lines %d to %d "
+                "are read again, and sent only to channels that did not queue them yet",
+                saved.line + 1,
+                max(through.values()),
+            )
+        return cls(saved, through)
+
+    def drop_queued(
+        self, pending: dict[str, list[Alert]], lines: list[Line], position: FilePosition | None
+    ) -> None:
+        """Remove from ``pending`` (a batch's alerts per channel) those queued before the restart.
+
+        Call once per batch, in order, before the alerts are appended.
+        """
+        if not self._through:
+            return
+        if not self._continues(lines, position):
+            self._finish()
+            return
+        assert position is not None
+        for name, through in self._through.items():
+            alerts = pending.get(name)
+            if alerts:
+                kept = [alert for alert in alerts if alert.line > through]
+                self.skipped[name] += len(alerts) - len(kept)
+                pending[name] = kept
+        self._next_line = position.line + 1
+        self._through = {name: line for name, line in self._through.items() if line > position.line}
+        if not self._through:
+            self._finish()
+
+    def _continues(self, lines: list[Line], position: FilePosition | None) -> bool:
+        saved = self._saved
+        if position is None or saved is None:
+            return False
+        if (position.dev, position.inode) != (saved.dev, saved.inode):
+            return False
+        if (
+            position.fingerprint_len == saved.fingerprint_len
+            and position.fingerprint != saved.fingerprint
+        ):
+            return False
+        return not lines or lines[0][0] == self._next_line
+
+    def _finish(self) -> None:
+        self._through.clear()
+        for channel, count in sorted(self.skipped.items()):
+            log.info(
+                "%s: %d re-read event(s) were queued before the restart; not queued again",
+                channel,
+                count,
+                extra={"channel": channel, "count": count},
+            )
+        self.skipped.clear()
