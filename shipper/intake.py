@@ -14,9 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from shipper.config import Config
-from shipper.event import Alert, Event, Rejected, parse_line, to_alert
+from shipper.event import Alert, Event, Fields, Rejected, parse_line, to_alert
 from shipper.route import Router
-from shipper.sources.lines import Line
+from shipper.skim import Skimmer
+from shipper.sources.lines import Block, Line, Lines
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class IntakeStats:
     """What the intake saw: lines read and rejected (by reason), matches per channel."""
 
     lines_read: int = 0
+    lines_skimmed: int = 0  # of lines_read: skipped unparsed, as no channel could take them
     rejected: Counter[str] = field(default_factory=Counter)
     unknown_severity: int = 0
     matched: Counter[str] = field(default_factory=Counter)
@@ -44,13 +46,23 @@ _REJECT_TEXT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Routed:
-    """One event that at least one channel takes."""
+    """One event that at least one channel takes; its ``Alert`` is built when first asked
+    for (``route`` never asks)."""
 
-    event: Event
-    alert: Alert
-    channels: tuple[str, ...]
+    __slots__ = ("_alert", "_fields", "channels", "event")
+
+    def __init__(self, event: Event, fields: Fields, channels: tuple[str, ...]) -> None:
+        self.event = event
+        self.channels = channels
+        self._fields = fields
+        self._alert: Alert | None = None
+
+    @property
+    def alert(self) -> Alert:
+        if self._alert is None:
+            self._alert = to_alert(self.event, self._fields)
+        return self._alert
 
 
 class Intake:
@@ -59,10 +71,29 @@ class Intake:
     def __init__(self, config: Config, stats: IntakeStats | None = None) -> None:
         self.config = config
         self.router = Router(config.channels)
+        globs = [g for c in config.channels for g in c.actions]
+        self.skimmer = Skimmer(config.fields, globs, self.router.could_take)
         self.stats = stats if stats is not None else IntakeStats()
 
     def process(self, lines: Iterable[Line]) -> Iterator[Routed]:
         """The events among ``lines`` that match a channel, in input order."""
+        if not isinstance(lines, Lines):
+            yield from self._parse(lines)
+            return
+        for part in lines.parts:
+            if not isinstance(part, Block):
+                yield from self._parse((part,))
+                continue
+            wanted = self.skimmer.wanted(part)
+            if wanted is None:
+                yield from self._parse(part.lines())
+            else:
+                self.stats.lines_read += part.count - len(wanted)
+                self.stats.lines_skimmed += part.count - len(wanted)
+                yield from self._parse(wanted)
+
+    def _parse(self, lines: Iterable[Line]) -> Iterator[Routed]:
+        """Parse each line in full: the path every line could take, and the reference."""
         config = self.config
         fields = config.fields
         default = config.default_severity
@@ -92,4 +123,4 @@ class Intake:
             channels = route(parsed.action, parsed.severity)
             if channels:
                 stats.matched.update(channels)
-                yield Routed(parsed, to_alert(parsed, fields), channels)
+                yield Routed(parsed, fields, channels)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from shipper.event import Alert
 from shipper.sources.checkpoint import Checkpoint, FilePosition
@@ -61,7 +61,7 @@ class Resume:
         return cls(saved, through)
 
     def drop_queued(
-        self, pending: dict[str, list[Alert]], lines: list[Line], position: FilePosition | None
+        self, pending: dict[str, list[Alert]], lines: Sequence[Line], position: FilePosition | None
     ) -> None:
         """Remove from ``pending`` (a batch's alerts per channel) those queued before the restart.
 
@@ -84,7 +84,7 @@ class Resume:
         if not self._through:
             self._finish()
 
-    def _continues(self, lines: list[Line], position: FilePosition | None) -> bool:
+    def _continues(self, lines: Sequence[Line], position: FilePosition | None) -> bool:
         saved = self._saved
         if position is None or saved is None:
             return False

@@ -46,6 +46,10 @@ class Rule:
             return False
         return self.exclude is None or self.exclude.match(action) is None
 
+    def could_take(self, action: str) -> bool:
+        """Whether this channel takes that action at some severity."""
+        return self.matches(action, Severity.CRITICAL)
+
 
 class Router:
     """Decides, for each event, which channels take it (fan-out to every match)."""
@@ -56,6 +60,10 @@ class Router:
             for c in channels
         )
         self._cache: dict[tuple[str, Severity], tuple[str, ...]] = {}
+
+    def could_take(self, action: str) -> bool:
+        """Whether some channel takes events with that action, at some severity."""
+        return any(r.could_take(action) for r in self.rules)
 
     def route(self, action: str, severity: Severity) -> tuple[str, ...]:
         """The names of the channels that take this event, in config order."""

@@ -34,7 +34,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -46,7 +46,7 @@ from shipper.sources.checkpoint import (
     is_same_file,
     read_head,
 )
-from shipper.sources.lines import Line, LineSplitter
+from shipper.sources.lines import Block, Line, Lines, LineSplitter
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class TailBatch:
     """Lines read, and where to resume once they are durable (``lines`` may be empty:
     only the position moved, e.g. to a new file after a rotation)."""
 
-    lines: list[Line]
+    lines: Sequence[Line]
     position: FilePosition
 
 
@@ -85,7 +85,7 @@ class _OpenFile:
         self.splitter = LineSplitter(max_bytes, first_line=line + 1)
         self.head = read_head(fd)
 
-    def read_chunk(self) -> list[Line] | None:
+    def read_chunk(self) -> Lines | None:
         """The lines one read completes; ``None`` at end of file.
 
         A plain ``os.pread`` on the event loop: appended data is in the page cache, so
@@ -101,13 +101,14 @@ class _OpenFile:
         self.read_offset += len(chunk)
         return self.splitter.feed(chunk)
 
-    def drain(self) -> list[Line]:
+    def drain(self) -> Lines:
         """The rest of a file we are leaving, its unterminated last line included; closes it."""
         try:
-            lines: list[Line] = []
+            parts: list[Line | Block] = []
             while (chunk := self.read_chunk()) is not None:
-                lines += chunk
-            return lines + self.splitter.finish()  # nothing will ever end that line now
+                parts += chunk.parts
+            parts += self.splitter.finish().parts  # nothing will ever end that line now
+            return Lines(parts)
         finally:
             os.close(self.fd)
 
@@ -223,7 +224,7 @@ class FileTail:
         log.info("%s: rotated; finishing the old file, then reading the new one", self.path)
         return self._batch(f.drain())
 
-    def _batch(self, lines: list[Line]) -> TailBatch:
+    def _batch(self, lines: Sequence[Line]) -> TailBatch:
         assert self._file is not None
         self.position = self._file.position(self.path)
         return TailBatch(lines, self.position)

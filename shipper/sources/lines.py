@@ -5,11 +5,89 @@ lines (newline removed, a trailing ``\\r`` too) numbered from 1. A line longer
 than ``max_line_bytes`` is never held in memory whole: its bytes are dropped as
 they arrive and it comes out as ``None`` under its number, so the caller can
 count and log it.
+
+The lines of one chunk come back as ``Lines``: a sequence of ``(number,
+bytes)`` pairs that keeps runs of ordinary lines as the ``Block`` of bytes they
+arrived in, and makes the pairs only when asked. The intake can then skim a
+whole block for lines no channel can take (``skim``) without a Python step per
+line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
 Line = tuple[int, bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """``count`` whole lines numbered from ``first``: ``data`` is their bytes, each ending
+    in a newline, none longer than the splitter's maximum (a ``\\r`` may precede a newline)."""
+
+    first: int
+    data: bytes
+    count: int
+
+    def lines(self) -> list[Line]:
+        """The numbered lines, newline and trailing ``\\r`` removed."""
+        pieces = self.data.split(b"\n")
+        pieces.pop()  # after the last newline
+        if b"\r" in self.data:
+            pieces = [_strip_cr(piece) for piece in pieces]
+        return list(zip(range(self.first, self.first + self.count), pieces, strict=True))
+
+
+class Lines(Sequence[Line]):
+    """The lines of one chunk, in order: single lines and ``Block``s of them."""
+
+    __slots__ = ("_list", "parts")
+
+    def __init__(self, parts: Sequence[Line | Block] = ()) -> None:
+        self.parts = tuple(parts)
+        self._list: list[Line] | None = None
+
+    def as_list(self) -> list[Line]:
+        if self._list is None:
+            out: list[Line] = []
+            for part in self.parts:
+                if isinstance(part, Block):
+                    out += part.lines()
+                else:
+                    out.append(part)
+            self._list = out
+        return self._list
+
+    def __len__(self) -> int:
+        return sum(p.count if isinstance(p, Block) else 1 for p in self.parts)
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def __iter__(self) -> Iterator[Line]:
+        return iter(self.as_list())
+
+    @overload
+    def __getitem__(self, index: int) -> Line: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Line]: ...
+    def __getitem__(self, index: int | slice) -> Line | list[Line]:
+        return self.as_list()[index]
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, Sequence):
+            return self.as_list() == list(other)
+        return NotImplemented
+
+    def __radd__(self, other: list[Line]) -> list[Line]:
+        return [*other, *self.as_list()]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Lines({self.as_list()!r})"
 
 
 class LineSplitter:
@@ -26,31 +104,51 @@ class LineSplitter:
         """Bytes held of a line whose newline has not arrived yet."""
         return len(self._partial)
 
-    def feed(self, chunk: bytes) -> list[Line]:
+    def feed(self, chunk: bytes) -> Lines:
         """The lines that ``chunk`` completes, in order."""
-        out: list[Line] = []
+        parts: list[Line | Block] = []
         start = 0
-        end = len(chunk)
-        while start < end:
-            nl = chunk.find(b"\n", start)
+        if self._partial or self._overflow:
+            nl = chunk.find(b"\n")
             if nl < 0:
-                self._hold(chunk[start:])
-                break
-            piece = chunk[start:nl]
-            if self._partial or self._overflow:
-                self._hold(piece)
-                out.append(self._take())
-            else:
-                piece = _strip_cr(piece)
-                out.append(self._number(None if len(piece) > self.max_line_bytes else piece))
+                self._hold(chunk)
+                return Lines(parts)
+            self._hold(chunk[:nl])
+            parts.append(self._take())
             start = nl + 1
-        return out
+        last = chunk.rfind(b"\n", start)
+        if last < 0:
+            self._hold(chunk[start:])
+            return Lines(parts)
+        self._split(chunk, start, last + 1, parts)
+        if last + 1 < len(chunk):
+            self._hold(chunk[last + 1 :])
+        return Lines(parts)
 
-    def finish(self) -> list[Line]:
+    def _split(self, chunk: bytes, start: int, end: int, parts: list[Line | Block]) -> None:
+        """Whole lines ``chunk[start:end]`` into blocks, and a too-long line on its own."""
+        limit = self.max_line_bytes
+        while start < end:
+            # A block no longer than the limit (newlines aside) holds no line above it.
+            cut = end if end - start <= limit + 1 else chunk.rfind(b"\n", start, start + limit + 1)
+            if cut < 0:
+                nl = chunk.find(b"\n", start, end)
+                piece = _strip_cr(chunk[start:nl])
+                parts.append(self._number(None if len(piece) > limit else piece))
+                start = nl + 1
+                continue
+            stop = cut if cut == end else cut + 1
+            data = chunk[start:stop]
+            count = data.count(b"\n")
+            parts.append(Block(self.next_line, data, count))
+            self.next_line += count
+            start = stop
+
+    def finish(self) -> Lines:
         """At end of input: the last line if it had no newline."""
         if self._partial or self._overflow:
-            return [self._take()]
-        return []
+            return Lines([self._take()])
+        return Lines()
 
     def _hold(self, piece: bytes) -> None:
         if self._overflow:

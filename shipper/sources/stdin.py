@@ -15,12 +15,12 @@ import os
 import stat
 from collections.abc import AsyncIterator
 
-from shipper.sources.lines import Line, LineSplitter
+from shipper.sources.lines import Lines, LineSplitter
 
 CHUNK_BYTES = 256 * 1024
 
 
-async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[list[Line]]:
+async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[Lines]:
     """Yield batches of lines read from ``fd``; the last line may lack its newline."""
     splitter = LineSplitter(max_line_bytes)
     async for chunk in _chunks(fd):

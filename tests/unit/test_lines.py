@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.sources.lines import LineSplitter
+from shipper.sources.lines import Block, LineSplitter
 
 
 def split_all(chunks: list[bytes], max_bytes: int = 10) -> list[tuple[int, bytes | None]]:
@@ -43,3 +43,33 @@ def test_same_lines_whatever_the_chunking(chunks: list[bytes], cut: int) -> None
     if expected and expected[-1] == b"":
         expected.pop()
     assert [d for _, d in whole] == [e.removesuffix(b"\r") for e in expected]
+
+
+def reference(data: bytes, max_bytes: int) -> list[tuple[int, bytes | None]]:
+    """The rule, stated plainly: split on newlines, drop one trailing CR, bound the length."""
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()
+    out: list[tuple[int, bytes | None]] = []
+    for number, piece in enumerate(pieces, 1):
+        piece = piece.removesuffix(b"\r")
+        out.append((number, None if len(piece) > max_bytes else piece))
+    return out
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"bb", b"\n", b"\r", b"\r\n", b"0123456789"]), max_size=60),
+    st.integers(min_value=1, max_value=25),
+    st.integers(min_value=1, max_value=12),
+)
+def test_blocks_and_too_long_lines_match_the_plain_rule(
+    tokens: list[bytes], cut: int, max_bytes: int
+) -> None:
+    data = b"".join(tokens)
+    pieces = [data[i : i + cut] for i in range(0, len(data), cut)]
+    assert split_all(pieces, max_bytes) == reference(data, max_bytes)
+    splitter = LineSplitter(max_bytes)
+    for piece in pieces:
+        for part in splitter.feed(piece).parts:
+            if isinstance(part, Block):
+                assert all(len(line) <= max_bytes + 1 for line in part.data.split(b"\n"))

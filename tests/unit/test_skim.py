@@ -1,0 +1,196 @@
+"""Skimming a block for the lines a channel could take routes exactly as a full parse does.
+
+Hypothesis writes blocks of adversarial lines (the action key nested, spelled
+with ``\\u`` escapes, with blanks around the colon, duplicated, not a string,
+missing; severities as aliases, odd case, missing, not strings; lines that are
+not JSON, arrays, cut short, not UTF-8, not ASCII, too long, CRLF) and checks
+that the intake given ``Lines`` (which skims) routes every line as the intake
+given the same lines one by one (which parses each in full).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shipper.config import ChannelConfig, Config, load_config
+from shipper.event import Fields
+from shipper.intake import Intake
+from shipper.severity import Severity
+from shipper.skim import Skimmer, glob_to_bytes_pattern
+from shipper.sources.lines import Block, LineSplitter
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+BASE = load_config(EXAMPLE, {}, posts=False)
+
+
+def channel(
+    name: str, actions: tuple[str, ...], exclude: tuple[str, ...] = (), min_sev: str = "debug"
+) -> ChannelConfig:
+    severity = Severity[min_sev.upper()]
+    return ChannelConfig(name, "webhook", "https://x.example.com", None, severity, actions, exclude)
+
+
+def config(*channels: ChannelConfig, max_line_bytes: int = 400) -> Config:
+    source = dataclasses.replace(BASE.source, max_line_bytes=max_line_bytes)
+    return dataclasses.replace(BASE, channels=tuple(channels), source=source)
+
+
+CONFIGS = {
+    "example": dataclasses.replace(BASE, source=config().source),
+    "globs": config(
+        channel("sec", ("login.*", "mfa_?ethod.*", "api_[tx]oken.*"), ("login.ok",), "medium"),
+        channel("ops", ("release.promote", "[!a]pp.get", "odd[.x"), min_sev="high"),
+    ),
+    "catch-all": config(channel("all", ("*",), min_sev="high")),
+}
+
+ACTIONS = [
+    "login.complete",
+    "login.ok",
+    "login",
+    "Login.complete",
+    "login.complete.x",
+    "app.get",
+    "bpp.get",
+    "release.promote",
+    "release.promotes",
+    "mfa_method.enroll",
+    "mfa_xethod.enroll",
+    "api_token.create",
+    "api_xoken.create",
+    "odd[.x",
+    "deploy_approval_request.create",
+    "user.update_roles",
+    "",
+    "logïn.complete",
+]
+SEVERITIES = ["high", "HIGH", " warn ", "debug", "critical", "bogus", "info", "emerg"]
+
+
+def string(text: str, escaped: bool) -> str:
+    if not escaped:
+        return orjson.dumps(text).decode()
+    return '"' + "".join(f"\\u{ord(c):04x}" for c in text) + '"'
+
+
+blank = st.sampled_from(["", " ", "\t", " \r "])
+
+
+def line_strategies(escapes: bool) -> st.SearchStrategy[bytes]:
+    """JSON-ish lines; without ``escapes``, ASCII with no backslash, which is what skims."""
+    names = ACTIONS if escapes else [a for a in ACTIONS if a.isascii()]
+    value = st.one_of(
+        st.builds(string, st.sampled_from(names), st.booleans() if escapes else st.just(False)),
+        st.sampled_from(["5", "null", "true", '{"a":1}', '["login.complete"]']),
+    )
+    keys = ['"action"', '"\\u0061ction"', '"actio\\u006e"'] if escapes else ['"action"']
+    action = st.builds(
+        lambda k, b1, b2, v: f"{k}{b1}:{b2}{v}", st.sampled_from(keys), blank, blank, value
+    )
+    severity = st.one_of(
+        st.builds(lambda s: f'"severity":{string(s, False)}', st.sampled_from(SEVERITIES)),
+        st.sampled_from(['"severity":4', '"severity":null']),
+    )
+    fillers = ['"msg":"action"', '"user":"ann"', '"n":1', '"action":"x"}']
+    if escapes:
+        fillers += ['"note":"a \\"quoted\\" word"', '"who":"José"']
+    nested = st.builds(lambda m: f'"context":{{{m}}}', action)
+    members = st.lists(st.one_of(action, action, severity, st.sampled_from(fillers), nested))
+    json_line = st.builds(
+        lambda ms, b: ("{" + b + ",".join(ms[:6]) + b + "}").encode(), members, blank
+    )
+    odd = [
+        b"",
+        b"   ",
+        b"not json at all",
+        b'["action","login.complete"]',
+        b'{"action":"login.complete"',
+        b'{"action":"login.complete","severity":"high"}\r',
+        b'{"action":"app.get","x":}',
+        b'{"action":"login.complete","severity":"high","pad":"' + b"x" * 500 + b'"}',
+        b'{"action":"login.complete","severity":"high"}',
+    ]
+    if escapes:
+        odd.append(b'{"action":"login.complete","u":"\xff"}')
+    return st.one_of(json_line, json_line, st.sampled_from(odd))
+
+
+blocks = st.one_of(
+    st.lists(line_strategies(escapes=False), min_size=1, max_size=30),
+    st.lists(line_strategies(escapes=True), min_size=1, max_size=30),
+)
+
+
+def routes(
+    config: Config, lines: object
+) -> tuple[list[tuple[int, str, str, tuple[str, ...]]], int]:
+    intake = Intake(config)
+    out = [
+        (r.event.line, r.event.action, r.event.severity.label, r.channels)
+        for r in intake.process(lines)  # type: ignore[arg-type]
+    ]
+    return out, intake.stats.lines_read
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@settings(max_examples=300, deadline=None)
+@given(lines=blocks, cut=st.integers(min_value=20, max_value=4000))
+def test_skimming_routes_as_a_full_parse(name: str, lines: list[bytes], cut: int) -> None:
+    config = CONFIGS[name]
+    data = b"\n".join(lines) + b"\n"
+    splitter = LineSplitter(config.source.max_line_bytes)
+    chunks = [splitter.feed(data[i : i + cut]) for i in range(0, len(data), cut)]
+    one_by_one = [line for chunk in chunks for line in chunk.as_list()]
+    skimmed = [r for chunk in chunks for r in routes(config, chunk)[0]]
+    assert skimmed == routes(config, one_by_one)[0]
+    assert sum(routes(config, chunk)[1] for chunk in chunks) == len(one_by_one)
+
+
+def test_the_example_log_is_skimmed() -> None:
+    config = CONFIGS["example"]
+    wanted = b'{"timestamp":"t","action" : "login.complete","severity":"info"}\n'
+    other = b'{"timestamp":"t","action":"app.get","severity":"debug"}\n'
+    data = other * 10 + wanted + other * 5
+    intake = Intake(config)
+    (routed,) = list(intake.process(LineSplitter(10_000).feed(data)))
+    assert (routed.event.line, routed.channels) == (11, ("security",))
+    assert intake.stats.lines_read == 16
+    assert intake.stats.lines_skimmed == 15
+
+
+def test_what_turns_skimming_off() -> None:
+    block = Block(1, b'{"action":"app.get"}\n', 1)
+    take_all = Skimmer(Fields(), ["*"], lambda action: True)
+    assert take_all.wanted(block) is None
+    dotted = Skimmer(Fields(action=("event", "action")), ["login.*"], lambda a: False)
+    assert dotted.wanted(block) is None
+    plain = Skimmer(Fields(), ["login.*"], lambda action: action.startswith("login."))
+    assert plain.wanted(block) == []
+    assert plain.wanted(Block(1, b'{"action":"app.get","p":"C:\\\\"}\n', 1)) is None
+    assert plain.wanted(Block(1, '{"action":"app.get","u":"é"}\n'.encode(), 1)) is None
+
+
+@pytest.mark.parametrize(
+    ("glob", "matches", "misses"),
+    [
+        ("login.*", ["login.", "login.x.y"], ["login", "xlogin.a"]),
+        ("a?c", ["abc", "a.c"], ["ac", "abbc"]),
+        ("[!x]pp", ["app", "xpp"], ["pp"]),  # a set is widened to any one character
+        ("odd[.x", ["odd[.x"], ["odd.x"]),
+        ("a.b", ["a.b"], ["axb"]),
+    ],
+)
+def test_glob_patterns_find_at_least_the_glob(
+    glob: str, matches: list[str], misses: list[str]
+) -> None:
+    import re
+
+    pattern = re.compile(glob_to_bytes_pattern(glob) + b"$")
+    assert all(pattern.match(m.encode()) for m in matches)
+    assert not any(pattern.match(m.encode()) for m in misses)
