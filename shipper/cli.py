@@ -21,7 +21,7 @@ import typer
 from shipper import __version__
 from shipper.config import Config, find_config, load_config
 from shipper.errors import ConfigError, StateError, UnknownChannelError
-from shipper.logs import redact_url, setup_logging
+from shipper.logs import flush_suppressed, redact_url, setup_logging
 
 EXIT_OK = 0
 EXIT_UNDELIVERED = 1
@@ -159,6 +159,12 @@ def run(
     except StateError as exc:
         logging.getLogger("shipper").error("%s", exc)
         raise typer.Exit(EXIT_UNDELIVERED) from None
+    except ConfigError as exc:  # the config named something unusable: a port in use, say
+        for problem in exc.problems:
+            logging.getLogger("shipper").error("%s", problem)
+        raise typer.Exit(EXIT_CONFIG) from None
+    finally:
+        flush_suppressed(closing=True)
     undelivered = result.undelivered or result.forced or result.failed
     raise typer.Exit(EXIT_UNDELIVERED if undelivered else EXIT_OK)
 

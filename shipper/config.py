@@ -44,6 +44,9 @@ KINDS: tuple[Kind, ...] = ("slack", "teams", "webhook")
 DEFAULT_MAX_RATE: dict[Kind, float | None] = {"slack": 1.0, "teams": 4.0, "webhook": None}
 WORKFLOWS_HOST_SUFFIXES = (".logic.azure.com", ".api.powerplatform.com")
 SYSTEM_CONFIG = Path("/etc/shipper/config.toml")
+# A channel failing this long makes /healthz answer 503: longer than a 429's
+# Retry-After or a webhook's brief outage, short enough to page before a backlog grows.
+DEFAULT_UNHEALTHY_AFTER = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class Config:
     metrics_listen: tuple[str, int] | None
     channels: tuple[ChannelConfig, ...]
     warnings: tuple[str, ...] = ()
+    unhealthy_after: float = DEFAULT_UNHEALTHY_AFTER
 
     def channel(self, name: str) -> ChannelConfig | None:
         """The channel called ``name``, if any."""
@@ -169,12 +173,7 @@ def _build(
     delivery = _delivery(
         read_table(doc, "delivery", problems), "delivery.", DeliveryConfig(), environ, problems
     )
-    metrics_table = read_table(doc, "metrics", problems)
-    reject_unknown(metrics_table, {"listen"}, "metrics.", problems)
-    listen = None
-    if "listen" in metrics_table:
-        raw = read_string(metrics_table, "listen", "metrics.", environ, problems)
-        listen = parse_listen(raw, "metrics.listen", problems) if raw is not None else None
+    listen, unhealthy_after = _metrics(read_table(doc, "metrics", problems), environ, problems)
     rate_is_global = "max_rate" in read_table(doc, "delivery", Problems())
     channels = _channels(
         read_table(doc, "channels", problems),
@@ -186,7 +185,33 @@ def _build(
     )
     if source is None or fields is None:
         return None
-    return Config(path, source, fields, default, delivery, listen, channels)
+    return Config(
+        path,
+        source,
+        fields,
+        default,
+        delivery,
+        listen,
+        channels,
+        unhealthy_after=unhealthy_after,
+    )
+
+
+def _metrics(
+    table: dict[str, Any], environ: Mapping[str, str], problems: Problems
+) -> tuple[tuple[str, int] | None, float]:
+    """``[metrics]``: the address to serve on, and when a failing channel makes it unhealthy."""
+    reject_unknown(table, {"listen", "unhealthy_after"}, "metrics.", problems)
+    listen = None
+    if "listen" in table:
+        raw = read_string(table, "listen", "metrics.", environ, problems)
+        listen = parse_listen(raw, "metrics.listen", problems) if raw is not None else None
+    unhealthy_after = DEFAULT_UNHEALTHY_AFTER
+    if "unhealthy_after" in table:
+        parsed = parse_duration(table["unhealthy_after"], "metrics.unhealthy_after", problems)
+        if parsed is not None:
+            unhealthy_after = parsed
+    return listen, unhealthy_after
 
 
 def _source(

@@ -7,6 +7,7 @@ it batches, stays under the channel's ``max_rate``, retries with full-jitter
 backoff or ``Retry-After``, and dead-letters what the endpoint refuses or what
 keeps failing past ``give_up_after``. One worker per channel is what keeps a
 slow or dead channel from delaying the others: each waits only on itself.
+Each worker keeps its ``WorkerStats`` (``worker_stats``) for metrics and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shipper.deadletter import DeadLetterSink
 from shipper.event import Alert
 from shipper.formats import Rendered, Renderer
 from shipper.poster import Poster, Sender, post_once
+from shipper.worker_stats import WorkerStats, failure_class
 
 __all__ = [
     "ChannelWorker",
@@ -35,6 +37,7 @@ __all__ = [
     "Sender",
     "WorkerStats",
     "drain_workers",
+    "failure_class",
     "post_once",
 ]
 
@@ -42,19 +45,6 @@ logger = logging.getLogger(__name__)
 
 # Stay 5% under max_rate: the service's window and ours never line up exactly.
 PACING_MARGIN = 1.05
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """Counters of one channel worker, for metrics and health (times are unix seconds)."""
-
-    delivered_events: int = 0
-    delivered_messages: int = 0
-    retries: int = 0
-    dead_lettered: int = 0
-    last_success: float | None = None
-    failing_since: float | None = None
-    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +73,11 @@ class ChannelWorker:
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
         on_result: Callable[[Report], None] | None = None,
+        stats: WorkerStats | None = None,
     ) -> None:
         self.channel = channel
-        self.stats = WorkerStats()
+        # A worker that replaces another (a reload changed the channel) carries its stats on.
+        self.stats = stats if stats is not None else WorkerStats()
         self._backlog = backlog
         self._poster = poster
         self._dead_letters = dead_letters
@@ -99,13 +91,15 @@ class ChannelWorker:
         self._attempts = 0  # tries of the message at the head of the backlog
         self._failures = 0  # failed tries since the last success: the backoff exponent
         self._failing_since: float | None = None  # monotonic start of the current outage
+        self._posting = False  # a post is in flight or its answer is being settled
+        self._retiring = False
 
     async def run(self) -> None:
-        """Post, retry and dead-letter until the backlog is closed and empty.
+        """Post, retry and dead-letter until the backlog is closed and empty, or ``retire``.
 
         Cancelling it is safe: whatever was not acknowledged stays in the backlog.
         """
-        while True:
+        while not self._retiring:
             await self._backlog.wait()
             if not len(self._backlog):
                 return
@@ -114,15 +108,36 @@ class ChannelWorker:
             alerts = await self._backlog.peek(self.channel.delivery.batch_max)
             if not alerts:
                 return
+            self._posting = True
             try:
-                rendered = self._renderer(self.channel, alerts)
-            except Exception as exc:  # a renderer bug must not wedge the channel
-                reason = f"could not render the message: {type(exc).__name__}: {exc}"
-                await self._dead_letter(alerts[:1], GiveUp(reason), 1)
-                continue
-            await self._post(rendered, alerts)
+                pause = await self._send(alerts)
+            finally:
+                self._posting = False
+            if pause is not None and not self._retiring:
+                # A worker serves one channel, so this sleep pauses the whole channel:
+                # what a 429 with Retry-After asks for.
+                await self._clock.sleep(pause)
 
-    async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> None:
+    def retire(self) -> bool:
+        """Make ``run`` return once the post in flight, if any, is answered and settled.
+
+        Returns ``True`` when no post is in flight: the worker is waiting (for
+        alerts, its pace or a backoff), and its task may be cancelled at once.
+        """
+        self._retiring = True
+        return not self._posting
+
+    async def _send(self, alerts: Sequence[Alert]) -> float | None:
+        """Render, post and settle ``alerts``; the pause before the next post, if any."""
+        try:
+            rendered = self._renderer(self.channel, alerts)
+        except Exception as exc:  # a renderer bug must not wedge the channel
+            reason = f"could not render the message: {type(exc).__name__}: {exc}"
+            self.stats.failures["unsendable"] += 1
+            return await self._dead_letter(alerts[:1], GiveUp(reason), 1)
+        return await self._post(rendered, alerts)
+
+    async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> float | None:
         covered = alerts[: min(max(rendered.count, 1), len(alerts))]
         self._last_post = self._clock.monotonic()
         self._attempts += 1
@@ -130,18 +145,21 @@ class ChannelWorker:
         if isinstance(outcome, Delivered):
             await self._backlog.ack(len(covered))
             self._record_success(outcome, len(covered))
-        elif isinstance(outcome, GiveUp):
-            await self._dead_letter(covered, outcome, self._attempts)
-        else:
-            await self._retry(outcome, covered)
+            return None
+        stats = self.stats
+        stats.failures[failure_class(outcome)] += 1
+        stats.last_error = outcome.reason
+        if stats.failing_since is None:
+            stats.failing_since = self._clock.time()
+        if isinstance(outcome, GiveUp):
+            return await self._dead_letter(covered, outcome, self._attempts)
+        return await self._retry(outcome, covered)
 
-    async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> None:
+    async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> float | None:
         now = self._clock.monotonic()
         self._failures += 1
         if self._failing_since is None:
             self._failing_since = now
-            self.stats.failing_since = self._clock.time()
-        self.stats.last_error = outcome.reason
         limits = self.channel.delivery
         if outcome.after is None:
             delay = full_jitter(
@@ -155,10 +173,11 @@ class ChannelWorker:
         if remaining <= 0:
             # Failing for give_up_after: dead-letter, then still pause before the
             # next message, since the endpoint has not recovered.
-            if not await self._dead_letter(covered, outcome, self._attempts):
-                return
+            retry_in = await self._dead_letter(covered, outcome, self._attempts)
+            if retry_in is not None:
+                return retry_in
             if not len(self._backlog):
-                return  # nothing waits: no need to pause, and a drain can end now
+                return None  # nothing waits: no need to pause, and a drain can end now
         else:
             # Never sleep past the deadline: the last try happens right at it.
             delay = min(delay, remaining)
@@ -175,14 +194,15 @@ class ChannelWorker:
                 format_delay(delay),
                 outcome.reason,
             )
-        # A worker serves one channel, so this sleep pauses the whole channel:
-        # what a 429 with Retry-After asks for.
-        await self._clock.sleep(delay)
+        return delay
 
     async def _dead_letter(
         self, covered: Sequence[Alert], outcome: Retry | GiveUp, attempts: int
-    ) -> bool:
-        """Write ``covered`` as dead letters and acknowledge them; ``False`` if the write failed."""
+    ) -> float | None:
+        """Write ``covered`` as dead letters and acknowledge them.
+
+        ``None`` once written; if the write failed, the pause before trying again.
+        """
         try:
             await asyncio.to_thread(
                 self._dead_letters.write, self.channel.name, covered, outcome.reason, attempts
@@ -202,8 +222,7 @@ class ChannelWorker:
                 format_delay(delay),
                 extra={"channel": self.channel.name},
             )
-            await self._clock.sleep(delay)
-            return False
+            return delay
         await self._backlog.ack(len(covered))
         self.stats.dead_lettered += len(covered)
         self.stats.last_error = outcome.reason
@@ -221,7 +240,7 @@ class ChannelWorker:
             outcome.reason,
             dead=True,
         )
-        return True
+        return None
 
     def _record_success(self, outcome: Delivered, count: int) -> None:
         stats = self.stats

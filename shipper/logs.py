@@ -4,6 +4,7 @@ stdout belongs to pipelines and ``--dry-run``, so every log line goes to stderr.
 Webhook URLs are secrets: code logs the channel name and ``host_of(url)`` only,
 and ``SecretFilter`` is the safety net that replaces any configured URL, or its
 secret path, should one ever reach a log record (an exception message, say).
+Repeated warnings are rate-limited by ``log_limit.RepeatFilter``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import orjson
+
+from shipper.log_limit import RepeatFilter
 
 LogFormat = Literal["text", "json"]
 # Fields that delivery and the pipeline attach with ``extra=``; the JSON format emits them.
@@ -46,12 +49,14 @@ class SecretFilter(logging.Filter):
     def __init__(self, urls: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets: list[tuple[str, str]] = []
+        self._urls: list[str] = []
         self.set_urls(urls)
 
     def set_urls(self, urls: Iterable[str]) -> None:
-        """Redact these URLs from now on (called again when the config is reloaded)."""
+        """Redact these URLs from now on, and only these."""
+        self._urls = list(dict.fromkeys(urls))
         secrets: dict[str, str] = {}
-        for url in urls:
+        for url in self._urls:
             secrets[url] = redact_url(url)
             parts = urlsplit(url)
             tail = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -61,6 +66,11 @@ class SecretFilter(logging.Filter):
                 secrets[parts.query] = "…"
         # Longest first, so a whole URL is replaced before its path.
         self.secrets = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
+
+    def add_urls(self, urls: Iterable[str]) -> None:
+        """Redact these URLs too, keeping the ones known already (a reload adds its new URLs:
+        a channel it removed may still be finishing a post)."""
+        self.set_urls([*self._urls, *urls])
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced."""
@@ -101,11 +111,31 @@ class JsonFormatter(logging.Formatter):
 
 
 _secret_filter = SecretFilter()
+_repeat_filter = RepeatFilter()
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with every configured webhook URL redacted (for bodies served over HTTP)."""
+    return _secret_filter.scrub(text)
+
+
+def protect_urls(urls: Iterable[str]) -> None:
+    """Redact these webhook URLs too, from now on (a reload's new ones)."""
+    _secret_filter.add_urls(urls)
+
+
+def flush_suppressed(*, closing: bool = False) -> None:
+    """Log the summaries of rate-limited warnings whose window has ended (``closing``: all)."""
+    _repeat_filter.flush(closing=closing)
 
 
 def setup_logging(level: str = "info", fmt: LogFormat = "text") -> SecretFilter:
     """Send shipper's logs to stderr; returns the filter to give the webhook URLs to."""
     handler = logging.StreamHandler(sys.stderr)
+    # The rate limit first: it keys records by their message template, which the
+    # secret filter replaces with the finished text.
+    _repeat_filter.emit = handler.handle
+    handler.addFilter(_repeat_filter)
     handler.addFilter(_secret_filter)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

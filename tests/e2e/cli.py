@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -83,3 +84,41 @@ async def read_until(
             assert line, f"stderr closed before {needle!r}: {seen.decode()}"
             seen += line
     return seen
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class StderrWatch:
+    """Reads a running process's stderr in the background (a chatty run must never block on
+    a full pipe) and lets a test wait, with a deadline, for what it logs."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, seen: bytes = b"") -> None:
+        assert proc.stderr is not None
+        self.text = seen
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read(proc.stderr))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            async with self._changed:
+                self.text += line
+                self._changed.notify_all()
+
+    async def wait_for(self, needle: bytes, count: int = 1, deadline: float = 10) -> None:
+        """Return once ``needle`` was logged ``count`` times; fail after ``deadline`` s."""
+        try:
+            async with asyncio.timeout(deadline), self._changed:
+                await self._changed.wait_for(lambda: self.text.count(needle) >= count)
+        except TimeoutError:
+            raise AssertionError(f"{needle!r} not logged {count}x: {self.text.decode()}") from None
+
+    async def finish(self) -> bytes:
+        """Everything logged, once the process closed its stderr."""
+        await asyncio.wait_for(self._reader, 20)
+        return self.text
