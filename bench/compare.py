@@ -15,7 +15,7 @@ exists, then times, in one run and interleaved (best of ``--repeat``):
 Each is a separate process under ``/usr/bin/time -v``; the table gives wall time,
 the ratio to the orjson floor, lines per second and peak RSS.
 
-Usage: python bench/compare.py [N] [--repeat K] [--corpus PATH] [--skip-jq] [--skip-run]
+Usage: python bench/compare.py [N] [--repeat K] [--corpus PATH] [--skip-jq] [--skip-run] [--fast]
 """
 
 from __future__ import annotations
@@ -206,6 +206,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--skip-jq", action="store_true")
     parser.add_argument("--skip-run", action="store_true")
+    parser.add_argument("--fast", action="store_true", help="only the floor, route and run")
     args = parser.parse_args()
 
     corpus = args.corpus or Path(tempfile.gettempdir()) / f"shipper-audit-{args.lines}.jsonl"
@@ -248,6 +249,9 @@ def main() -> None:
         if not args.skip_run:
             contenders["shipper run (stdin)"] = ([shipper, "run", "-c", "RUN_CONFIG"], corpus)
 
+        if args.fast:
+            keep = ("orjson-floor", "shipper route --stats", "shipper run (stdin)")
+            contenders = {k: v for k, v in contenders.items() if k in keep}
         best: dict[str, Measured] = {}
         for round_ in range(args.repeat):
             for name, (argv, stdin) in contenders.items():

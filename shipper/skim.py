@@ -12,14 +12,16 @@ returns ``None`` so the caller parses every line:
 - the action field is one plain top-level key (``[fields] action``, no dots);
 - the block has no backslash, so no escape can hide, fake or spell the key or
   its value differently, and every ``"action"`` in the bytes is a string token;
-- it is ASCII, so no line in it is invalid UTF-8.
+- it is ASCII, so no line in it is invalid UTF-8;
+- every line starts with ``{`` and ends with ``}``, so stray text, arrays, blank
+  lines and lines cut short are parsed, counted and reported.
 
 Then a full parse sees as a line's action either the string after one of its
 ``"action":`` keys (the last one, for duplicates) or, when there is no string
 there (absent, nested, a number), ``""``. A channel that could take ``""`` (a
 ``*`` glob) turns skimming off. A skipped line is one no channel would take;
-if it is not even JSON (a stray text line), it is skipped without a warning:
-``lines_skimmed`` in the stats counts these lines.
+if it is broken inside its braces (``{"action": "x", "a": }``), it is skipped
+without a warning: ``lines_skimmed`` in the stats counts these lines.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class Skimmer:
         data = block.data
         if not self.enabled or b"\\" in data or not data.isascii():
             return None
+        if not (data[:1] == b"{" and data.endswith(b"}\n")) or (
+            data.count(b"}\n{") != block.count - 1
+        ):
+            return None  # a line that is not "{...}": parse them all, to report it
         out: list[Line] = []
         number, counted_to, last_start = block.first, 0, -1
         for match in self._pattern.finditer(data):

@@ -11,8 +11,12 @@ Cutting works on already escaped text and never splits an entity such as
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 ELLIPSIS = "…"
+# Audit events repeat their actions, actors, statuses and context keys endlessly:
+# escaping each distinct string once is most of the cost of building a message.
+_ESCAPE_CACHE = 8192
 
 # Any line break Python knows (\n, \r, \u2028, ...) and other control characters:
 # a value spanning lines could otherwise pose as further "key: value" facts.
@@ -52,6 +56,7 @@ def escape_html(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=_ESCAPE_CACHE)
 def escape_slack(text: str) -> str:
     """Event text -> Slack text that shows as typed and can mention or link nothing.
 
@@ -63,6 +68,7 @@ def escape_slack(text: str) -> str:
     return _SLACK_BARE_MENTION.sub("@" + _WORD_JOINER, escape_html(one_line(text)))
 
 
+@lru_cache(maxsize=_ESCAPE_CACHE)
 def escape_teams(text: str) -> str:
     """Event text -> Teams text that renders as inert characters (one line)."""
     text = _TEAMS_SPECIAL.sub(r"\\\1", one_line(text))
@@ -77,6 +83,8 @@ def _escape_line_start(match: re.Match[str]) -> str:
 
 def utf16_len(text: str) -> int:
     """Length as Slack counts characters (UTF-16 code units, never fewer than ``len``)."""
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -87,7 +95,7 @@ def truncate(text: str, limit: int) -> str:
     incomplete. A cut never ends inside an entity (``&amp;``) or right after an
     escaping backslash, which would change how the rest renders.
     """
-    if utf16_len(text) <= limit:
+    if 2 * len(text) <= limit or utf16_len(text) <= limit:
         return text
     # Reserve room for the longest marker this text could need.
     widest = f"{ELLIPSIS} ({len(text)} more chars)"

@@ -92,9 +92,14 @@ def render_slack(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     """One Slack message for the first alerts of ``alerts`` (at least one)."""
     if not alerts:
         raise ValueError("render_slack needs at least one alert")
-    count = _batch_size(alerts) if len(alerts) > 1 else 1
+    texts = _batch_texts(alerts) if len(alerts) > 1 else []
+    count = len(texts) or 1
     covered = alerts[:count]
-    blocks = _single_blocks(channel, covered[0]) if count == 1 else _batch_blocks(channel, covered)
+    blocks = (
+        _single_blocks(channel, covered[0])
+        if count == 1
+        else _batch_blocks(channel, covered, texts)
+    )
     message: SlackMessage = {
         "text": _fallback(covered),
         "blocks": blocks,
@@ -120,33 +125,36 @@ def _single_blocks(channel: ChannelConfig, alert: Alert) -> list[Block]:
     return blocks
 
 
-def _batch_blocks(channel: ChannelConfig, alerts: Sequence[Alert]) -> list[Block]:
+def _batch_blocks(
+    channel: ChannelConfig, alerts: Sequence[Alert], texts: Sequence[str]
+) -> list[Block]:
     worst = max(alert.severity for alert in alerts)
     blocks: list[Block] = [_header(f"{SEVERITY_EMOJI[worst]} {len(alerts)} events")]
-    for index, alert in enumerate(alerts):
+    for index, text in enumerate(texts):
         if index:
             blocks.append({"type": "divider"})
-        blocks.append({"type": "section", "text": _mrkdwn(_batch_text(alert))})
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
     lines = f"lines {alerts[0].line}–{alerts[-1].line}"
     blocks.append(_context(f"shipper · {_channel_title(channel)} · {lines}"))
     return blocks
 
 
-def _batch_size(alerts: Sequence[Alert]) -> int:
-    """How many leading alerts fit one batch message (at least one)."""
+def _batch_texts(alerts: Sequence[Alert]) -> list[str]:
+    """The sections of the leading alerts that fit one batch message (at least one)."""
     # Header, context and their text, sized for the widest values they can take.
     blocks = 2
-    text = HEADER_MAX + TITLE_MAX + 64
-    count = 0
+    used = HEADER_MAX + TITLE_MAX + 64
+    texts: list[str] = []
     for alert in alerts:
-        need = 2 if count else 1
-        size = utf16_len(_batch_text(alert))
-        if count and (blocks + need > MAX_BLOCKS or text + size > BLOCK_TEXT_BUDGET):
+        need = 2 if texts else 1
+        text = _batch_text(alert)
+        size = utf16_len(text)
+        if texts and (blocks + need > MAX_BLOCKS or used + size > BLOCK_TEXT_BUDGET):
             break
         blocks += need
-        text += size
-        count += 1
-    return count
+        used += size
+        texts.append(text)
+    return texts
 
 
 def _batch_text(alert: Alert) -> str:
