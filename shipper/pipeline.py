@@ -26,6 +26,7 @@ import random
 import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from shipper.channels import ChannelSet
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 # How often a running process looks for dead letters handed back by `shipper replay`
 # (and logs the summaries of rate-limited warnings).
+# Threads for blocking file work (stdin reads, fsyncs, cursor saves).
+IO_THREADS = 3
 REPLAY_POLL_SECONDS = 1.0
 
 
@@ -76,6 +79,11 @@ async def run_pipeline(
     environment); ``notifier`` talks to systemd (default: from ``$NOTIFY_SOCKET``).
     """
     load = load or functools.partial(load_config, config.path, os.environ, posts=not dry_run)
+    # Threads only read stdin and fsync; a few suffice, and each thread that allocates
+    # gets its own malloc arena (several MB of resident memory) from glibc.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="shipper-io")
+    )
     notifier = notifier or Notifier.from_environ(os.environ)
     watchdog = asyncio.create_task(notifier.keep_alive(), name="watchdog")
     try:

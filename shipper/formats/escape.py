@@ -16,7 +16,7 @@ from functools import lru_cache
 ELLIPSIS = "…"
 # Audit events repeat their actions, actors, statuses and context keys endlessly:
 # escaping each distinct string once is most of the cost of building a message.
-_ESCAPE_CACHE = 8192
+_ESCAPE_CACHE = 2048
 
 # Any line break Python knows (\n, \r, \u2028, ...) and other control characters:
 # a value spanning lines could otherwise pose as further "key: value" facts.

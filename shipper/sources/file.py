@@ -50,7 +50,7 @@ from shipper.sources.lines import Block, Line, Lines, LineSplitter
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 512 * 1024
 _COUNT_CHUNK_BYTES = 1024 * 1024
 _QUIET_AFTER = 1.0  # seconds without data before polling at idle_poll_interval
 

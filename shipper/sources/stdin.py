@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 
 from shipper.sources.lines import Lines, LineSplitter
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 512 * 1024
 
 
 async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[Lines]:
