@@ -27,7 +27,7 @@ import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from shipper.channels import ChannelSet
 from shipper.clock import Clock, SystemClock
@@ -44,7 +44,6 @@ from shipper.notify import Notifier
 from shipper.reload import ReloadPlan
 from shipper.replays import ReplayInbox
 from shipper.resume import Resume
-from shipper.server import StatusServer, serve_status
 from shipper.sources.checkpoint import Checkpoint, FilePosition, load_checkpoint, save_position
 from shipper.sources.lines import Line
 from shipper.spool import Spool
@@ -52,6 +51,9 @@ from shipper.state import StateDir
 from shipper.status import SourceState, Status
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
+
+if TYPE_CHECKING:
+    from shipper.server import StatusServer
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,10 @@ class Run(Lifecycle):
                     await self._server.stop()
 
     async def _start_server(self, listen: tuple[str, int]) -> StatusServer:
+        # Imported here: the web server and prometheus-client cost about 4 MB of memory,
+        # which a run without [metrics] does not need to carry.
+        from shipper.server import serve_status
+
         return await serve_status(listen, self.status, lambda: self.config.unhealthy_after)
 
     async def _move_server(self) -> None:

@@ -14,7 +14,7 @@ from shipper.config import Config
 from shipper.intake import Intake
 from shipper.sources.lines import LineSplitter
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 
 
 def route_stream(
@@ -55,6 +55,7 @@ def route_stream(
     return {
         "lines_read": stats.lines_read,
         "lines_rejected": stats.lines_rejected,
+        "lines_skimmed": stats.lines_skimmed,
         "rejected_by_reason": dict(sorted(stats.rejected.items())),
         "unknown_severity": stats.unknown_severity,
         "channels": {c.name: stats.matched.get(c.name, 0) for c in config.channels},

@@ -35,6 +35,7 @@ from shipper.sources.lines import Block, Line
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 _JSON_SPACE = rb"[ \t\r]*"
 _CHAR = rb'[^"\\\n]'
+_BOUNDARY = b"}\n{"
 
 
 class Skimmer:
@@ -56,20 +57,23 @@ class Skimmer:
         data = block.data
         if not self.enabled or b"\\" in data or not data.isascii():
             return None
-        if not (data[:1] == b"{" and data.endswith(b"}\n")) or (
-            data.count(b"}\n{") != block.count - 1
-        ):
-            return None  # a line that is not "{...}": parse them all, to report it
+        if not (data[:1] == b"{" and data.endswith(b"}\n")):
+            return None
+        # Counting "}\n{" boundaries numbers the wanted lines, and their total over the
+        # block proves that every line is "{...}" (else: parse them all, to report it).
         out: list[Line] = []
-        number, counted_to, last_start = block.first, 0, -1
+        boundaries, counted_to, last_start = 0, 0, -1
         for match in self._pattern.finditer(data):
             start = data.rfind(b"\n", 0, match.start()) + 1
             if start == last_start:
                 continue  # a second "action" key in the same line
-            number += data.count(b"\n", counted_to, start)
-            counted_to = last_start = start
-            out.append((number, data[start : data.index(b"\n", match.end())].removesuffix(b"\r")))
-        return out
+            boundaries += data.count(_BOUNDARY, counted_to, start + 1)
+            counted_to = start + 1
+            last_start = start
+            end = data.index(b"\n", match.end())
+            out.append((block.first + boundaries, data[start:end]))
+        boundaries += data.count(_BOUNDARY, counted_to)
+        return out if boundaries == block.count - 1 else None
 
 
 def glob_to_bytes_pattern(glob: str) -> bytes:

@@ -70,6 +70,8 @@ ACTIONS = [
     "",
     "logïn.complete",
 ]
+# The one kind of bad line a skim may skip unreported: broken inside its braces.
+INNER_BROKEN = b'{"action":"app.get","x":}'
 SEVERITIES = ["high", "HIGH", " warn ", "debug", "critical", "bogus", "info", "emerg"]
 
 
@@ -112,7 +114,7 @@ def line_strategies(escapes: bool) -> st.SearchStrategy[bytes]:
         b'["action","login.complete"]',
         b'{"action":"login.complete"',
         b'{"action":"login.complete","severity":"high"}\r',
-        b'{"action":"app.get","x":}',
+        INNER_BROKEN,
         b'{"action":"login.complete","severity":"high","pad":"' + b"x" * 500 + b'"}',
         b'{"action":"login.complete","severity":"high"}',
     ]
@@ -150,6 +152,31 @@ def test_skimming_routes_as_a_full_parse(name: str, lines: list[bytes], cut: int
     skimmed = [r for chunk in chunks for r in routes(config, chunk)[0]]
     assert skimmed == routes(config, one_by_one)[0]
     assert sum(routes(config, chunk)[1] for chunk in chunks) == len(one_by_one)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@settings(max_examples=200, deadline=None)
+@given(lines=blocks, cut=st.integers(min_value=20, max_value=4000))
+def test_skimming_reports_every_bad_line_not_in_braces(
+    name: str, lines: list[bytes], cut: int
+) -> None:
+    # Only a line broken inside its braces ({"action":"x",}) may be skipped unreported.
+    config = CONFIGS[name]
+    data = b"\n".join(lines) + b"\n"
+    splitter = LineSplitter(config.source.max_line_bytes)
+    chunks = [splitter.feed(data[i : i + cut]) for i in range(0, len(data), cut)]
+    skimming, outside, everything = Intake(config), Intake(config), Intake(config)
+    for chunk in chunks:
+        list(skimming.process(chunk))
+        list(everything.process(chunk.as_list()))
+        list(outside.process([(n, d) for n, d in chunk.as_list() if not in_braces(d)]))
+    for reason in set(everything.stats.rejected) | set(skimming.stats.rejected):
+        reported = skimming.stats.rejected[reason]
+        assert outside.stats.rejected[reason] <= reported <= everything.stats.rejected[reason]
+
+
+def in_braces(data: bytes | None) -> bool:
+    return data is not None and data.startswith(b"{") and data.endswith(b"}")
 
 
 def test_the_example_log_is_skimmed() -> None:
