@@ -424,8 +424,11 @@ def _sync(fds: list[int], directory: Path | None) -> None:
 
 
 def _save_cursor(directory: Path, cursor: Position, finished: list[Path]) -> None:
-    # Delete finished segments only once the cursor past them is durable.
-    write_atomic(directory / CURSOR_NAME, encode_cursor(cursor))
+    # Delete finished segments only once the cursor past them is durable. Otherwise the
+    # directory is not synced: a power loss may bring back the previous cursor, which
+    # re-sends what was delivered since (duplicates, never loss), and the fsync it
+    # saves is one per post.
+    write_atomic(directory / CURSOR_NAME, encode_cursor(cursor), sync_directory=bool(finished))
     for path in finished:
         path.unlink(missing_ok=True)
     if finished:
