@@ -27,7 +27,9 @@ a missing or damaged cursor restarts from the oldest segment: duplicates
 rather than loss.
 
 Bounded memory: ``peek`` reads from the segment files and keeps at most the
-``limit`` records it was last asked for; ``append`` waits while more than
+``limit`` records it was last asked for, except that a reader which has read
+everything is handed each appended alert directly (up to 256 of them), which
+saves reading back and decoding what it is about to post; ``append`` waits while more than
 ``max_bytes`` are unacknowledged (backpressure, never a silent drop). A batch
 larger than ``max_bytes`` is still accepted when nothing else is pending,
 or it would wait forever. Reads and buffered writes run on the event loop
@@ -78,6 +80,8 @@ DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 _READ_BUFFER = 64 * 1024
+# Records a worker that keeps up is handed straight from append(), at most this many.
+_HANDOFF_MAX = 256
 
 
 class Spool:
@@ -141,12 +145,15 @@ class Spool:
             await self._room.wait()
         self._check_usable()
         try:
-            for record in records:
+            for alert, record in zip(alerts, records, strict=True):
+                caught_up = self._read_at == self.end and len(self._ahead) < _HANDOFF_MAX
                 if self._sizes[self._segments[-1]] >= self._segment_bytes:
                     self._roll()
                 self._buffer += record
                 self._sizes[self._segments[-1]] += len(record)
                 self._count += 1
+                if caught_up:
+                    self._hand_off(alert)
             if len(self._buffer) >= _FLUSH_BYTES:
                 self._flush()
         except OSError as exc:
@@ -262,6 +269,19 @@ class Spool:
         return found[0] if found is not None else None
 
     # --- writing -------------------------------------------------------------------
+
+    def _hand_off(self, alert: Alert) -> None:
+        """Give the reader, which has read everything before it, the record just appended.
+
+        It would read the same alert back from the file; handing the object over saves
+        the decode, and the read-ahead stays as bounded as before.
+        """
+        self._read_at = self.end
+        self._ahead.append((alert, self._read_at))
+        if self._reader is not None:
+            # It would go on from where it stopped reading, before this record.
+            self._reader.close()
+            self._reader = None
 
     def _flush(self) -> None:
         if not self._buffer:

@@ -674,3 +674,23 @@ async def test_last_record_longer_than_one_read(tmp_path: Path) -> None:
     await spool.commit()
     found = await spool.last_record(mark)
     assert found is not None and found.raw["blob"] == "x" * 200_000
+
+
+async def test_records_handed_over_in_memory_and_read_back_agree(tmp_path: Path) -> None:
+    # A reader that keeps up gets appended alerts without a decode (up to a bound); past
+    # the bound it reads the files again. Either way: the same alerts, in order, once.
+    spool = await open_spool(tmp_path / "s", segment_bytes=3000)
+    await spool.append([alert(n) for n in range(1, 601)])  # more than the bound
+    seen: list[Alert] = []
+    while len(seen) < 600:
+        batch = await spool.peek(37)
+        seen += batch
+        await spool.ack(len(batch))
+    for n in range(601, 641):  # now caught up: each one handed over, across segment rolls
+        await spool.append([alert(n)])
+        (got,) = await spool.peek(5)
+        seen.append(got)
+        await spool.ack(1)
+    await spool.commit()
+    assert seen == [decode_record(encode_record(alert(n))) for n in range(1, 641)]
+    assert len(await open_spool(tmp_path / "s", segment_bytes=3000)) == 0
