@@ -95,7 +95,7 @@ def truncate(text: str, limit: int) -> str:
     incomplete. A cut never ends inside an entity (``&amp;``) or right after an
     escaping backslash, which would change how the rest renders.
     """
-    if 2 * len(text) <= limit or utf16_len(text) <= limit:
+    if utf16_len(text) <= limit:
         return text
     # Reserve room for the longest marker this text could need.
     widest = f"{ELLIPSIS} ({len(text)} more chars)"

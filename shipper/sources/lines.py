@@ -81,9 +81,6 @@ class Lines(Sequence[Line]):
             return self.as_list() == list(other)
         return NotImplemented
 
-    def __radd__(self, other: list[Line]) -> list[Line]:
-        return [*other, *self.as_list()]
-
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

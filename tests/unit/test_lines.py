@@ -11,7 +11,7 @@ from shipper.sources.lines import Block, LineSplitter
 def split_all(chunks: list[bytes], max_bytes: int = 10) -> list[tuple[int, bytes | None]]:
     splitter = LineSplitter(max_bytes)
     out = [line for chunk in chunks for line in splitter.feed(chunk)]
-    return out + splitter.finish()
+    return [*out, *splitter.finish()]
 
 
 def test_lines_across_chunks_and_crlf() -> None:

@@ -11,6 +11,7 @@ given the same lines one by one (which parses each in full).
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import orjson
@@ -216,8 +217,6 @@ def test_what_turns_skimming_off() -> None:
 def test_glob_patterns_find_at_least_the_glob(
     glob: str, matches: list[str], misses: list[str]
 ) -> None:
-    import re
-
     pattern = re.compile(glob_to_bytes_pattern(glob) + b"$")
     assert all(pattern.match(m.encode()) for m in matches)
     assert not any(pattern.match(m.encode()) for m in misses)
