@@ -10,7 +10,8 @@ queued for that channel already, so its alerts are not queued again there.
 It applies only while the tail reads on in the file the checkpoint names: same
 device and inode, a fingerprint that agrees, and line numbers that continue
 from the saved one. The first batch from any other file (rotated in, truncated,
-stdin) turns it off for good, so the worst a surprise can cost is a duplicate.
+stdin) or from any other point of it (``--from-beginning``) turns it off for
+good, so the worst a surprise can cost is a duplicate.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Resume:
     def __init__(self, saved: FilePosition | None, queued_through: Mapping[str, int]) -> None:
         self._saved = saved
         self._through = dict(queued_through)
-        self._next_line = saved.line + 1 if saved is not None else 0
+        # Where the tail must be for the next batch to continue the saved one.
+        self._offset = saved.offset if saved is not None else 0
+        self._line = saved.line if saved is not None else 0
         self.skipped: Counter[str] = Counter()
 
     @classmethod
@@ -79,7 +82,7 @@ class Resume:
                 kept = [alert for alert in alerts if alert.line > through]
                 self.skipped[name] += len(alerts) - len(kept)
                 pending[name] = kept
-        self._next_line = position.line + 1
+        self._offset, self._line = position.offset, position.line
         self._through = {name: line for name, line in self._through.items() if line > position.line}
         if not self._through:
             self._finish()
@@ -95,7 +98,11 @@ class Resume:
             and position.fingerprint != saved.fingerprint
         ):
             return False
-        return not lines or lines[0][0] == self._next_line
+        if not lines:
+            # Only the position moved (or an empty first batch): it must not move back,
+            # as it does when the file is read again from its start.
+            return (position.offset, position.line) == (self._offset, self._line)
+        return lines[0][0] == self._line + 1 and position.offset > self._offset
 
     def _finish(self) -> None:
         self._through.clear()

@@ -464,6 +464,9 @@ async def test_input_option_and_from_beginning(tmp_path: Path, fake: FakeWebhook
     await fake.wait_for(lambda reqs: 5 in received(reqs), 10)
     await stop(proc)
     assert received(fake.requests) == [5], "start_at end: only what came after the start"
+    saved = orjson.loads((tmp_path / "state" / "position.json").read_bytes())
+    # A stop that lands while a batch is stored waits for its position to be saved.
+    assert (saved["offset"], saved["line"]) == (log.stat().st_size, 6)
 
     proc = await start(config, fake, "--input", str(log), "--from-beginning")
     await wait_all(fake, 6)

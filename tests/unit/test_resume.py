@@ -57,9 +57,17 @@ def test_line_numbers_that_start_over_turn_it_off() -> None:
     assert len(pending["a"]) == 3
 
 
+def test_reading_the_file_again_from_its_start_turns_it_off() -> None:
+    resume = Resume(SAVED, {"a": 55})
+    resume.drop_queued({}, [], at(0))  # --from-beginning: the first, empty batch is at 0
+    lines, pending = batch(1, 56)
+    resume.drop_queued(pending, lines, at(56))
+    assert len(pending["a"]) == 56
+
+
 def test_stdin_and_an_empty_batch() -> None:
     resume = Resume(SAVED, {"a": 55})
-    resume.drop_queued({}, [], at(50))  # only the position moved: still on
+    resume.drop_queued({}, [], at(50))  # the tail opened where it was saved: still on
     lines, pending = batch(51, 51)
     resume.drop_queued(pending, lines, at(51))
     assert pending["a"] == []
