@@ -4,7 +4,7 @@ Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700):
 
     00000000000000000001.seg   records, oldest first; a new segment once one reaches
     00000000000000000002.seg   ``segment_bytes``; finished segments are deleted
-    cursor.json                where the oldest unacknowledged record starts
+    cursor                     where the oldest unacknowledged record starts
 
 Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``spool_records`` has
 the details). Files are created 0600: records hold whole events.
@@ -15,11 +15,13 @@ and fsyncs everything appended so far (and the directory, for new segments).
 The pipeline saves its source offset only after ``commit`` returns, so after
 a crash every line past the saved offset is read again and nothing is lost. A
 worker may post a record before it is committed; a crash then only duplicates
-it. ``ack`` moves the cursor past delivered records and replaces
-``cursor.json`` atomically (temporary file, fsync, rename, directory fsync):
-after that they are never sent again, and segments wholly before the cursor
-are deleted. If saving the cursor fails, the records are still dropped from
-memory and an error is logged: the cost is duplicates after a crash, not loss.
+it. ``ack`` moves the cursor past delivered records and saves it in place
+(``spool_cursor``: one ``pwrite``, made durable within a second by a
+background fdatasync): after a ``kill -9`` they are never sent again, after a
+power loss at most that second's are. Segments wholly before the cursor are
+deleted once the cursor past them is durable. If saving the cursor fails, the
+records are still dropped from memory and an error is logged: the cost is
+duplicates after a crash, not loss.
 
 Recovery (``Spool.open``, rules in ``spool_recovery``): a torn tail left by
 a crash is cut with a warning, a damaged record is skipped with an error, and
@@ -55,15 +57,14 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from shipper.durable import fsync_directory, write_atomic
+from shipper.durable import fsync_directory
 from shipper.errors import SpoolError
 from shipper.event import Alert
+from shipper.spool_cursor import SYNC_INTERVAL, CursorFile
 from shipper.spool_records import (
-    CURSOR_NAME,
     BadRecord,
     Position,
     decode_record,
-    encode_cursor,
     encode_record,
     is_valid_record,
     open_segment,
@@ -109,7 +110,10 @@ class Spool:
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._commit_lock = asyncio.Lock()
-        self._cursor_lock = asyncio.Lock()
+        self._cursor_file: CursorFile | None = None
+        self._cursor_sync: asyncio.TimerHandle | None = None  # a sync is due then
+        self._syncing: asyncio.Task[None] | None = None
+        self._deleting = asyncio.Lock()
         self._closed = False
 
     @classmethod
@@ -233,7 +237,8 @@ class Spool:
             # still release the files.
             logger.error("%s", exc)
         finally:
-            async with self._commit_lock:
+            await self._sync_cursor_now()
+            async with self._commit_lock, self._deleting:
                 self._close_files()
 
     @property
@@ -385,27 +390,66 @@ class Spool:
         return position
 
     async def _save_cursor(self) -> None:
-        async with self._cursor_lock:
-            cursor = self._cursor
-            if cursor == self._saved_cursor:
-                return
-            finished = [s for s in self._segments if s < cursor.segment]
-            paths = [self.directory / segment_name(s) for s in finished]
+        cursor = self._cursor
+        if cursor != self._saved_cursor and self._cursor_file is not None:
             try:
-                await asyncio.to_thread(_save_cursor, self.directory, cursor, paths)
+                self._cursor_file.save(cursor)
             except OSError as exc:
-                logger.error(
-                    "spool %s: could not save the cursor in %s (%s); delivered events "
-                    "may be sent again after a crash",
-                    self.name,
-                    self.directory,
-                    os.strerror(exc.errno) if exc.errno else exc,
-                )
+                self._cursor_error(exc)
                 return
             self._saved_cursor = cursor
+            if self._cursor_sync is None:
+                loop = asyncio.get_running_loop()
+                self._cursor_sync = loop.call_later(SYNC_INTERVAL, self._start_cursor_sync)
+        if self._segments[0] < cursor.segment and not self._deleting.locked():
+            async with self._deleting:
+                await self._delete_finished()
+
+    def _start_cursor_sync(self) -> None:
+        self._cursor_sync = None
+        if self._syncing is None or self._syncing.done():
+            self._syncing = asyncio.create_task(self._sync_cursor(), name=f"cursor {self.name}")
+
+    async def _sync_cursor(self) -> None:
+        if self._cursor_file is None or self._cursor_file.is_synced:
+            return
+        try:
+            await asyncio.to_thread(self._cursor_file.sync)
+        except OSError as exc:
+            self._cursor_error(exc)
+
+    async def _sync_cursor_now(self) -> None:
+        """The last save made durable, before the file is closed."""
+        if self._cursor_sync is not None:
+            self._cursor_sync.cancel()
+            self._cursor_sync = None
+        if self._syncing is not None:
+            await self._syncing
+        await self._sync_cursor()
+
+    async def _delete_finished(self) -> None:
+        """Delete the segments the saved cursor has moved past, once it is durable."""
+        while (finished := [s for s in self._segments if s < self._saved_cursor.segment]) and (
+            self._cursor_file is not None
+        ):
+            paths = [self.directory / segment_name(s) for s in finished]
+            try:
+                await asyncio.to_thread(_delete_segments, self._cursor_file, paths)
+            except OSError as exc:
+                self._cursor_error(exc)
+                return
             for number in finished:
                 self._segments.remove(number)
                 del self._sizes[number]
+
+    def _cursor_error(self, exc: OSError) -> None:
+        logger.error(
+            "spool %s: could not save the cursor in %s (%s); delivered events "
+            "may be sent again after a crash",
+            self.name,
+            self.directory,
+            os.strerror(exc.errno) if exc.errno else exc,
+        )
 
     # --- recovery ------------------------------------------------------------------------
 
@@ -413,6 +457,8 @@ class Spool:
         found = recover(self.directory, self.name)
         self._segments, self._sizes = found.segments, found.sizes
         self._cursor = self._saved_cursor = self._read_at = found.cursor
+        # Also where a damaged or missing cursor is replaced, so it is reported once.
+        self._cursor_file = CursorFile.create(self.directory, found.cursor)
         self._count = found.count
         last = self._segments[-1]
         self._scanned_to = Position(last, self._sizes[last])
@@ -427,6 +473,9 @@ class Spool:
                 os.close(fd)
         self._unsynced.clear()
         self._fd = -1
+        if self._cursor_file is not None:
+            self._cursor_file.close()
+            self._cursor_file = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -443,13 +492,10 @@ def _sync(fds: list[int], directory: Path | None) -> None:
         fsync_directory(directory)
 
 
-def _save_cursor(directory: Path, cursor: Position, finished: list[Path]) -> None:
-    # Delete finished segments only once the cursor past them is durable. Otherwise the
-    # directory is not synced: a power loss may bring back the previous cursor, which
-    # re-sends what was delivered since (duplicates, never loss), and the fsync it
-    # saves is one per post.
-    write_atomic(directory / CURSOR_NAME, encode_cursor(cursor), sync_directory=bool(finished))
+def _delete_segments(cursor: CursorFile, finished: list[Path]) -> None:
+    # Only once the cursor past them is durable: a power loss must not bring back a
+    # cursor that points into a deleted segment.
+    cursor.sync()
     for path in finished:
         path.unlink(missing_ok=True)
-    if finished:
-        fsync_directory(directory)
+    fsync_directory(finished[0].parent)

@@ -1,4 +1,4 @@
-"""The spool's on-disk pieces: an ``Alert`` as a checksummed record, segment names, the cursor.
+"""The spool's on-disk pieces: an ``Alert`` as a checksummed record, and segment names.
 
 Pure apart from ``open_segment``. A record is one line::
 
@@ -10,8 +10,7 @@ a newline and a record is exactly one line. The JSON object has the keys
 reordered scale cannot change old records), ``actor``, ``status``,
 ``timestamp`` and ``facts`` (a list of ``[key, value]`` pairs).
 
-The cursor file is ``{"segment": n, "offset": o, "crc": c}`` where ``c`` is
-``zlib.crc32`` of ``"n:o"``: a file that parses but was damaged is still caught.
+The cursor file has its own module, ``spool_cursor``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from shipper.event import Alert
 from shipper.severity import Severity
 
 SEGMENT_SUFFIX = ".seg"
-CURSOR_NAME = "cursor.json"
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
 
 
@@ -105,34 +103,9 @@ def decode_record(line: bytes) -> Alert:
     return alert
 
 
-def encode_cursor(position: Position) -> bytes:
-    """The cursor file's content."""
-    segment, offset = position
-    return orjson.dumps({"segment": segment, "offset": offset, "crc": _cursor_crc(position)})
-
-
-def decode_cursor(data: bytes) -> Position:
-    """The position saved in a cursor file; ``ValueError`` when it is damaged."""
-    try:
-        obj = orjson.loads(data)
-        position = Position(obj["segment"], obj["offset"])
-        crc = obj["crc"]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"unreadable cursor ({type(exc).__name__})") from exc
-    if not all(isinstance(v, int) and v >= 0 for v in position):
-        raise ValueError("cursor fields are not non-negative integers")
-    if crc != _cursor_crc(position):
-        raise ValueError("cursor checksum mismatch")
-    return position
-
-
 def open_segment(path: Path, flags: int = 0) -> int:
     """A segment opened for appending (created 0600: records hold whole events)."""
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | flags, 0o600)
-
-
-def _cursor_crc(position: Position) -> int:
-    return zlib.crc32(b"%d:%d" % position)
 
 
 def _plain(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """What ``Spool.open`` finds on disk after a clean stop or a crash, repaired where it must be.
 
-``recover`` lists the segments, trusts ``cursor.json`` only if it checks out,
+``recover`` lists the segments, trusts the cursor only if it checks out,
 counts the valid records from the cursor to the end, and cuts a torn tail off
 the last segment. The rules, and why:
 
@@ -13,7 +13,8 @@ the last segment. The rules, and why:
 - A cursor that is missing (while segments exist), unreadable, fails its
   checksum, names a missing segment, points past the end or not at the start
   of a line: WARNING, and reading restarts at the oldest segment. That sends
-  some events twice; trusting it could skip events never sent.
+  some events twice; trusting it could skip events never sent. ``Spool.open``
+  then writes a fresh cursor file, so the problem is reported once.
 
 Blocking file I/O: ``Spool.open`` runs it in a thread. Logs hold offsets and
 sizes, never event contents.
@@ -26,15 +27,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipper.durable import write_atomic
 from shipper.event import Alert
+from shipper.spool_cursor import read_cursor
 from shipper.spool_records import (
-    CURSOR_NAME,
     BadRecord,
     Position,
-    decode_cursor,
     decode_record,
-    encode_cursor,
     is_valid_record,
     open_segment,
     segment_name,
@@ -59,7 +57,6 @@ class Recovered:
 def recover(directory: Path, name: str) -> Recovered:
     """Create the spool directory if needed, repair a torn tail, and report what waits."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (directory / (CURSOR_NAME + ".tmp")).unlink(missing_ok=True)
     sizes: dict[int, int] = {}
     for entry in os.scandir(directory):
         number = segment_number(entry.name)
@@ -74,9 +71,6 @@ def recover(directory: Path, name: str) -> Recovered:
         segments, sizes = [first], {first: 0}
         cursor = None
     start = cursor or Position(segments[0], 0)
-    if cursor is None:
-        # Saved at once so that a damaged cursor is reported once, not at every start.
-        write_atomic(directory / CURSOR_NAME, encode_cursor(start))
     count = 0
     for number in segments:
         if number >= start.segment:
@@ -90,7 +84,7 @@ def _load_cursor(
 ) -> Position | None:
     """The saved cursor if it can be trusted; ``None`` (and a warning) otherwise."""
     try:
-        cursor = decode_cursor((directory / CURSOR_NAME).read_bytes())
+        cursor = read_cursor(directory)
     except FileNotFoundError:
         problem = "is missing"
     except (OSError, ValueError) as exc:
@@ -110,10 +104,9 @@ def _load_cursor(
             return cursor
     if segments:
         logger.warning(
-            "spool %s: %s %s; starting again from the oldest segment "
+            "spool %s: the cursor %s; starting again from the oldest segment "
             "(some events may be sent twice)",
             name,
-            CURSOR_NAME,
             problem,
         )
     return None

@@ -30,16 +30,16 @@ from shipper.event import Alert
 from shipper.formats import Rendered
 from shipper.severity import Severity
 from shipper.spool import Spool
+from shipper.spool_cursor import encode_slot
 from shipper.spool_records import (
     BadRecord,
     Position,
     decode_record,
-    encode_cursor,
     encode_record,
     segment_name,
 )
 
-CURSOR = "cursor.json"
+CURSOR = "cursor"
 
 
 def alert(n: int, **extra: Any) -> Alert:
@@ -371,9 +371,9 @@ async def test_damage_at_the_end_of_an_older_segment_is_skipped_not_cut(
         b"garbage{",
         b"",
         b'{"segment": 1, "offset": 0, "crc": 12345}',
-        encode_cursor(Position(1, 10**9)),  # past the end
-        encode_cursor(Position(7, 0)),  # a segment that does not exist
-        encode_cursor(Position(1, 5)),  # inside a record
+        encode_slot(2, Position(1, 10**9)),  # past the end
+        encode_slot(2, Position(7, 0)),  # a segment that does not exist
+        encode_slot(2, Position(1, 5)),  # inside a record
     ],
     ids=["garbage", "empty", "bad-crc", "past-end", "missing-segment", "mid-record"],
 )
@@ -388,7 +388,7 @@ async def test_a_damaged_cursor_restarts_from_the_oldest_record(
     (directory / CURSOR).write_bytes(cursor)
     with caplog.at_level(logging.WARNING):
         again = await open_spool(directory)
-    assert "cursor.json" in caplog.text
+    assert "the cursor" in caplog.text
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     # Duplicates rather than loss.
     assert lines_of(await again.peek(10)) == [1, 2, 3, 4]

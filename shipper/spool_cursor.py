@@ -1,0 +1,138 @@
+"""A spool's cursor file: where the oldest unacknowledged record starts.
+
+It is saved after every accepted post, so a save must cost next to nothing:
+the file holds two fixed-size slots, and each save overwrites the older slot
+in place with one ``pwrite`` (no temporary file, no rename, no fsync). A slot
+is one line of JSON, ``{"seq": q, "segment": n, "offset": o, "crc": c}``,
+padded with spaces to ``SLOT_BYTES``; ``c`` is ``zlib.crc32`` of ``"q:n:o"``.
+Loading takes the valid slot with the highest ``seq``, so a save torn by a
+crash leaves the one before it.
+
+Durability. A killed process loses nothing the kernel has, so ``kill -9``
+never undoes a save. Against a power loss, ``sync`` (fdatasync) makes the last
+save durable; the spool calls it within ``SYNC_INTERVAL`` of any save and
+always before it deletes the segments a save has moved past. A power loss can
+thus bring back a cursor at most that old: what was delivered since is sent
+again (duplicates, never loss).
+
+``cursor.json``, a single JSON object replaced atomically, is what earlier
+versions wrote; it is read when there is no ``cursor`` and removed once the
+new file is in place.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import orjson
+
+from shipper.durable import fsync_directory, write_atomic
+from shipper.spool_records import Position
+
+CURSOR_NAME = "cursor"
+LEGACY_CURSOR_NAME = "cursor.json"
+SLOT_BYTES = 128  # the longest slot, with 20-digit numbers, is under 110 bytes
+SYNC_INTERVAL = 1.0  # seconds a save may stay in the page cache only
+
+
+def encode_slot(seq: int, position: Position) -> bytes:
+    """One save: a line of JSON padded to ``SLOT_BYTES``."""
+    segment, offset = position
+    crc = zlib.crc32(b"%d:%d:%d" % (seq, segment, offset))
+    body = orjson.dumps({"seq": seq, "segment": segment, "offset": offset, "crc": crc})
+    return body.ljust(SLOT_BYTES - 1) + b"\n"
+
+
+def decode_cursor(data: bytes) -> tuple[int, Position]:
+    """The newest valid save in a cursor file's content, and its ``seq``.
+
+    Also reads the single JSON object of a legacy ``cursor.json`` (as ``seq`` 0).
+    ``ValueError`` names the problem when no slot checks out.
+    """
+    found: tuple[int, Position] | None = None
+    problem = "empty"
+    for start in range(0, max(len(data), 1), SLOT_BYTES):
+        try:
+            seq, position = _decode_slot(data[start : start + SLOT_BYTES])
+        except ValueError as exc:
+            problem = str(exc)
+            continue
+        if found is None or seq > found[0]:
+            found = seq, position
+    if found is None:
+        raise ValueError(problem)
+    return found
+
+
+def read_cursor(directory: Path) -> Position:
+    """The saved cursor; ``FileNotFoundError`` if there is none, ``ValueError`` if damaged."""
+    try:
+        data = (directory / CURSOR_NAME).read_bytes()
+    except FileNotFoundError:
+        data = (directory / LEGACY_CURSOR_NAME).read_bytes()
+    return decode_cursor(data)[1]
+
+
+class CursorFile:
+    """The open cursor file of one spool: ``save`` in place, ``sync`` to make it durable."""
+
+    def __init__(self, fd: int, seq: int) -> None:
+        self._fd = fd
+        self._seq = seq
+        self._synced = seq
+
+    @classmethod
+    def create(cls, directory: Path, position: Position) -> CursorFile:
+        """Write a fresh cursor file holding ``position``, durably, and open it.
+
+        Done once per start, so whatever state the old file was in, every later
+        save lands in a file of the current layout.
+        """
+        path = directory / CURSOR_NAME
+        # Slot 1 holds seq 1, so the first save (seq 2) goes to slot 0 and the
+        # newest save is never the one overwritten.
+        write_atomic(path, b" " * (SLOT_BYTES - 1) + b"\n" + encode_slot(1, position))
+        (directory / LEGACY_CURSOR_NAME).unlink(missing_ok=True)
+        fsync_directory(directory)
+        return cls(os.open(path, os.O_WRONLY | os.O_CLOEXEC), 1)
+
+    @property
+    def is_synced(self) -> bool:
+        return self._synced == self._seq
+
+    def save(self, position: Position) -> None:
+        """Overwrite the older slot with ``position``; raises ``OSError``."""
+        seq = self._seq + 1
+        slot = encode_slot(seq, position)
+        if os.pwrite(self._fd, slot, (seq % 2) * SLOT_BYTES) != len(slot):
+            raise OSError(0, "short write")
+        self._seq = seq
+
+    def sync(self) -> None:
+        """Make the last save durable (blocking: call it in a thread)."""
+        seq = self._seq
+        os.fdatasync(self._fd)
+        self._synced = max(self._synced, seq)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _decode_slot(slot: bytes) -> tuple[int, Position]:
+    try:
+        obj = orjson.loads(slot)
+        position = Position(obj["segment"], obj["offset"])
+        crc, seq = obj["crc"], obj.get("seq")
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"unreadable cursor ({type(exc).__name__})") from exc
+    numbers = (*position, 0 if seq is None else seq)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
+        raise ValueError("cursor fields are not non-negative integers")
+    expected = b"%d:%d" % position if seq is None else b"%d:%d:%d" % (seq, *position)
+    if crc != zlib.crc32(expected):
+        raise ValueError("cursor checksum mismatch")
+    return (0 if seq is None else seq), position
