@@ -242,8 +242,16 @@ def _fit(alerts: Sequence[Alert], build: Build) -> Rendered:
         budget //= 2
         facts = [_facts(alerts[0], budget)]
         payload = build(alerts[:1], facts)
-    for count in range(2, min(len(alerts), MAX_ALERTS) + 1):
-        more = [*facts, _facts(alerts[count - 1], MAX_BYTES - FRAME_BYTES)]
+    most = min(len(alerts), MAX_ALERTS)
+    rest = [_facts(alert, MAX_BYTES - FRAME_BYTES) for alert in alerts[1:most]]
+    if rest:
+        # A card only grows with each alert added, so when all of them fit, so does
+        # every shorter card: the common case costs one build, not one per alert.
+        candidate = build(alerts[:most], [*facts, *rest])
+        if _size(candidate) <= MAX_BYTES:
+            return Rendered(payload=candidate, count=most)
+    for count in range(2, most + 1):
+        more = [*facts, rest[count - 2]]
         candidate = build(alerts[:count], more)
         if _size(candidate) > MAX_BYTES:
             break

@@ -193,6 +193,27 @@ def test_big_batch_is_split_within_budget(teams_format: TeamsFormat) -> None:
     assert sum(sizes) == 200
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    teams_format=st.sampled_from(FORMATS),
+    value_sizes=st.lists(st.sampled_from([5, 300, 900, 3000]), min_size=1, max_size=14),
+)
+def test_a_card_covers_the_most_alerts_that_fit(
+    teams_format: TeamsFormat, value_sizes: list[int]
+) -> None:
+    alerts = [numbered(1, value_size=size, facts=6)[0] for size in value_sizes]
+    alerts = [
+        Alert(i + 1, a.raw, f"act.{i}", a.severity, a.actor, a.status, a.timestamp, a.facts)
+        for i, a in enumerate(alerts)
+    ]
+    rendered = render_teams(channel(teams_format), alerts)
+    check_shape(rendered.payload, teams_format)
+    if rendered.count < min(len(alerts), 10):
+        # One alert more would not have fit: the card is as full as it can be.
+        one_more = render_teams(channel(teams_format), alerts[: rendered.count + 1])
+        assert one_more.count == rendered.count
+
+
 @pytest.mark.parametrize("teams_format", FORMATS)
 def test_small_alerts_fill_ten_sections(teams_format: TeamsFormat) -> None:
     assert deliver_all(teams_format, numbered(25, value_size=5, facts=3)) == [10, 10, 5]
