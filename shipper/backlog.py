@@ -33,8 +33,8 @@ class Backlog(Protocol):
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts: they were delivered or dead-lettered."""
 
-    async def wait(self) -> None:
-        """Return once an alert is waiting or the backlog is closed."""
+    async def wait(self, than: int = 0) -> None:
+        """Return once more than ``than`` alerts wait or the backlog is closed."""
 
     def close(self) -> None:
         """No more appends; ``wait`` returns from now on."""
@@ -70,8 +70,8 @@ class MemoryBacklog:
         for _ in range(min(count, len(self._items))):
             self._items.popleft()
 
-    async def wait(self) -> None:
-        while not self._items and not self._closed:
+    async def wait(self, than: int = 0) -> None:
+        while len(self._items) <= than and not self._closed:
             self._changed.clear()
             await self._changed.wait()
 

@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 
 # Stay 5% under max_rate: the service's window and ours never line up exactly.
 PACING_MARGIN = 1.05
+# While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
+# next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
+# handful, and a lone alert waits one gap. Real time, not the Clock: a wait for alerts
+# is not a delay that pacing or backoff asked for.
+LINGER_GAP = 0.005
+LINGER_MAX = 0.025
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +80,10 @@ class ChannelWorker:
         rand: Callable[[], float] = random.random,
         on_result: Callable[[Report], None] | None = None,
         stats: WorkerStats | None = None,
+        linger: bool = True,
     ) -> None:
         self.channel = channel
+        self._linger = linger
         # A worker that replaces another (a reload changed the channel) carries its stats on.
         self.stats = stats if stats is not None else WorkerStats()
         self._backlog = backlog
@@ -105,6 +113,7 @@ class ChannelWorker:
                 return
             # Pace before peeking, so alerts that arrive meanwhile join the batch.
             await self._pace()
+            await self._fill()
             alerts = await self._backlog.peek(self.channel.delivery.batch_max)
             if not alerts:
                 return
@@ -117,6 +126,24 @@ class ChannelWorker:
                 # A worker serves one channel, so this sleep pauses the whole channel:
                 # what a 429 with Retry-After asks for.
                 await self._clock.sleep(pause)
+
+    async def _fill(self) -> None:
+        """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""
+        limit = self.channel.delivery.batch_max
+        if not self._linger or self._failures:
+            return  # a retry goes out as soon as its backoff ends
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_MAX
+        waiting = len(self._backlog)
+        while waiting < limit and not self._backlog.closed:
+            gap = min(LINGER_GAP, deadline - loop.time())
+            if gap <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._backlog.wait(waiting), gap)
+            except TimeoutError:
+                return
+            waiting = len(self._backlog)
 
     def retire(self) -> bool:
         """Make ``run`` return once the post in flight, if any, is answered and settled.

@@ -275,8 +275,14 @@ class Run(Lifecycle):
         spools = self.channels.spools
         for name, alerts in pending.items():
             await spools[name].append(alerts)
-        for name in pending:
-            await spools[name].commit()
+        # The fsyncs run side by side, each in its own thread; every one must end
+        # before the position is saved, failed or not.
+        results = await asyncio.gather(
+            *(spools[name].commit() for name in pending), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _save_checkpoint(self, position: FilePosition) -> None:
         ends = {

@@ -216,9 +216,9 @@ class Spool:
         self._room.set()
         await self._save_cursor()
 
-    async def wait(self) -> None:
-        """Return once an alert is waiting or the spool is closed."""
-        while not self._count and not self._closed:
+    async def wait(self, than: int = 0) -> None:
+        """Return once more than ``than`` alerts wait or the spool is closed."""
+        while self._count <= than and not self._closed:
             self._changed.clear()
             await self._changed.wait()
 

@@ -341,6 +341,36 @@ async def test_pacing_batches_a_burst(fake, poster, dead, clock) -> None:
     assert run.worker.stats.delivered_events == 45
 
 
+async def test_alerts_that_keep_arriving_fill_a_batch(fake, poster, dead, clock) -> None:
+    ch = channel("slack", fake.to(SLACK_PATH), max_rate=0.0, batch_max=5)
+    run = Run(ch, poster, dead, clock, renderer=render_all)
+    worker = asyncio.create_task(run.worker.run())
+    for n in range(1, 8):  # one alert at a time, as a source catching up appends them
+        await run.backlog.append([alert(n)])
+        await asyncio.sleep(0)
+    await run.until(lambda reports: sum(r.count for r in reports) == 7)
+    run.backlog.close()
+    await asyncio.wait_for(worker, DEADLINE)
+    # A full batch, then the two left once no more came within a gap.
+    assert lines_posted(fake, SLACK_PATH) == [[1, 2, 3, 4, 5], [6, 7]]
+    assert clock.sleeps == [], "waiting for alerts is not a pacing or backoff delay"
+
+
+async def test_without_lingering_each_arrival_is_posted(fake, poster, dead, clock) -> None:
+    ch = channel("slack", fake.to(SLACK_PATH), max_rate=0.0, batch_max=5)
+    run = Run(ch, poster, dead, clock, renderer=render_all)
+    run.worker = ChannelWorker(
+        ch, run.backlog, poster, dead, renderer=render_all, clock=clock,
+        on_result=run._report, linger=False,
+    )  # fmt: skip
+    worker = asyncio.create_task(run.worker.run())
+    await run.backlog.append([alert(1)])
+    await run.until(lambda reports: len(reports) == 1)
+    run.backlog.close()
+    await asyncio.wait_for(worker, DEADLINE)
+    assert lines_posted(fake, SLACK_PATH) == [[1]]
+
+
 async def test_pacing_counts_from_the_last_post(fake, poster, dead, clock) -> None:
     ch = channel("teams", fake.to(TEAMS_PATH), max_rate=4.0)
     fake.always(TEAMS_PATH, Reply(200, "1"))
