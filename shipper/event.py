@@ -75,7 +75,8 @@ def lookup(obj: Mapping[str, Any], path: FieldPath) -> Any:
             return obj[dotted]
     current: Any = obj
     for key in path:
-        if not isinstance(current, Mapping):
+        # JSON objects are dicts; the Mapping check (slow, an ABC) is for other callers.
+        if type(current) is not dict and not isinstance(current, Mapping):
             return None
         current = current.get(key)
         if current is None:
@@ -144,7 +145,7 @@ def flatten(obj: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key, value in obj.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if (type(value) is dict or isinstance(value, Mapping)) and value:
             out.extend(flatten(value, f"{name}."))
         else:
             out.append((name, _text(value) or ""))

@@ -95,7 +95,8 @@ def truncate(text: str, limit: int) -> str:
     incomplete. A cut never ends inside an entity (``&amp;``) or right after an
     escaping backslash, which would change how the rest renders.
     """
-    if utf16_len(text) <= limit:
+    # A character is at most two UTF-16 units: most values need no counting at all.
+    if len(text) * 2 <= limit or utf16_len(text) <= limit:
         return text
     # Reserve room for the longest marker this text could need.
     widest = f"{ELLIPSIS} ({len(text)} more chars)"
