@@ -1,11 +1,14 @@
-"""The ``[metrics] listen`` HTTP server: ``/metrics`` for Prometheus, ``/healthz`` for probes.
+"""The ``[metrics] listen`` HTTP server: ``/metrics`` for Prometheus, ``/healthz`` and ``/livez``.
 
-An ``aiohttp.web`` application in the run's own event loop. Both pages are
+An ``aiohttp.web`` application in the run's own event loop. The pages are
 built at request time from the ``Status`` the pipeline hands over, so serving
 costs nothing between scrapes. ``/healthz`` answers 200 or 503 with the JSON
 body of ``status.health``; every body passes through the log redaction as a
-last safety net, so no webhook URL can leave through it. No access log: a
-probe every few seconds would drown the logs that matter.
+last safety net, so no webhook URL can leave through it. ``/livez`` answers
+200 whenever the event loop does: it is for liveness probes, which should
+restart a wedged process, not one whose webhook is down (a restart cannot fix
+Slack). No access log: a probe every few seconds would drown the logs that
+matter.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/healthz"
+LIVE_PATH = "/livez"
 
 
 class StatusServer:
@@ -45,6 +49,7 @@ class StatusServer:
         app = web.Application()
         app.router.add_get(METRICS_PATH, self._metrics)
         app.router.add_get(HEALTH_PATH, self._health)
+        app.router.add_get(LIVE_PATH, self._live)
         self._app = app
 
     @property
@@ -62,7 +67,7 @@ class StatusServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        log.info("serving %s and %s on %s", METRICS_PATH, HEALTH_PATH, self.address)
+        log.info("serving %s, %s and %s on %s", METRICS_PATH, HEALTH_PATH, LIVE_PATH, self.address)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -72,6 +77,9 @@ class StatusServer:
     async def _metrics(self, request: web.Request) -> web.Response:
         body = scrub_secrets(render_metrics(self._registry).decode())
         return web.Response(body=body.encode(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _live(self, request: web.Request) -> web.Response:
+        return web.Response(text='{"status": "alive"}', content_type="application/json")
 
     async def _health(self, request: web.Request) -> web.Response:
         is_healthy, body = health(self._read_status(), self._unhealthy_after())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shipper.config import Config, load_config
-from shipper.server import HEALTH_PATH
+from shipper.server import HEALTH_PATH, LIVE_PATH
 from tests.deploy.files import (
     KUBERNETES,
     dockerfile_env,
@@ -110,16 +110,17 @@ def test_shipper_is_a_native_sidecar_reading_the_apps_log_volume(
     assert all(m["mountPath"] == log_dir and not m.get("readOnly", False) for m in writers)
 
 
-def test_probes_ask_the_health_path_on_the_metrics_port(
+def test_probes_ask_the_health_and_live_paths_on_the_metrics_port(
     sidecar: dict[str, Any], loaded: Config
 ) -> None:
     assert loaded.metrics_listen == ("0.0.0.0", 9816)
     port = loaded.metrics_listen[1]
     named = {p["name"]: p["containerPort"] for p in sidecar["ports"] if "name" in p}
     assert port in [p["containerPort"] for p in sidecar["ports"]]
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    paths = {"livenessProbe": LIVE_PATH, "readinessProbe": HEALTH_PATH, "startupProbe": HEALTH_PATH}
+    for probe, path in paths.items():
         get = sidecar[probe]["httpGet"]
-        assert get["path"] == HEALTH_PATH, probe
+        assert get["path"] == path, probe
         assert named.get(get["port"], get["port"]) == port, probe
 
 

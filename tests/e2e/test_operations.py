@@ -331,6 +331,9 @@ async def test_metrics_and_healthz_while_a_channel_fails_and_after(
         return orjson.loads(body) if status == 503 else None
 
     health = await poll_until(failing)
+    assert await get(f"{base}/livez") == (200, b'{"status": "alive"}'), (
+        "a dead webhook is not a dead process"
+    )
 
     async def scrape_once_siem_settled() -> dict[Any, float] | None:
         scraped = samples((await get(f"{base}/metrics"))[1].decode())
