@@ -60,7 +60,7 @@ from typing import BinaryIO
 from shipper.durable import fsync_directory
 from shipper.errors import SpoolError
 from shipper.event import Alert
-from shipper.spool_cursor import SYNC_INTERVAL, CursorFile
+from shipper.spool_cursor import CursorFile, CursorKeeper
 from shipper.spool_records import (
     BadRecord,
     Position,
@@ -111,8 +111,7 @@ class Spool:
         self._room = asyncio.Event()
         self._commit_lock = asyncio.Lock()
         self._cursor_file: CursorFile | None = None
-        self._cursor_sync: asyncio.TimerHandle | None = None  # a sync is due then
-        self._syncing: asyncio.Task[None] | None = None
+        self._cursor_keeper: CursorKeeper | None = None
         self._deleting = asyncio.Lock()
         self._closed = False
 
@@ -237,8 +236,9 @@ class Spool:
             # still release the files.
             logger.error("%s", exc)
         finally:
-            await self._sync_cursor_now()
             async with self._commit_lock, self._deleting:
+                if self._cursor_keeper is not None:
+                    await self._cursor_keeper.aclose()
                 self._close_files()
 
     @property
@@ -390,51 +390,24 @@ class Spool:
         return position
 
     async def _save_cursor(self) -> None:
-        cursor = self._cursor
-        if cursor != self._saved_cursor and self._cursor_file is not None:
-            try:
-                self._cursor_file.save(cursor)
-            except OSError as exc:
-                self._cursor_error(exc)
-                return
-            self._saved_cursor = cursor
-            if self._cursor_sync is None:
-                loop = asyncio.get_running_loop()
-                self._cursor_sync = loop.call_later(SYNC_INTERVAL, self._start_cursor_sync)
-        if self._segments[0] < cursor.segment and not self._deleting.locked():
-            async with self._deleting:
-                await self._delete_finished()
-
-    def _start_cursor_sync(self) -> None:
-        self._cursor_sync = None
-        if self._syncing is None or self._syncing.done():
-            self._syncing = asyncio.create_task(self._sync_cursor(), name=f"cursor {self.name}")
-
-    async def _sync_cursor(self) -> None:
-        if self._cursor_file is None or self._cursor_file.is_synced:
+        keeper = self._cursor_keeper
+        if keeper is None:
             return
-        try:
-            await asyncio.to_thread(self._cursor_file.sync)
-        except OSError as exc:
-            self._cursor_error(exc)
+        if self._cursor != self._saved_cursor and keeper.save(self._cursor):
+            self._saved_cursor = self._cursor
+        if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
+            async with self._deleting:
+                await self._delete_finished(keeper)
 
-    async def _sync_cursor_now(self) -> None:
-        """The last save made durable, before the file is closed."""
-        if self._cursor_sync is not None:
-            self._cursor_sync.cancel()
-            self._cursor_sync = None
-        if self._syncing is not None:
-            await self._syncing
-        await self._sync_cursor()
-
-    async def _delete_finished(self) -> None:
+    async def _delete_finished(self, keeper: CursorKeeper) -> None:
         """Delete the segments the saved cursor has moved past, once it is durable."""
-        while (finished := [s for s in self._segments if s < self._saved_cursor.segment]) and (
-            self._cursor_file is not None
-        ):
-            paths = [self.directory / segment_name(s) for s in finished]
+        while finished := [s for s in self._segments if s < self._saved_cursor.segment]:
             try:
-                await asyncio.to_thread(_delete_segments, self._cursor_file, paths)
+                # Never a deleted segment behind a cursor that a power loss could undo.
+                await keeper.sync()
+                await asyncio.to_thread(
+                    _delete_segments, [self.directory / segment_name(s) for s in finished]
+                )
             except OSError as exc:
                 self._cursor_error(exc)
                 return
@@ -459,6 +432,7 @@ class Spool:
         self._cursor = self._saved_cursor = self._read_at = found.cursor
         # Also where a damaged or missing cursor is replaced, so it is reported once.
         self._cursor_file = CursorFile.create(self.directory, found.cursor)
+        self._cursor_keeper = CursorKeeper(self._cursor_file, self._cursor_error)
         self._count = found.count
         last = self._segments[-1]
         self._scanned_to = Position(last, self._sizes[last])
@@ -492,10 +466,7 @@ def _sync(fds: list[int], directory: Path | None) -> None:
         fsync_directory(directory)
 
 
-def _delete_segments(cursor: CursorFile, finished: list[Path]) -> None:
-    # Only once the cursor past them is durable: a power loss must not bring back a
-    # cursor that points into a deleted segment.
-    cursor.sync()
+def _delete_segments(finished: list[Path]) -> None:
     for path in finished:
         path.unlink(missing_ok=True)
     fsync_directory(finished[0].parent)

@@ -9,11 +9,11 @@ Loading takes the valid slot with the highest ``seq``, so a save torn by a
 crash leaves the one before it.
 
 Durability. A killed process loses nothing the kernel has, so ``kill -9``
-never undoes a save. Against a power loss, ``sync`` (fdatasync) makes the last
-save durable; the spool calls it within ``SYNC_INTERVAL`` of any save and
-always before it deletes the segments a save has moved past. A power loss can
-thus bring back a cursor at most that old: what was delivered since is sent
-again (duplicates, never loss).
+never undoes a save. Against a power loss, ``CursorKeeper`` makes every save
+durable (fdatasync, in a thread) within ``SYNC_INTERVAL``, and the spool syncs
+before it deletes the segments a save has moved past. A power loss can thus
+bring back a cursor at most that old: what was delivered since is sent again
+(duplicates, never loss).
 
 ``cursor.json``, a single JSON object replaced atomically, is what earlier
 versions wrote; it is read when there is no ``cursor`` and removed once the
@@ -22,8 +22,10 @@ new file is in place.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -120,6 +122,61 @@ class CursorFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+class CursorKeeper:
+    """A running spool's cursor: each save in place, made durable within ``SYNC_INTERVAL``.
+
+    ``on_error`` reports a save or a background sync that failed; the cost of one is
+    duplicates after a crash, so the spool logs it and goes on.
+    """
+
+    def __init__(self, file: CursorFile, on_error: Callable[[OSError], None]) -> None:
+        self._file = file
+        self._on_error = on_error
+        self._due: asyncio.TimerHandle | None = None
+        self._syncing: asyncio.Task[None] | None = None
+
+    def save(self, position: Position) -> bool:
+        """Save ``position`` (one ``pwrite``); ``False``, reported, if it failed."""
+        try:
+            self._file.save(position)
+        except OSError as exc:
+            self._on_error(exc)
+            return False
+        if self._due is None:
+            self._due = asyncio.get_running_loop().call_later(SYNC_INTERVAL, self._sync_soon)
+        return True
+
+    async def sync(self) -> None:
+        """Make the last save durable now; raises ``OSError``."""
+        if not self._file.is_synced:
+            await asyncio.to_thread(self._file.sync)
+
+    async def aclose(self) -> None:
+        """Make the last save durable, then close the file."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if self._syncing is not None:
+            await self._syncing
+        await self._sync_reporting()
+        self._file.close()
+
+    def _sync_soon(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._syncing is not None and not self._syncing.done():
+            # A slow disk: the sync under way may have missed the latest save.
+            self._due = loop.call_later(SYNC_INTERVAL, self._sync_soon)
+            return
+        self._due = None
+        self._syncing = loop.create_task(self._sync_reporting(), name="cursor sync")
+
+    async def _sync_reporting(self) -> None:
+        try:
+            await self.sync()
+        except OSError as exc:
+            self._on_error(exc)
 
 
 def _decode_slot(slot: bytes) -> tuple[int, Position]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import zlib
 from pathlib import Path
 
 import orjson
 import pytest
 
-import shipper.spool
+import shipper.spool_cursor
 from shipper.event import Alert
 from shipper.severity import Severity
 from shipper.spool import Spool
@@ -20,6 +21,7 @@ from shipper.spool_cursor import (
     LEGACY_CURSOR_NAME,
     SLOT_BYTES,
     CursorFile,
+    CursorKeeper,
     decode_cursor,
     encode_slot,
     read_cursor,
@@ -101,7 +103,7 @@ async def test_a_legacy_cursor_json_is_read_then_replaced(tmp_path: Path) -> Non
 async def test_a_save_is_synced_within_the_interval_and_at_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shipper.spool, "SYNC_INTERVAL", 0.05)
+    monkeypatch.setattr(shipper.spool_cursor, "SYNC_INTERVAL", 0.05)
     synced: list[int] = []
     loop, first_sync = asyncio.get_running_loop(), asyncio.Event()
     real = os.fdatasync
@@ -147,3 +149,32 @@ async def test_segments_are_deleted_only_behind_a_durable_cursor(
     await spool.ack(1)
     assert segment_files(tmp_path) == [segment_name(3)]
     await spool.aclose()
+
+
+async def test_a_save_made_during_a_slow_sync_is_synced_by_a_later_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shipper.spool_cursor, "SYNC_INTERVAL", 0.01)
+    loop = asyncio.get_running_loop()
+    release, started = threading.Event(), asyncio.Queue[int]()
+    real = os.fdatasync
+
+    def slow(fd: int) -> None:
+        loop.call_soon_threadsafe(started.put_nowait, fd)
+        release.wait(5)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow)
+    errors: list[OSError] = []
+    file = CursorFile.create(tmp_path, Position(1, 0))
+    keeper = CursorKeeper(file, errors.append)
+    keeper.save(Position(1, 100))
+    await asyncio.wait_for(started.get(), 5)  # the first sync hangs on the disk
+    keeper.save(Position(1, 200))  # its timer fires while that sync still runs
+    await asyncio.sleep(0.05)
+    assert started.empty(), "one sync at a time"
+    release.set()
+    await asyncio.wait_for(started.get(), 5)  # then one more, for the later save
+    await keeper.aclose()  # waits for that one, which left nothing to sync
+    assert started.empty() and file.is_synced and not errors
+    assert read_cursor(tmp_path) == Position(1, 200)
