@@ -71,8 +71,14 @@ class Intake:
     def __init__(self, config: Config, stats: IntakeStats | None = None) -> None:
         self.config = config
         self.router = Router(config.channels)
-        globs = [g for c in config.channels for g in c.actions]
-        self.skimmer = Skimmer(config.fields, globs, self.router.could_take)
+        takes_any = [r.could_take("") for r in self.router.rules]
+        globs = [
+            g for c, a in zip(config.channels, takes_any, strict=True) if not a for g in c.actions
+        ]
+        any_action = [c.min_severity for c, a in zip(config.channels, takes_any, strict=True) if a]
+        self.skimmer = Skimmer(
+            config.fields, globs, min(any_action, default=None), config.default_severity
+        )
         self.stats = stats if stats is not None else IntakeStats()
 
     def process(self, lines: Iterable[Line]) -> Iterator[Routed]:

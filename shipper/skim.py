@@ -18,39 +18,66 @@ returns ``None`` so the caller parses every line:
 
 Then a full parse sees as a line's action either the string after one of its
 ``"action":`` keys (the last one, for duplicates) or, when there is no string
-there (absent, nested, a number), ``""``. A channel that could take ``""`` (a
-``*`` glob) turns skimming off. A skipped line is one no channel would take;
-if it is broken inside its braces (``{"action": "x", "a": }``), it is skipped
-without a warning: ``lines_skimmed`` in the stats counts these lines.
+there (absent, nested, a number), ``""``.
+
+A channel that could take ``""`` (a ``*`` glob) could take any line, so its
+globs say nothing; its ``min_severity`` may. The pattern then also finds
+``"severity": "<a name or alias at least that severe>"``, in any case and with
+blanks inside the quotes, as the full parse reads it. A line without such a
+value gets the default severity, so this holds only when the default is below
+that channel's ``min_severity`` (and the severity field is one plain top-level
+key); otherwise skimming is off.
+
+A skipped line is one no channel would take; if it is broken inside its
+braces (``{"action": "x", "a": }``), it is skipped without a warning:
+``lines_skimmed`` in the stats counts these lines.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from shipper.event import Fields
+from shipper.severity import SEVERITY_LOOKUP, Severity
 from shipper.sources.lines import Block, Line
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 _JSON_SPACE = rb"[ \t\r]*"
 _CHAR = rb'[^"\\\n]'
 _BOUNDARY = b"}\n{"
+# What str.strip() removes around a severity, in ASCII and within one line.
+_STRIPPED = rb"[ \t\r\x0b\x0c\x1c-\x1f]*"
 
 
 class Skimmer:
-    """Skims blocks for one routing configuration (build a new one when it changes)."""
+    """Skims blocks for one routing configuration (build a new one when it changes).
+
+    ``globs`` are the actions of the channels that cannot take ``""``; ``any_action``
+    is the lowest ``min_severity`` of those that can (``None`` if there are none), and
+    ``default_severity`` what a line without a known severity gets.
+    """
 
     def __init__(
-        self, fields: Fields, globs: Iterable[str], could_take: Callable[[str], bool]
+        self,
+        fields: Fields,
+        globs: Iterable[str],
+        any_action: Severity | None = None,
+        default_severity: Severity = Severity.INFO,
     ) -> None:
-        key = fields.action[0] if len(fields.action) == 1 else ""
+        key = _plain_key(fields.action)
         globs = sorted(set(globs))
-        self.enabled = bool(_PLAIN_KEY.fullmatch(key) and globs) and not could_take("")
-        values = b"|".join(glob_to_bytes_pattern(g) for g in globs)
-        self._pattern = re.compile(
-            b'"' + key.encode() + b'"' + _JSON_SPACE + b":" + _JSON_SPACE + b'"(?:' + values + b')"'
+        patterns = (
+            [_string_value(key, b"|".join(map(glob_to_bytes_pattern, globs)))] if globs else []
         )
+        self.enabled = bool(key and (globs or any_action is not None))
+        if any_action is not None:
+            severity_key = _plain_key(fields.severity)
+            names = sorted(n for n, level in SEVERITY_LOOKUP.items() if level >= any_action)
+            self.enabled &= bool(severity_key) and default_severity < any_action
+            values = _STRIPPED + b"(?i:" + b"|".join(n.encode() for n in names) + b")" + _STRIPPED
+            patterns.append(_string_value(severity_key, values))
+        self._pattern = re.compile(b"|".join(patterns) or b"(?!)")
 
     def wanted(self, block: Block) -> list[Line] | None:
         """The lines of ``block`` a channel could take, in order; ``None``: parse them all."""
@@ -74,6 +101,16 @@ class Skimmer:
             out.append((block.first + boundaries, data[start:end]))
         boundaries += data.count(_BOUNDARY, counted_to)
         return out if boundaries == block.count - 1 else None
+
+
+def _plain_key(path: tuple[str, ...]) -> str:
+    """The field's key if it is one plain top-level key, else ``""``."""
+    return path[0] if len(path) == 1 and _PLAIN_KEY.fullmatch(path[0]) else ""
+
+
+def _string_value(key: str, values: bytes) -> bytes:
+    """``"key": "<one of values>"``, with the blanks JSON allows around the colon."""
+    return b'"' + key.encode() + b'"' + _JSON_SPACE + b":" + _JSON_SPACE + b'"(?:' + values + b')"'
 
 
 def glob_to_bytes_pattern(glob: str) -> bytes:

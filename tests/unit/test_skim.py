@@ -49,6 +49,12 @@ CONFIGS = {
         channel("ops", ("release.promote", "[!a]pp.get", "odd[.x"), min_sev="high"),
     ),
     "catch-all": config(channel("all", ("*",), min_sev="high")),
+    "catch-all-and-globs": config(
+        channel("all", ("*",), ("app.*",), "medium"),
+        channel("sec", ("login.*", "api_[tx]oken.*"), min_sev="debug"),
+    ),
+    # The default (info) reaches this channel: every line could go to it, nothing skims.
+    "catch-all-from-info": config(channel("all", ("*",), min_sev="info")),
 }
 
 ACTIONS = [
@@ -73,7 +79,24 @@ ACTIONS = [
 ]
 # The one kind of bad line a skim may skip unreported: broken inside its braces.
 INNER_BROKEN = b'{"action":"app.get","x":}'
-SEVERITIES = ["high", "HIGH", " warn ", "debug", "critical", "bogus", "info", "emerg"]
+SEVERITIES = [
+    "high",
+    "HIGH",
+    " warn ",
+    "debug",
+    "critical",
+    "bogus",
+    "info",
+    "emerg",
+    "Error",
+    "WARNING\t",
+    "\x1fcrit",
+    "low",
+    "medium ",
+    "hig",
+    "highs",
+    "notice",
+]
 
 
 def string(text: str, escaped: bool) -> str:
@@ -96,14 +119,21 @@ def line_strategies(escapes: bool) -> st.SearchStrategy[bytes]:
     action = st.builds(
         lambda k, b1, b2, v: f"{k}{b1}:{b2}{v}", st.sampled_from(keys), blank, blank, value
     )
+    severity_keys = ['"severity"', '"s\\u0065verity"'] if escapes else ['"severity"']
     severity = st.one_of(
-        st.builds(lambda s: f'"severity":{string(s, False)}', st.sampled_from(SEVERITIES)),
-        st.sampled_from(['"severity":4', '"severity":null']),
+        st.builds(
+            lambda k, b1, b2, s: f"{k}{b1}:{b2}{string(s, False)}",
+            st.sampled_from(severity_keys),
+            blank,
+            blank,
+            st.sampled_from(SEVERITIES),
+        ),
+        st.sampled_from(['"severity":4', '"severity":null', '"severity":["high"]']),
     )
     fillers = ['"msg":"action"', '"user":"ann"', '"n":1', '"action":"x"}']
     if escapes:
         fillers += ['"note":"a \\"quoted\\" word"', '"who":"José"']
-    nested = st.builds(lambda m: f'"context":{{{m}}}', action)
+    nested = st.builds(lambda m: f'"context":{{{m}}}', st.one_of(action, severity))
     members = st.lists(st.one_of(action, action, severity, st.sampled_from(fillers), nested))
     json_line = st.builds(
         lambda ms, b: ("{" + b + ",".join(ms[:6]) + b + "}").encode(), members, blank
@@ -118,6 +148,8 @@ def line_strategies(escapes: bool) -> st.SearchStrategy[bytes]:
         INNER_BROKEN,
         b'{"action":"login.complete","severity":"high","pad":"' + b"x" * 500 + b'"}',
         b'{"action":"login.complete","severity":"high"}',
+        b'{"action":"app.get","severity":"\thigh"}',
+        b'{"action":"app.get","severity" :"HIGH \x0b"}',
     ]
     if escapes:
         odd.append(b'{"action":"login.complete","u":"\xff"}')
@@ -194,14 +226,20 @@ def test_the_example_log_is_skimmed() -> None:
 
 def test_what_turns_skimming_off() -> None:
     block = Block(1, b'{"action":"app.get"}\n', 1)
-    take_all = Skimmer(Fields(), ["*"], lambda action: True)
-    assert take_all.wanted(block) is None
-    dotted = Skimmer(Fields(action=("event", "action")), ["login.*"], lambda a: False)
+    dotted = Skimmer(Fields(action=("event", "action")), ["login.*"])
     assert dotted.wanted(block) is None
-    plain = Skimmer(Fields(), ["login.*"], lambda action: action.startswith("login."))
+    plain = Skimmer(Fields(), ["login.*"])
     assert plain.wanted(block) == []
     assert plain.wanted(Block(1, b'{"action":"app.get","p":"C:\\\\"}\n', 1)) is None
-    assert plain.wanted(Block(1, '{"action":"app.get","u":"é"}\n'.encode(), 1)) is None
+    assert plain.wanted(Block(1, '{"action":"app.get","u":"\u00e9"}\n'.encode(), 1)) is None
+    # A channel taking any action, from a severity the default does not reach: skims.
+    severe = Skimmer(Fields(), ["login.*"], Severity.HIGH, Severity.INFO)
+    two = Block(1, b'{"action":"app.get","severity":" Error "}\n{"action":"app.get"}\n', 2)
+    assert severe.wanted(two) == [(1, b'{"action":"app.get","severity":" Error "}')]
+    # ... but not when the default reaches it, or the severity field is nested.
+    assert Skimmer(Fields(), [], Severity.INFO, Severity.INFO).wanted(block) is None
+    nested = Fields(severity=("meta", "severity"))
+    assert Skimmer(nested, [], Severity.HIGH, Severity.INFO).wanted(block) is None
 
 
 @pytest.mark.parametrize(
