@@ -99,8 +99,8 @@ class Resume:
         ):
             return False
         if not lines:
-            # Only the position moved (or an empty first batch): it must not move back,
-            # as it does when the file is read again from its start.
+            # A batch with no lines (the first one, as the tail opens) must be where the
+            # saved position is; read again from the start, it is at offset 0.
             return (position.offset, position.line) == (self._offset, self._line)
         return lines[0][0] == self._line + 1 and position.offset > self._offset
 

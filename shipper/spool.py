@@ -450,6 +450,9 @@ class Spool:
         if self._cursor_file is not None:
             self._cursor_file.close()
             self._cursor_file = None
+        # An ack after the close (a worker outliving a failed run) is not saved: its
+        # events are sent again by the next run.
+        self._cursor_keeper = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
