@@ -93,7 +93,7 @@ class Skimmer:
         for match in self._pattern.finditer(data):
             start = data.rfind(b"\n", 0, match.start()) + 1
             if start == last_start:
-                continue  # a second "action" key in the same line
+                continue  # a second match in the same line (a key twice, or both keys)
             boundaries += data.count(_BOUNDARY, counted_to, start + 1)
             counted_to = start + 1
             last_start = start
