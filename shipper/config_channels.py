@@ -6,6 +6,7 @@ key path, never raised on its own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -211,6 +212,7 @@ def _teams_format(
     return "adaptivecard" if url is not None and is_workflows_url(url) else "messagecard"
 
 
+@functools.lru_cache(maxsize=64)  # asked on every post's answer
 def is_workflows_url(url: str) -> bool:
     """Teams Workflows (Power Automate) hosts take Adaptive Cards, not MessageCards."""
     from urllib.parse import urlsplit

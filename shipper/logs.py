@@ -9,6 +9,7 @@ Repeated warnings are rate-limited by ``log_limit.RepeatFilter``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ LogFormat = Literal["text", "json"]
 EXTRA_FIELDS = ("channel", "status", "attempt", "delay", "reason", "line", "count")
 
 
+@functools.lru_cache(maxsize=64)  # asked on every post
 def host_of(url: str | None) -> str:
     """The host of a webhook URL: all that logs and error reasons may show of it."""
     try:

@@ -11,6 +11,7 @@ the URL is the webhook's secret.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -148,9 +149,15 @@ def _transport_words(exc: BaseException) -> str:
     return f"the connection failed ({type(exc).__name__})"
 
 
+@functools.lru_cache(maxsize=64)
+def _filter_for(url: str) -> SecretFilter:
+    # One per webhook, not one per post: building it parses the URL.
+    return SecretFilter([url])
+
+
 def _scrubbed(outcome: Outcome, url: str) -> Outcome:
     """Belt and braces: an endpoint that echoes its own URL must not leak it into logs."""
-    reason = SecretFilter([url]).scrub(outcome.reason)
+    reason = _filter_for(url).scrub(outcome.reason)
     if reason == outcome.reason:
         return outcome
     return dataclasses.replace(outcome, reason=reason)
