@@ -11,14 +11,11 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so a crash leaves either the old or the new content.
 
     One fixed temporary name per file: only one run owns a state directory (its
     lock), and a temporary file left by a crash is overwritten by the next write.
-    Without ``sync_directory`` the rename survives a killed process but may be
-    undone by a power loss, leaving the old content: for files where that costs
-    only repeated work, never loss.
     """
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -33,8 +30,7 @@ def write_atomic(path: Path, data: bytes, *, sync_directory: bool = True) -> Non
         raise
     os.close(fd)
     os.replace(tmp, path)
-    if sync_directory:
-        fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def fsync_directory(directory: Path) -> None:

@@ -110,7 +110,6 @@ class Spool:
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._commit_lock = asyncio.Lock()
-        self._cursor_file: CursorFile | None = None
         self._cursor_keeper: CursorKeeper | None = None
         self._deleting = asyncio.Lock()
         self._closed = False
@@ -431,8 +430,8 @@ class Spool:
         self._segments, self._sizes = found.segments, found.sizes
         self._cursor = self._saved_cursor = self._read_at = found.cursor
         # Also where a damaged or missing cursor is replaced, so it is reported once.
-        self._cursor_file = CursorFile.create(self.directory, found.cursor)
-        self._cursor_keeper = CursorKeeper(self._cursor_file, self._cursor_error)
+        cursor_file = CursorFile.create(self.directory, found.cursor)
+        self._cursor_keeper = CursorKeeper(cursor_file, self._cursor_error)
         self._count = found.count
         last = self._segments[-1]
         self._scanned_to = Position(last, self._sizes[last])
@@ -447,9 +446,8 @@ class Spool:
                 os.close(fd)
         self._unsynced.clear()
         self._fd = -1
-        if self._cursor_file is not None:
-            self._cursor_file.close()
-            self._cursor_file = None
+        if self._cursor_keeper is not None:
+            self._cursor_keeper.close()
         # An ack after the close (a worker outliving a failed run) is not saved: its
         # events are sent again by the next run.
         self._cursor_keeper = None

@@ -96,8 +96,10 @@ class CursorFile:
         # Slot 1 holds seq 1, so the first save (seq 2) goes to slot 0 and the
         # newest save is never the one overwritten.
         write_atomic(path, b" " * (SLOT_BYTES - 1) + b"\n" + encode_slot(1, position))
-        (directory / LEGACY_CURSOR_NAME).unlink(missing_ok=True)
-        fsync_directory(directory)
+        legacy = directory / LEGACY_CURSOR_NAME
+        if legacy.exists():
+            legacy.unlink()
+            fsync_directory(directory)
         return cls(os.open(path, os.O_WRONLY | os.O_CLOEXEC), 1)
 
     @property
@@ -152,6 +154,13 @@ class CursorKeeper:
         """Make the last save durable now; raises ``OSError``."""
         if not self._file.is_synced:
             await asyncio.to_thread(self._file.sync)
+
+    def close(self) -> None:
+        """Close the file now, synced or not (a spool that failed to open)."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        self._file.close()
 
     async def aclose(self) -> None:
         """Make the last save durable, then close the file."""
