@@ -3,12 +3,13 @@
 Start: take the state directory (its lock), open one durable spool and one
 worker per channel (``channels.ChannelSet``), re-queue dead letters handed back
 by ``shipper replay``, and serve ``/metrics`` and ``/healthz`` if
-``[metrics] listen`` is set. Run: read batches of lines, route them, append
-each alert to the spool of every channel that takes it, make the spools
-durable (fsync), and only then save the tailed file's read position, so a
-crash at any moment loses nothing: the lines after the saved position are read
-again. The position is saved with each spool's end, so lines read again after
-a crash between the two steps are not queued twice (``resume``). Reload, on
+``[metrics] listen`` is set. Run: read batches of lines, route them, and
+hand them to the ``store``, which appends each alert to the spool of every
+channel that takes it, makes the spools durable (fsync), and only then saves
+the tailed file's read position, so a crash at any moment loses nothing: the
+lines after the saved position are read again. The position is saved with
+each spool's end, so lines read again after a crash between the two steps
+are not queued twice (``resume``). Reload, on
 SIGHUP (``lifecycle``): between two batches, the new routing takes over and
 channels are added, removed or given new settings. Stop, at end of stdin or on
 SIGTERM/SIGINT: stop reading, let the workers deliver what is queued until
@@ -25,9 +26,9 @@ import os
 import random
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from shipper.channels import ChannelSet
 from shipper.clock import Clock, SystemClock
@@ -49,6 +50,7 @@ from shipper.sources.lines import Line
 from shipper.spool import Spool
 from shipper.state import StateDir
 from shipper.status import SourceState, Status
+from shipper.store import Store
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
 
@@ -242,9 +244,20 @@ class Run(Lifecycle):
             return None
 
     async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+        # A failed store stops the reading as a stop signal would; the error comes out
+        # of the flush below.
+        store = Store(self.channels, self._save_checkpoint, on_failure=self.stopping.set)
         try:
-            async for lines, position in batches:
-                await _uninterrupted(self._store_and_save(lines, position))
+            try:
+                async for lines, position in batches:
+                    # Routing is pure: a batch is routed while the ones before it are
+                    # made durable (their fsyncs run in threads).
+                    pending = self._route(lines)
+                    self.resume.drop_queued(pending, lines, position)
+                    await store.put(pending, position)
+            finally:
+                # Stopped or not, what was read and routed is stored before reading ends.
+                await store.flush()
         except (SpoolError, OSError) as exc:
             # Stop reading: what was not made durable is read again by the next run (a
             # tailed file's position was not saved past it).
@@ -260,29 +273,13 @@ class Run(Lifecycle):
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
 
-    async def _store_and_save(self, lines: Sequence[Line], position: FilePosition | None) -> None:
-        async with self.channels.lock:
-            await self._store(lines, position)
-            if position is not None:
-                await self._save_checkpoint(position)
-
-    async def _store(self, lines: Sequence[Line], position: FilePosition | None) -> None:
+    def _route(self, lines: Sequence[Line]) -> dict[str, list[Alert]]:
+        """A batch's alerts, per channel."""
         pending: dict[str, list[Alert]] = defaultdict(list)
         for routed in self.intake.process(lines):
             for name in routed.channels:
                 pending[name].append(routed.alert)
-        self.resume.drop_queued(pending, lines, position)
-        spools = self.channels.spools
-        for name, alerts in pending.items():
-            await spools[name].append(alerts)
-        # The fsyncs run side by side, each in its own thread; every one must end
-        # before the position is saved, failed or not.
-        results = await asyncio.gather(
-            *(spools[name].commit() for name in pending), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        return pending
 
     async def _save_checkpoint(self, position: FilePosition) -> None:
         ends = {
@@ -319,25 +316,6 @@ class Run(Lifecycle):
                 )
         _log_summary(self.intake.stats)
         return result
-
-
-async def _uninterrupted(step: Coroutine[Any, Any, None]) -> None:
-    """Run ``step`` to its end even if the caller is cancelled, then pass the cancel on.
-
-    A stop signal cancels reading. Cancelled between the spools' fsync and the
-    position save, a clean stop would leave the state a crash leaves: lines
-    read again by the next run, and only ``resume`` keeping them from being
-    queued twice. A batch is a few fsyncs, so finishing it delays a stop by
-    milliseconds.
-    """
-    task = asyncio.ensure_future(step)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if task.cancelled():
-            raise
-        await task
-        raise
 
 
 def _log_summary(stats: IntakeStats) -> None:

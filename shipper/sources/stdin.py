@@ -34,7 +34,7 @@ async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[Lines]:
 
 async def _chunks(fd: int) -> AsyncIterator[bytes]:
     if stat.S_ISREG(os.fstat(fd).st_mode):
-        while chunk := await asyncio.to_thread(os.read, fd, CHUNK_BYTES):
+        async for chunk in _file_chunks(fd):
             yield chunk
         return
     loop = asyncio.get_running_loop()
@@ -50,3 +50,21 @@ async def _chunks(fd: int) -> AsyncIterator[bytes]:
         transport.close()
         with contextlib.suppress(OSError):
             os.set_blocking(fd, True)
+
+
+async def _file_chunks(fd: int) -> AsyncIterator[bytes]:
+    """Read a regular file in a thread, one chunk ahead of the one being parsed."""
+    loop = asyncio.get_running_loop()
+    ahead = loop.run_in_executor(None, os.read, fd, CHUNK_BYTES)
+    try:
+        while chunk := await ahead:
+            ahead = loop.run_in_executor(None, os.read, fd, CHUNK_BYTES)
+            yield chunk
+    finally:
+        # Stopped early: the read ahead is dropped, and so is any error it ends with.
+        ahead.add_done_callback(_drop_outcome)
+
+
+def _drop_outcome(future: asyncio.Future[bytes]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shipper.pipeline import _uninterrupted
+from shipper.store import uninterrupted as _uninterrupted
 
 
 async def test_a_cancelled_step_still_runs_to_its_end_then_the_cancel_goes_on() -> None:

@@ -1,0 +1,178 @@
+"""Group commit on real spools: order, one fsync and one position save per group, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shipper.errors import SpoolError
+from shipper.event import Alert
+from shipper.severity import Severity
+from shipper.sources.checkpoint import FilePosition
+from shipper.spool import Spool
+from shipper.store import Store
+
+
+def alert(n: int) -> Alert:
+    return Alert(
+        line=n,
+        raw={"action": "user.login", "n": n},
+        action="user.login",
+        severity=Severity.HIGH,
+        actor="ann@example.com",
+        status="ok",
+        timestamp="2024-05-01T12:00:00Z",
+        facts=(("n", str(n)),),
+    )
+
+
+def position(line: int) -> FilePosition:
+    return FilePosition("/var/log/audit.jsonl", 1, 2, "", 0, offset=line * 100, line=line)
+
+
+@dataclasses.dataclass
+class Channels:
+    spools: dict[str, Spool]
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+
+class Saves:
+    """The positions saved, in order; a save can be held up until ``release``."""
+
+    def __init__(self) -> None:
+        self.saved: list[int] = []
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def __call__(self, at: FilePosition) -> None:
+        self.started.set()
+        await self.gate.wait()
+        self.saved.append(at.line)
+
+
+@pytest.fixture
+async def channels(tmp_path: Path) -> AsyncIterator[Channels]:
+    spools = {name: await Spool.open(tmp_path / name, name=name) for name in ("a", "b")}
+    yield Channels(spools)
+    for spool in spools.values():
+        await spool.aclose()
+
+
+def count_commits(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    commit = spool.commit
+
+    async def counted() -> None:
+        calls.append(len(spool))
+        await commit()
+
+    monkeypatch.setattr(spool, "commit", counted)
+    return calls
+
+
+async def lines_in(spool: Spool) -> list[int]:
+    return [a.line for a in await spool.peek(100)]
+
+
+async def test_batches_put_while_a_group_is_stored_go_together(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    saves.gate.clear()
+    store = Store(channels, saves)
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(saves.started.wait(), 5)  # batch 1 is durable, its save waits
+    await store.put({"a": [alert(2)], "b": [alert(2)]}, position(2))
+    await store.put({"a": [alert(3)]}, position(3))
+    await store.put({}, position(4))  # no match: only the position moves
+    saves.gate.set()
+    await store.flush()
+    assert saves.saved == [1, 4], "one save per group, the last batch's position"
+    assert commits == [1, 3], "one fsync per spool per group"
+    assert await lines_in(channels.spools["a"]) == [1, 2, 3]
+    assert await lines_in(channels.spools["b"]) == [2]
+
+
+async def test_each_batch_is_stored_at_once_when_nothing_else_is_in_progress(
+    channels: Channels,
+) -> None:
+    saves = Saves()
+    store = Store(channels, saves)
+    for n in range(1, 4):
+        await store.put({"b": [alert(n)]}, position(n))
+        await store.flush()
+        assert saves.saved[-1] == n
+    assert await lines_in(channels.spools["b"]) == [1, 2, 3]
+
+
+async def test_stdin_batches_have_no_position_to_save(channels: Channels) -> None:
+    saves = Saves()
+    store = Store(channels, saves)
+    await store.put({"a": [alert(1)]}, None)
+    await store.flush()
+    assert saves.saved == []
+    assert await lines_in(channels.spools["a"]) == [1]
+
+
+async def test_put_waits_once_max_waiting_batches_wait(channels: Channels) -> None:
+    saves = Saves()
+    saves.gate.clear()
+    store = Store(channels, saves, max_waiting=2)
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(saves.started.wait(), 5)
+    await store.put({"a": [alert(2)]}, position(2))
+    third = asyncio.create_task(store.put({"a": [alert(3)]}, position(3)))
+    await asyncio.sleep(0.05)
+    assert not third.done(), "two batches wait: reading pauses"
+    saves.gate.set()
+    await asyncio.wait_for(third, 5)
+    assert saves.saved == [1, 3]
+
+
+async def test_a_channel_removed_after_routing_is_left_out(channels: Channels) -> None:
+    saves = Saves()
+    store = Store(channels, saves)
+    removed = channels.spools.pop("b")
+    await store.put({"a": [alert(1)], "b": [alert(1)]}, position(1))
+    await store.flush()
+    assert saves.saved == [1]
+    assert len(removed) == 0
+    assert await lines_in(channels.spools["a"]) == [1]
+
+
+async def test_a_failure_stops_the_reading_and_comes_out_of_put_and_flush(
+    channels: Channels,
+) -> None:
+    stopped = asyncio.Event()
+    store = Store(channels, Saves(), on_failure=stopped.set)
+    await channels.spools["a"].aclose()  # every write now fails
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(stopped.wait(), 5)  # a quiet tail would wait for lines forever
+    with pytest.raises(SpoolError):
+        await store.put({"a": [alert(2)]}, position(2))
+    with pytest.raises(SpoolError):
+        await store.flush()
+
+
+async def test_a_cancelled_flush_still_stores_what_was_put(channels: Channels) -> None:
+    saves = Saves()
+    saves.gate.clear()
+    store = Store(channels, saves)
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(saves.started.wait(), 5)
+    await store.put({"a": [alert(2)]}, position(2))
+    flushing = asyncio.create_task(store.flush())
+    await asyncio.sleep(0)
+    flushing.cancel()
+    await asyncio.sleep(0)
+    assert not flushing.done(), "the stop waits for the group"
+    saves.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    assert saves.saved == [1, 2]
