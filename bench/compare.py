@@ -9,6 +9,9 @@ exists, then times, in one run and interleaved (best of ``--repeat``):
 - ``orjson-floor``: a loop that only parses each line with ``orjson.loads``;
 - ``orjson-regex``: orjson, one compiled regex per channel and a dict of severities;
 - ``shipper route --stats``;
+- ``deliver floor`` (``deliver_floor.py``): shipper's routing and renderers and
+  aiohttp posts, with no backlog, no position, no logs: the least a single
+  process can do for what ``run`` does;
 - ``shipper run`` reading the corpus on stdin, every channel pointed at a webhook
   on 127.0.0.1 that accepts at once (no pacing), until everything is delivered.
 
@@ -39,6 +42,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT.parent / "shared" / "bench" / "gen_audit.py"
 CONFIG = ROOT / "config.example.toml"
+DELIVER_FLOOR = ROOT / "bench" / "deliver_floor.py"
 RANKS = {"debug": 0, "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 
 
@@ -247,16 +251,17 @@ def main() -> None:
             None,
         )
         if not args.skip_run:
+            contenders["deliver floor"] = ([py, str(DELIVER_FLOOR), "RUN_CONFIG"], corpus)
             contenders["shipper run (stdin)"] = ([shipper, "run", "-c", "RUN_CONFIG"], corpus)
 
         if args.fast:
-            keep = ("orjson-floor", "shipper route --stats", "shipper run (stdin)")
+            keep = ("orjson-floor", "shipper route --stats", "deliver floor", "shipper run (stdin)")
             contenders = {k: v for k, v in contenders.items() if k in keep}
         best: dict[str, Measured] = {}
         for round_ in range(args.repeat):
             for name, (argv, stdin) in contenders.items():
                 if "RUN_CONFIG" in argv:
-                    run_dir = tmp / f"run{round_}"
+                    run_dir = tmp / f"{name.split()[0]}{round_}"
                     run_dir.mkdir()
                     argv = [
                         a if a != "RUN_CONFIG" else str(run_config(run_dir, webhook.port))
@@ -277,7 +282,11 @@ def main() -> None:
         )
     if not args.skip_run:
         route, run = best["shipper route --stats"].seconds, best["shipper run (stdin)"].seconds
-        print(f"\nrun / route: {run / route:.2f}; webhook posts received: {webhook.posts:,}")
+        least = best["deliver floor"].seconds
+        print(
+            f"\nrun / route: {run / route:.2f}; deliver floor / route: {least / route:.2f}; "
+            f"webhook posts received: {webhook.posts:,}"
+        )
 
 
 if __name__ == "__main__":
