@@ -251,10 +251,9 @@ class Run(Lifecycle):
             try:
                 async for lines, position in batches:
                     # Routing is pure: a batch is routed while the ones before it are
-                    # made durable (their fsyncs run in threads).
-                    pending = self._route(lines)
-                    self.resume.drop_queued(pending, lines, position)
-                    await store.put(pending, position)
+                    # made durable (their fsyncs run in threads). No name is kept for
+                    # its alerts, which would stay alive while the next batch is routed.
+                    await store.put(self._route(lines, position), position)
             finally:
                 # Stopped or not, what was read and routed is stored before reading ends.
                 await store.flush()
@@ -273,12 +272,15 @@ class Run(Lifecycle):
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
 
-    def _route(self, lines: Sequence[Line]) -> dict[str, list[Alert]]:
-        """A batch's alerts, per channel."""
+    def _route(
+        self, lines: Sequence[Line], position: FilePosition | None
+    ) -> dict[str, list[Alert]]:
+        """A batch's alerts per channel, less those queued before a restart (``resume``)."""
         pending: dict[str, list[Alert]] = defaultdict(list)
         for routed in self.intake.process(lines):
             for name in routed.channels:
                 pending[name].append(routed.alert)
+        self.resume.drop_queued(pending, lines, position)
         return pending
 
     async def _save_checkpoint(self, position: FilePosition) -> None:

@@ -7,8 +7,9 @@ group is being made durable wait and go together in the next group, with
 one set of fsyncs and one position save (the last batch's). When input
 arrives slower than a fsync, every batch is its own group, stored at once;
 when shipper catches up on a backlog of lines, the fsyncs per line drop
-with no wait added. At most ``max_waiting`` batches wait; ``put`` then waits
-for the group in progress (backpressure on the reading).
+with no wait added. At most ``max_waiting`` batches, or batches holding
+``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
+progress (backpressure on the reading).
 
 A failure (a full disk) stops the storing: ``on_failure`` is called, and
 ``put`` and ``flush`` raise the error from then on.
@@ -30,10 +31,12 @@ from shipper.event import Alert
 from shipper.sources.checkpoint import FilePosition
 from shipper.spool import Spool
 
-__all__ = ["MAX_WAITING", "Store", "uninterrupted"]
+__all__ = ["MAX_WAITING", "MAX_WAITING_ALERTS", "Store", "uninterrupted"]
 
-# Batches routed while a group is being stored; each holds only its matching alerts.
+# Batches routed while a group is being stored, and the alerts they hold: a catch-up
+# on lines that mostly match must not gather a large part of its input in memory.
 MAX_WAITING = 16
+MAX_WAITING_ALERTS = 1000
 
 Pending = dict[str, list[Alert]]
 
@@ -59,11 +62,14 @@ class Store:
         *,
         on_failure: Callable[[], object] = lambda: None,
         max_waiting: int = MAX_WAITING,
+        max_waiting_alerts: int = MAX_WAITING_ALERTS,
     ) -> None:
         self._channels = channels
         self._save = save
         self._on_failure = on_failure
         self._max_waiting = max_waiting
+        self._max_waiting_alerts = max_waiting_alerts
+        self._waiting_alerts = 0
         self._waiting: list[tuple[Pending, FilePosition | None]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -72,10 +78,14 @@ class Store:
         if self._task is not None and self._task.done():
             self._task.result()  # raises what stopped the storing
         self._waiting.append((pending, position))
+        self._waiting_alerts += sum(map(len, pending.values()))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._store_waiting(), name="store")
             self._task.add_done_callback(self._report_failure)
-        if len(self._waiting) >= self._max_waiting:
+        if (
+            len(self._waiting) >= self._max_waiting
+            or self._waiting_alerts >= self._max_waiting_alerts
+        ):
             await self.flush()
 
     async def flush(self) -> None:
@@ -92,6 +102,7 @@ class Store:
     async def _store_waiting(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
+            self._waiting_alerts = 0
             merged: Pending = defaultdict(list)
             for pending, _ in group:
                 for name, alerts in pending.items():

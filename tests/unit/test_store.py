@@ -176,3 +176,21 @@ async def test_a_cancelled_flush_still_stores_what_was_put(channels: Channels) -
     with pytest.raises(asyncio.CancelledError):
         await flushing
     assert saves.saved == [1, 2]
+
+
+async def test_put_waits_once_the_waiting_batches_hold_max_waiting_alerts(
+    channels: Channels,
+) -> None:
+    saves = Saves()
+    saves.gate.clear()
+    store = Store(channels, saves, max_waiting_alerts=3)
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(saves.started.wait(), 5)
+    await store.put({"a": [alert(2)]}, position(2))
+    dense = asyncio.create_task(store.put({"a": [alert(3)], "b": [alert(3)]}, position(3)))
+    await asyncio.sleep(0.05)
+    assert not dense.done(), "three alerts wait: reading pauses"
+    saves.gate.set()
+    await asyncio.wait_for(dense, 5)
+    await store.flush()
+    assert saves.saved == [1, 3]
