@@ -4,7 +4,8 @@
 Reads stdin in 512 KiB chunks and routes it with shipper's own ``Intake``
 (the skimming ``route`` uses), renders batches of ``batch_max`` alerts with
 shipper's renderers and posts them with one ``aiohttp`` session, one
-sequential worker per channel, as ``run`` does. It keeps no backlog on disk,
+sequential worker per channel, as ``run`` does, full batches only until the
+input ends (the fewest posts). It keeps no backlog on disk,
 saves no position, logs nothing, never retries and holds every waiting alert
 in memory: what ``run`` costs beyond this is the price of its guarantees.
 
@@ -42,7 +43,9 @@ async def deliver(config_path: Path) -> int:
         nonlocal posts
         queue = queues[channel.name]
         while queue or not ended:
-            if not queue:
+            # Full batches only until the input ends, as run's lingering gives when it
+            # catches up: the fewest posts.
+            if len(queue) < channel.delivery.batch_max and not ended:
                 arrived[channel.name].clear()
                 await arrived[channel.name].wait()
                 continue
