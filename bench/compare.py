@@ -11,7 +11,9 @@ exists, then times, in one run and interleaved (best of ``--repeat``):
 - ``shipper route --stats``;
 - ``deliver floor`` (``deliver_floor.py``): shipper's routing and renderers and
   aiohttp posts, with no backlog, no position, no logs: the least a single
-  process can do for what ``run`` does;
+  process can do for what ``run`` does; ``deliver floor, forked``: the same
+  with a forked child reading and skimming (its peak RSS column is the larger
+  process only; the script prints both processes' PSS);
 - ``shipper run`` reading the corpus on stdin, every channel pointed at a webhook
   on 127.0.0.1 that accepts at once (no pacing), until everything is delivered.
 
@@ -252,6 +254,10 @@ def main() -> None:
         )
         if not args.skip_run:
             contenders["deliver floor"] = ([py, str(DELIVER_FLOOR), "RUN_CONFIG"], corpus)
+            contenders["deliver floor, forked"] = (
+                [py, str(DELIVER_FLOOR), "RUN_CONFIG", "--forked"],
+                corpus,
+            )
             contenders["shipper run (stdin)"] = ([shipper, "run", "-c", "RUN_CONFIG"], corpus)
 
         if args.fast:
@@ -261,7 +267,7 @@ def main() -> None:
         for round_ in range(args.repeat):
             for name, (argv, stdin) in contenders.items():
                 if "RUN_CONFIG" in argv:
-                    run_dir = tmp / f"{name.split()[0]}{round_}"
+                    run_dir = tmp / f"{name.replace(' ', '-').replace(',', '')}{round_}"
                     run_dir.mkdir()
                     argv = [
                         a if a != "RUN_CONFIG" else str(run_config(run_dir, webhook.port))
