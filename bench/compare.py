@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -264,7 +265,9 @@ def main() -> None:
             keep = ("orjson-floor", "shipper route --stats", "deliver floor", "shipper run (stdin)")
             contenders = {k: v for k, v in contenders.items() if k in keep}
         best: dict[str, Measured] = {}
+        rounds: list[dict[str, float]] = []
         for round_ in range(args.repeat):
+            rounds.append({})
             for name, (argv, stdin) in contenders.items():
                 if "RUN_CONFIG" in argv:
                     run_dir = tmp / f"{name.replace(' ', '-').replace(',', '')}{round_}"
@@ -274,6 +277,7 @@ def main() -> None:
                         for a in argv
                     ]
                 got = timed(argv, stdin=stdin)
+                rounds[-1][name] = got.seconds
                 if name not in best or got.seconds < best[name].seconds:
                     best[name] = got
                 print(f"  {name}: {got.seconds:.2f} s", file=sys.stderr)
@@ -286,13 +290,20 @@ def main() -> None:
             f"{name:24} {m.seconds:8.2f} {m.seconds / floor:8.2f} "
             f"{lines / m.seconds:11,.0f} {m.rss_kb / 1024:7.1f} MB"
         )
+    # The machine drifts by tens of percent within minutes: a ratio of two contenders
+    # timed seconds apart, in the same round, is steadier than a ratio of two bests.
+    pairs = [("shipper route --stats", "orjson-floor")]
     if not args.skip_run:
-        route, run = best["shipper route --stats"].seconds, best["shipper run (stdin)"].seconds
-        least = best["deliver floor"].seconds
-        print(
-            f"\nrun / route: {run / route:.2f}; deliver floor / route: {least / route:.2f}; "
-            f"webhook posts received: {webhook.posts:,}"
-        )
+        pairs += [("deliver floor", "shipper route --stats")]
+        pairs += [("shipper run (stdin)", "shipper route --stats")]
+    print(f"\nper-round ratios (median of {args.repeat}):")
+    for top, bottom in pairs:
+        if top in best and bottom in best:
+            ratios = sorted(r[top] / r[bottom] for r in rounds)
+            listed = ", ".join(f"{x:.2f}" for x in ratios)
+            print(f"  {top} / {bottom}: {statistics.median(ratios):.2f} ({listed})")
+    if not args.skip_run:
+        print(f"webhook posts received: {webhook.posts:,}")
 
 
 if __name__ == "__main__":
