@@ -9,12 +9,12 @@ channel that takes it, makes the spools durable (fsync), and only then saves
 the tailed file's read position, so a crash at any moment loses nothing: the
 lines after the saved position are read again. The position is saved with
 each spool's end, so lines read again after a crash between the two steps
-are not queued twice (``resume``). Reload, on
-SIGHUP (``lifecycle``): between two batches, the new routing takes over and
-channels are added, removed or given new settings. Stop, at end of stdin or on
-SIGTERM/SIGINT: stop reading, let the workers deliver what is queued until
-``drain_timeout``; what is left stays in the spools for the next run. A second
-SIGINT skips the wait.
+are not queued twice (``resume``). Reload, on SIGHUP (``lifecycle``): between
+two groups, channels are added, removed or given new settings, and lines read
+from then on are routed by the new config. Stop, at end of stdin or on SIGTERM/SIGINT:
+stop reading, store what was routed, let the workers deliver what is queued
+until ``drain_timeout``; what is left stays in the spools for the next run. A
+second SIGINT skips the wait.
 """
 
 from __future__ import annotations
