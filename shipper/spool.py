@@ -28,11 +28,11 @@ a crash is cut with a warning, a damaged record is skipped with an error, and
 a missing or damaged cursor restarts from the oldest segment: duplicates
 rather than loss.
 
-Bounded memory: ``peek`` reads from the segment files and keeps at most the
-``limit`` records it was last asked for, except that a reader which has read
-everything is handed each appended alert directly (up to 256 of them), which
-saves reading back and decoding what it is about to post; ``append`` waits while more than
-``max_bytes`` are unacknowledged (backpressure, never a silent drop). A batch
+Bounded memory: ``peek`` reads from the segment files (``spool_reader``) and
+keeps at most the ``limit`` records it was last asked for, except that a
+reader which has read everything is handed each appended alert directly (up
+to 256 of them); ``append`` waits while more than ``max_bytes`` are
+unacknowledged (backpressure, never a silent drop). A batch
 larger than ``max_bytes`` is still accepted when nothing else is pending,
 or it would wait forever. Reads and buffered writes run on the event loop
 (small, mostly page cache, and no locking against appends is needed); every
@@ -51,25 +51,16 @@ import asyncio
 import bisect
 import logging
 import os
-from collections import deque
 from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
 
 from shipper.durable import fsync_directory
 from shipper.errors import SpoolError
 from shipper.event import Alert
 from shipper.spool_cursor import CursorFile, CursorKeeper
-from shipper.spool_records import (
-    BadRecord,
-    Position,
-    decode_record,
-    encode_record,
-    is_valid_record,
-    open_segment,
-    segment_name,
-)
+from shipper.spool_reader import SpoolReader
+from shipper.spool_records import Position, encode_record, open_segment, segment_name
 from shipper.spool_recovery import last_record, recover
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
@@ -80,9 +71,6 @@ MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
-_READ_BUFFER = 64 * 1024
-# Records a worker that keeps up is handed straight from append(), at most this many.
-_HANDOFF_MAX = 256
 
 
 class Spool:
@@ -97,16 +85,13 @@ class Spool:
         self._sizes: dict[int, int] = {}  # bytes per segment, the write buffer included
         self._cursor = self._saved_cursor = Position(0, 0)
         self._count = 0  # valid records from the cursor to the end
-        self._scanned_to = Position(0, 0)  # bad records before it were reported by open()
         self._fd = -1  # the last segment, O_APPEND
         self._flushed = 0  # bytes of the last segment that reached the file
         self._buffer = bytearray()  # whole records not yet written to the file
         self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
         self._dir_dirty = False  # a segment was created since the last commit
         self._broken: str | None = None
-        self._read_at = Position(0, 0)  # where the next record after the read-ahead starts
-        self._reader: BinaryIO | None = None
-        self._ahead: deque[tuple[Alert, Position]] = deque()  # record, and where it ends
+        self._reader = SpoolReader(directory, self.name, Position(0, 0), Position(0, 0))
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -148,14 +133,14 @@ class Spool:
         self._check_usable()
         try:
             for alert, record in zip(alerts, records, strict=True):
-                caught_up = self._read_at == self.end and len(self._ahead) < _HANDOFF_MAX
+                caught_up = self._reader.caught_up(self.end)
                 if self._sizes[self._segments[-1]] >= self._segment_bytes:
                     self._roll()
                 self._buffer += record
                 self._sizes[self._segments[-1]] += len(record)
                 self._count += 1
                 if caught_up:
-                    self._hand_off(alert)
+                    self._reader.hand_off(alert, self.end)
             if len(self._buffer) >= _FLUSH_BYTES:
                 self._flush()
         except OSError as exc:
@@ -182,15 +167,15 @@ class Spool:
     async def peek(self, limit: int) -> list[Alert]:
         """The oldest unacknowledged alerts, at most ``limit``, read from the segment files."""
         try:
-            while len(self._ahead) < min(limit, self._count):
+            while len(self._reader.ahead) < min(limit, self._count):
                 found = self._read_next()
                 if found is None:
                     self._resync()
                     break
-                self._ahead.append(found)
+                self._reader.ahead.append(found)
         except OSError as exc:
             raise self._error(exc, "read") from exc
-        return [alert for alert, _ in islice(self._ahead, limit)]
+        return [alert for alert, _ in islice(self._reader.ahead, limit)]
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
@@ -198,8 +183,8 @@ class Spool:
         done = 0
         try:
             while done < min(count, self._count):
-                if self._ahead:
-                    cursor = self._ahead.popleft()[1]
+                if self._reader.ahead:
+                    cursor = self._reader.ahead.popleft()[1]
                 elif (found := self._read_next()) is not None:
                     cursor = found[1]
                 else:
@@ -274,19 +259,6 @@ class Spool:
 
     # --- writing -------------------------------------------------------------------
 
-    def _hand_off(self, alert: Alert) -> None:
-        """Give the reader, which has read everything before it, the record just appended.
-
-        It would read the same alert back from the file; handing the object over saves
-        the decode, and the read-ahead stays as bounded as before.
-        """
-        self._read_at = self.end
-        self._ahead.append((alert, self._read_at))
-        if self._reader is not None:
-            # It would go on from where it stopped reading, before this record.
-            self._reader.close()
-            self._reader = None
-
     def _flush(self) -> None:
         if not self._buffer:
             return
@@ -327,47 +299,21 @@ class Spool:
     # --- reading and the cursor ----------------------------------------------------------
 
     def _read_next(self) -> tuple[Alert, Position] | None:
-        """The record at ``_read_at`` and where it ends; ``None`` at the end of the data."""
-        while True:
-            at = self._read_at
-            if self._reader is None:
-                path = self.directory / segment_name(at.segment)
-                # Kept open across calls, closed at the segment's end or by aclose().
-                self._reader = open(path, "rb", _READ_BUFFER)  # noqa: SIM115
-                self._reader.seek(at.offset)
-            line = self._reader.readline()
-            is_last = at.segment == self._segments[-1]
-            if not line.endswith(b"\n") and is_last:
-                self._reader.seek(at.offset)  # end of what was written so far
-                if not self._buffer:
-                    return None
-                try:
-                    self._flush()
-                except SpoolError:
-                    # The writer reports it; a reader sees only what reached the file.
-                    return None
-                continue
-            if not line:
-                self._reader.close()
-                self._reader = None
-                later = bisect.bisect_right(self._segments, at.segment)
-                self._read_at = Position(self._segments[later], 0)
-                continue
-            self._read_at = Position(at.segment, at.offset + len(line))
-            try:
-                return decode_record(line), self._read_at
-            except BadRecord as exc:
-                # open() reported, and did not count, damage it found before _scanned_to.
-                if at >= self._scanned_to or is_valid_record(line):
-                    self._count -= 1
-                    logger.error(
-                        "spool %s: skipped a damaged record in %s at offset %d (%d bytes): %s",
-                        self.name,
-                        segment_name(at.segment),
-                        at.offset,
-                        len(line),
-                        exc,
-                    )
+        return self._reader.next(self._segments, self._flush_for_reader, self._lost_one)
+
+    def _flush_for_reader(self) -> bool:
+        """Write the buffer for a reader at the end of the file; whether it wrote anything."""
+        if not self._buffer:
+            return False
+        try:
+            self._flush()
+        except SpoolError:
+            # The writer reports it; a reader sees only what reached the file.
+            return False
+        return True
+
+    def _lost_one(self) -> None:
+        self._count -= 1
 
     def _resync(self) -> None:
         # Only reachable if records were damaged after open(): believe the files.
@@ -375,9 +321,9 @@ class Spool:
             "spool %s: counted %d waiting event(s) but found %d on disk",
             self.name,
             self._count,
-            len(self._ahead),
+            len(self._reader.ahead),
         )
-        self._count = len(self._ahead)
+        self._count = len(self._reader.ahead)
 
     def _skip_finished(self, position: Position) -> Position:
         """Move a position at the end of a finished segment to the start of the next one."""
@@ -428,13 +374,15 @@ class Spool:
     def _recover(self) -> None:
         found = recover(self.directory, self.name)
         self._segments, self._sizes = found.segments, found.sizes
-        self._cursor = self._saved_cursor = self._read_at = found.cursor
+        self._cursor = self._saved_cursor = found.cursor
         # Also where a damaged or missing cursor is replaced, so it is reported once.
         cursor_file = CursorFile.create(self.directory, found.cursor)
         self._cursor_keeper = CursorKeeper(cursor_file, self._cursor_error)
         self._count = found.count
         last = self._segments[-1]
-        self._scanned_to = Position(last, self._sizes[last])
+        # Damage before the end was reported (and not counted) by recover().
+        scanned_to = Position(last, self._sizes[last])
+        self._reader = SpoolReader(self.directory, self.name, found.cursor, scanned_to)
         self._fd = open_segment(self.directory / segment_name(last))
         self._flushed = self._sizes[last]
         if self._count:
@@ -451,9 +399,7 @@ class Spool:
         # An ack after the close (a worker outliving a failed run) is not saved: its
         # events are sent again by the next run.
         self._cursor_keeper = None
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        self._reader.close()
 
     def _error(self, exc: OSError, verb: str) -> SpoolError:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
