@@ -169,6 +169,11 @@ class ChannelSet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def give_up_waiting(self) -> None:
+        """Appends that find a backlog full raise ``BacklogFullError`` from now on."""
+        for spool in self.spools.values():
+            spool.give_up_waiting()
+
     async def aclose(self) -> None:
         """Close every spool (committing what was appended)."""
         for spool in self.spools.values():

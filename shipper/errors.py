@@ -51,6 +51,18 @@ class SpoolError(ShipperError):
     """
 
 
+class BacklogFullError(ShipperError):
+    """A stop gave up waiting for room in a channel's full backlog (its webhook is down).
+
+    Nothing was appended by the call that raised it; the run's read position does not
+    move past the lines it carried.
+    """
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"the backlog of channel {channel} is full")
+        self.channel = channel
+
+
 class PositionError(ShipperError):
     """The saved position exists but cannot be used: unreadable, corrupt or of an unknown format.
 

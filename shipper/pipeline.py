@@ -12,14 +12,16 @@ each spool's end, so lines read again after a crash between the two steps
 are not queued twice (``resume``). Reload, on SIGHUP (``lifecycle``): between
 two groups, channels are added, removed or given new settings, and lines read
 from then on are routed by the new config. Stop, at end of stdin or on SIGTERM/SIGINT:
-stop reading, store what was routed, let the workers deliver what is queued
-until ``drain_timeout``; what is left stays in the spools for the next run. A
+stop reading, store what was routed (a full backlog is not waited for:
+``_give_up_on_full_backlogs``), let the workers deliver what is queued until
+``drain_timeout``; what is left stays in the spools for the next run. A
 second SIGINT skips the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -36,7 +38,7 @@ from shipper.config import Config, load_config
 from shipper.deadletter import DeadLetters
 from shipper.delivery import Poster
 from shipper.dry_run import DryRun
-from shipper.errors import ConfigError, PositionError, SpoolError
+from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError
 from shipper.event import Alert
 from shipper.intake import Intake, IntakeStats
 from shipper.lifecycle import Batch, Lifecycle, RunResult, Source
@@ -247,6 +249,8 @@ class Run(Lifecycle):
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
         store = Store(self.channels, self._save_checkpoint, on_failure=self.stopping.set)
+        ended = asyncio.Event()
+        giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
         try:
             try:
                 async for lines, position in batches:
@@ -256,7 +260,18 @@ class Run(Lifecycle):
                     await store.put(self._route(lines, position), position)
             finally:
                 # Stopped or not, what was read and routed is stored before reading ends.
+                ended.set()
                 await store.flush()
+        except BacklogFullError as exc:
+            lost = self.tail is None
+            self.failed |= lost
+            log.warning(
+                "stopped while the backlog of channel %s was full (its webhook is not "
+                "taking events): the last lines read were not queued; %s",
+                exc.channel,
+                "they are lost" if lost else "the next run reads them again",
+                extra={"channel": exc.channel},
+            )
         except (SpoolError, OSError) as exc:
             # Stop reading: what was not made durable is read again by the next run (a
             # tailed file's position was not saved past it).
@@ -271,6 +286,28 @@ class Run(Lifecycle):
         else:
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
+        finally:
+            giving_up.cancel()
+
+    async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
+        """Once reading stops, stop waiting for room in a full backlog.
+
+        A channel whose webhook is down fills its backlog, and the batch being stored
+        waits for room that may never come; a stop or the end of stdin must not wait
+        with it. A tailed file's lines that were not stored are read again by the next
+        run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
+        drain may (``drain_timeout``, or until a second SIGINT).
+        """
+        signals = [asyncio.ensure_future(e.wait()) for e in (self.stopping, ended)]
+        try:
+            await asyncio.wait(signals, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in signals:
+                waiter.cancel()
+        if self.tail is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
+        self.channels.give_up_waiting()
 
     def _route(
         self, lines: Sequence[Line], position: FilePosition | None

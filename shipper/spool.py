@@ -56,7 +56,7 @@ from itertools import islice
 from pathlib import Path
 
 from shipper.durable import fsync_directory
-from shipper.errors import SpoolError
+from shipper.errors import BacklogFullError, SpoolError
 from shipper.event import Alert
 from shipper.spool_cursor import CursorFile, CursorKeeper
 from shipper.spool_reader import SpoolReader
@@ -95,6 +95,7 @@ class Spool:
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._commit_lock = asyncio.Lock()
+        self._giving_up = False  # a stop: appends no longer wait for room
         self._cursor_keeper: CursorKeeper | None = None
         self._deleting = asyncio.Lock()
         self._closed = False
@@ -120,14 +121,18 @@ class Spool:
     async def append(self, alerts: Sequence[Alert]) -> None:
         """Add alerts at the end, in order; durable only after ``commit``.
 
-        Waits while the unacknowledged bytes would pass ``max_bytes``. On ``SpoolError``
-        the alerts are kept in memory and written by the next call; do not append them again.
+        Waits while the unacknowledged bytes would pass ``max_bytes``, until
+        ``give_up_waiting``: then it raises ``BacklogFullError`` and appends nothing. On
+        ``SpoolError`` the alerts are kept in memory and written by the next call; do not
+        append them again.
         """
         if not alerts:
             return
         records = [encode_record(alert) for alert in alerts]
         size = sum(map(len, records))
         while self._count and self.bytes_pending + size > self._max_bytes:
+            if self._giving_up:
+                raise BacklogFullError(self.name)
             self._room.clear()
             await self._room.wait()
         self._check_usable()
@@ -198,6 +203,12 @@ class Spool:
         self._cursor = self._skip_finished(cursor)
         self._room.set()
         await self._save_cursor()
+
+    def give_up_waiting(self) -> None:
+        """From now on an append that finds no room raises ``BacklogFullError`` instead of
+        waiting: a stop must not wait for a webhook that is down."""
+        self._giving_up = True
+        self._room.set()
 
     async def wait(self, than: int = 0) -> None:
         """Return once more than ``than`` alerts wait or the spool is closed."""

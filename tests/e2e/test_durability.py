@@ -7,6 +7,7 @@ Every test runs ``shipper run`` in a subprocess against a fake webhook on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -419,6 +420,56 @@ async def test_disk_full_stops_reading_without_losing_the_position(
     proc = await start(config, fake)  # room again: nothing was lost
     await wait_all(fake, 2000)
     await stop(proc)
+
+
+async def test_a_stop_does_not_wait_for_room_in_a_full_backlog(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    total = 20_000  # several read chunks: the first fills the backlog, the next one waits
+    log.write_bytes(b"".join(event(i) for i in range(total)))
+    config = write_config(tmp_path, log, batch_max=100, extra='spool_max_bytes = "16KiB"')
+    fake.always(SIEM, Reply(500, "down"))
+    proc = await start(config, fake)
+    await fake.wait_for(lambda reqs: len(reqs) >= 2, 10)  # retrying; reading is paused
+    err = await stop(proc)  # fails after 20 s if the stop waits for room
+    assert proc.returncode == 1, err.decode()
+    assert b"backlog of channel siem was full" in err
+    assert b"the next run reads them again" in err
+    assert saved_line(tmp_path / "state" / "position.json") < total
+    failed = len(fake.requests)
+    fake.always(SIEM, Reply(204, ""))
+    proc = await start(config, fake)  # nothing lost: the unqueued lines are read again
+    await fake.wait_for(lambda reqs: set(received(reqs[failed:])) >= set(range(total)), 60)
+    await stop(proc)
+
+
+async def test_a_stop_on_stdin_waits_for_a_full_backlog_only_as_long_as_a_drain(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    config = write_config(tmp_path, tmp_path / "unused", extra='spool_max_bytes = "16KiB"')
+    config.write_text(config.read_text().replace(f'path = "{tmp_path / "unused"}"', 'path = "-"'))
+    fake.always(SIEM, Reply(500, "down"))
+    proc = await start(config, fake)
+    assert proc.stdin is not None
+    pipe = proc.stdin
+
+    async def app() -> None:  # writes until shipper stops taking its output
+        with contextlib.suppress(ConnectionError):
+            for chunk in range(40):
+                pipe.write(b"".join(event(i) for i in range(chunk * 1000, (chunk + 1) * 1000)))
+                await pipe.drain()
+
+    writing = asyncio.create_task(app())
+    await fake.wait_for(lambda reqs: len(reqs) >= 2, 10)  # retrying; reading is paused
+    # drain_timeout is 5 s: at most that for room, then that for the drain.
+    err = await stop(proc)
+    writing.cancel()
+    await asyncio.gather(writing, return_exceptions=True)
+    assert proc.returncode == 1, err.decode()
+    assert b"backlog of channel siem was full" in err
+    assert b"they are lost" in err
+    assert b"Traceback" not in err
 
 
 async def test_replay_all_and_its_usage_errors(tmp_path: Path, fake: FakeWebhook) -> None:

@@ -25,7 +25,7 @@ from shipper.clock import FakeClock
 from shipper.config import ChannelConfig, DeliveryConfig
 from shipper.deadletter import DeadLetters
 from shipper.delivery import ChannelWorker
-from shipper.errors import SpoolError
+from shipper.errors import BacklogFullError, SpoolError
 from shipper.event import Alert
 from shipper.formats import Rendered
 from shipper.severity import Severity
@@ -429,6 +429,25 @@ async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
     await spool.ack(1)
     await asyncio.wait_for(blocked, 1)
     assert lines_of(await spool.peek(10)) == [2, 3, 4]
+    await spool.aclose()
+
+
+async def test_a_stop_gives_up_waiting_for_room_and_appends_nothing(tmp_path: Path) -> None:
+    size = len(encode_record(alert(1)))
+    spool = await open_spool(tmp_path / "s", max_bytes=3 * size)
+    await spool.append([alert(1), alert(2), alert(3)])
+    blocked = asyncio.create_task(spool.append([alert(4)]))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not blocked.done()
+    spool.give_up_waiting()
+    with pytest.raises(BacklogFullError, match="channel s"):
+        await asyncio.wait_for(blocked, 1)
+    assert len(spool) == 3
+    await spool.peek(1)
+    await spool.ack(1)
+    await asyncio.wait_for(spool.append([alert(5)]), 1)  # with room, appends go on
+    assert lines_of(await spool.peek(10)) == [2, 3, 5]
     await spool.aclose()
 
 
