@@ -107,10 +107,12 @@ def skim_stdin(intake: Intake, max_line_bytes: int, out_fd: int) -> None:
         fd = sys.stdin.fileno()
         while chunk := os.read(fd, CHUNK_BYTES):
             for part in splitter.feed(chunk).parts:
-                lines: Iterable[Line] = [part] if not isinstance(part, Block) else []
+                lines: Iterable[Line]
                 if isinstance(part, Block):
                     wanted = intake.skimmer.wanted(part)
                     lines = part.lines() if wanted is None else wanted
+                else:
+                    lines = [part]
                 for number, data in lines:
                     if data is not None:
                         out.write(b"%d\t%s\n" % (number, data))

@@ -416,7 +416,8 @@ async def test_a_missing_cursor_keeps_every_record(
 # --- backpressure ---------------------------------------------------------------------------
 
 
-async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
+async def full_spool(tmp_path: Path) -> tuple[Spool, asyncio.Task[None]]:
+    """A spool holding alerts 1-3 with room for no more, and the append of 4 waiting."""
     size = len(encode_record(alert(1)))
     spool = await open_spool(tmp_path / "s", max_bytes=3 * size)
     await spool.append([alert(1), alert(2), alert(3)])
@@ -424,6 +425,11 @@ async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
     for _ in range(10):
         await asyncio.sleep(0)
     assert not blocked.done()
+    return spool, blocked
+
+
+async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
+    spool, blocked = await full_spool(tmp_path)
     assert len(spool) == 3
     await spool.peek(1)
     await spool.ack(1)
@@ -433,13 +439,7 @@ async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
 
 
 async def test_a_stop_gives_up_waiting_for_room_and_appends_nothing(tmp_path: Path) -> None:
-    size = len(encode_record(alert(1)))
-    spool = await open_spool(tmp_path / "s", max_bytes=3 * size)
-    await spool.append([alert(1), alert(2), alert(3)])
-    blocked = asyncio.create_task(spool.append([alert(4)]))
-    for _ in range(10):
-        await asyncio.sleep(0)
-    assert not blocked.done()
+    spool, blocked = await full_spool(tmp_path)
     spool.give_up_waiting()
     with pytest.raises(BacklogFullError, match="channel s"):
         await asyncio.wait_for(blocked, 1)

@@ -120,18 +120,29 @@ async def test_stdin_batches_have_no_position_to_save(channels: Channels) -> Non
     assert await lines_in(channels.spools["a"]) == [1]
 
 
-async def test_put_waits_once_max_waiting_batches_wait(channels: Channels) -> None:
+@pytest.mark.parametrize(
+    ("batches", "alerts", "third"),
+    [
+        (2, 1000, {"a": [alert(3)]}),  # two batches wait
+        (16, 3, {"a": [alert(3)], "b": [alert(3)]}),  # three alerts wait
+    ],
+)
+async def test_put_waits_once_too_much_waits(
+    channels: Channels, batches: int, alerts: int, third: dict[str, list[Alert]]
+) -> None:
     saves = Saves()
     saves.gate.clear()
-    store = Store(channels, saves, max_waiting=2)
+    store = Store(channels, saves, max_waiting=batches, max_waiting_alerts=alerts)
     await store.put({"a": [alert(1)]}, position(1))
     await asyncio.wait_for(saves.started.wait(), 5)
     await store.put({"a": [alert(2)]}, position(2))
-    third = asyncio.create_task(store.put({"a": [alert(3)]}, position(3)))
-    await asyncio.sleep(0.05)
-    assert not third.done(), "two batches wait: reading pauses"
+    putting = asyncio.create_task(store.put(third, position(3)))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not putting.done(), "reading pauses"
     saves.gate.set()
-    await asyncio.wait_for(third, 5)
+    await asyncio.wait_for(putting, 5)
+    await store.flush()
     assert saves.saved == [1, 3]
 
 
@@ -176,21 +187,3 @@ async def test_a_cancelled_flush_still_stores_what_was_put(channels: Channels) -
     with pytest.raises(asyncio.CancelledError):
         await flushing
     assert saves.saved == [1, 2]
-
-
-async def test_put_waits_once_the_waiting_batches_hold_max_waiting_alerts(
-    channels: Channels,
-) -> None:
-    saves = Saves()
-    saves.gate.clear()
-    store = Store(channels, saves, max_waiting_alerts=3)
-    await store.put({"a": [alert(1)]}, position(1))
-    await asyncio.wait_for(saves.started.wait(), 5)
-    await store.put({"a": [alert(2)]}, position(2))
-    dense = asyncio.create_task(store.put({"a": [alert(3)], "b": [alert(3)]}, position(3)))
-    await asyncio.sleep(0.05)
-    assert not dense.done(), "three alerts wait: reading pauses"
-    saves.gate.set()
-    await asyncio.wait_for(dense, 5)
-    await store.flush()
-    assert saves.saved == [1, 3]

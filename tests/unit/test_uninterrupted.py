@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shipper.store import uninterrupted as _uninterrupted
+from shipper.store import uninterrupted
 
 
 async def test_a_cancelled_step_still_runs_to_its_end_then_the_cancel_goes_on() -> None:
@@ -17,7 +17,7 @@ async def test_a_cancelled_step_still_runs_to_its_end_then_the_cancel_goes_on() 
         await fsynced.wait()
         steps.append("position")
 
-    caller = asyncio.create_task(_uninterrupted(store_and_save()))
+    caller = asyncio.create_task(uninterrupted(store_and_save()))
     await asyncio.sleep(0)
     caller.cancel()
     await asyncio.sleep(0)
@@ -33,4 +33,4 @@ async def test_an_error_in_the_step_is_raised_to_the_caller() -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        await _uninterrupted(failing())
+        await uninterrupted(failing())
