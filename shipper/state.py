@@ -86,15 +86,22 @@ class StateDir:
             raise _state_error(self.root, exc) from exc
 
     def check_contents(self) -> None:
-        """Check the directories and fixed files shipper uses in the state directory, where
-        they exist: ``UntrustedPathError`` for a link, a special file or a directory that
-        another user owns or may write to."""
-        for name in (_SPOOL, _DEAD_LETTER, _REPLAY):
-            if (self.root / name).exists() or (self.root / name).is_symlink():
-                ensure_private_dir(self.root / name)
+        """Check the directories and files shipper keeps in the state directory, where they
+        exist: ``UntrustedPathError`` for a link, a special file, or a directory that
+        another user owns or may write to. Each spool's own files are checked as it opens."""
         for path in (self.root / _LOCK, self.position_path):
-            if path.exists() or path.is_symlink():
-                os.close(open_private(path, os.O_RDONLY))
+            if os.path.lexists(path):
+                _check_file(path)
+        for name in (_SPOOL, _DEAD_LETTER, _REPLAY):
+            directory = self.root / name
+            if not os.path.lexists(directory):
+                continue
+            ensure_private_dir(directory)
+            for entry in sorted(os.listdir(directory)):
+                if name == _SPOOL:
+                    ensure_private_dir(directory / entry)
+                else:
+                    _check_file(directory / entry)
 
     def check(self) -> None:
         """For commands that only touch what a run made (``replay``): ``StateError`` unless
@@ -155,6 +162,10 @@ class StateDir:
             return []
         found = [n for n in names if n.startswith(prefix) and n[len(prefix) : -6].isdigit()]
         return [self.replay_dir / n for n in sorted(found, key=lambda n: int(n[len(prefix) : -6]))]
+
+
+def _check_file(path: Path) -> None:
+    os.close(open_private(path, os.O_RDONLY))
 
 
 def _state_error(root: Path, exc: OSError) -> StateError:
