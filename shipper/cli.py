@@ -2,7 +2,8 @@
 run the work and map its result to an exit code. The only module that exits.
 
 Exit codes: 0 clean; 1 undelivered work left (``run``) or the endpoint refused
-or could not be reached (``test``); 2 a config or usage error.
+or could not be reached (``test``); 2 a config, usage or start-up error (the state
+directory locked or unusable).
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def run(
         result = asyncio.run(run_pipeline(config, source, dry_run=dry_run))
     except StateError as exc:
         logging.getLogger("shipper").error("%s", exc)
-        raise typer.Exit(EXIT_UNDELIVERED) from None
+        raise typer.Exit(EXIT_CONFIG) from None
     except ConfigError as exc:  # the config named something unusable: a port in use, say
         for problem in exc.problems:
             logging.getLogger("shipper").error("%s", problem)
@@ -265,9 +266,13 @@ def replay(
     state = StateDir(config.source.state_dir)
     dead_letters = DeadLetters(config.source.state_dir)
     for name in known if all_channels else [channel or ""]:
-        path = dead_letters.path_for(name)
-        count = sum(1 for _ in path.open("rb")) if path.exists() else 0
-        if state.queue_replay(name, path) is None:
+        try:
+            state.check()
+            count = state.queue_replay(name, dead_letters.path_for(name))
+        except StateError as exc:
+            typer.echo(f"shipper: {exc}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+        if count is None:
             typer.echo(f"{name}: no dead letters")
         else:
             typer.echo(

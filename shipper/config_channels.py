@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from shipper.channel_files import channel_name_problems
 from shipper.config_model import (
     DEFAULT_MAX_RATE,
     KINDS,
@@ -95,6 +96,8 @@ def parse_channels(
     if not table:
         problems.error("channels: no channel defined; add at least one [channels.NAME] table")
         return ()
+    for problem in channel_name_problems(table):
+        problems.error(problem)
     channels = []
     for name, body in table.items():
         prefix = f"channels.{name}."

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from shipper.durable import fsync_directory
+from shipper.durable import ensure_private_dir, fsync_directory, open_private
 from shipper.event import Alert
 from shipper.state import file_name_for
 
@@ -58,11 +58,11 @@ class DeadLetters:
             orjson.dumps(_record(stamp, channel_name, reason, attempts, alert)) + b"\n"
             for alert in alerts
         )
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_private_dir(self.directory)
         path = self.path_for(channel_name)
         is_new = not path.exists()
         # Dead letters hold whole events, which may be sensitive: owner-only.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             view = memoryview(data)
             while view:

@@ -38,7 +38,7 @@ from shipper.config import Config, load_config
 from shipper.deadletter import DeadLetters
 from shipper.delivery import Poster
 from shipper.dry_run import DryRun
-from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError
+from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError, StateError
 from shipper.event import Alert
 from shipper.intake import Intake, IntakeStats
 from shipper.lifecycle import Batch, Lifecycle, RunResult, Source
@@ -137,7 +137,11 @@ class Run(Lifecycle):
         with self.state.lock():
             try:
                 for channel in self.config.channels:
-                    await self.channels.add(channel, await self.channels.open_spool(channel))
+                    try:
+                        spool = await self.channels.open_spool(channel)
+                    except SpoolError as exc:  # nothing read yet: the state dir is unusable
+                        raise StateError(str(exc)) from exc
+                    await self.channels.add(channel, spool)
                 queued = sum(len(s) for s in self.channels.spools.values())
                 if queued:
                     log.info("%d event(s) queued by an earlier run will be sent first", queued)

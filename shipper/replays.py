@@ -22,6 +22,7 @@ import orjson
 
 from shipper.channels import ChannelSet
 from shipper.config import Config
+from shipper.durable import open_private_reader
 from shipper.event import Alert, make_event, to_alert
 from shipper.spool import Spool
 from shipper.state import StateDir
@@ -55,7 +56,7 @@ class ReplayInbox:
 
     async def _take(self, spool: Spool, path: Path, config: Config) -> int:
         queued = 0
-        with path.open("rb") as lines:
+        with open_private_reader(path) as lines:
             while batch := list(islice(lines, REPLAY_BATCH)):
                 await spool.append(_replayed_alerts(config, path.name, queued, batch))
                 queued += len(batch)

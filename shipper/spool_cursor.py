@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 
-from shipper.durable import fsync_directory, write_atomic
+from shipper.durable import fsync_directory, open_private, read_private, write_atomic
 from shipper.spool_records import Position
 
 CURSOR_NAME = "cursor"
@@ -71,9 +71,9 @@ def decode_cursor(data: bytes) -> tuple[int, Position]:
 def read_cursor(directory: Path) -> Position:
     """The saved cursor; ``FileNotFoundError`` if there is none, ``ValueError`` if damaged."""
     try:
-        data = (directory / CURSOR_NAME).read_bytes()
+        data = read_private(directory / CURSOR_NAME)
     except FileNotFoundError:
-        data = (directory / LEGACY_CURSOR_NAME).read_bytes()
+        data = read_private(directory / LEGACY_CURSOR_NAME)
     return decode_cursor(data)[1]
 
 
@@ -100,7 +100,7 @@ class CursorFile:
         if legacy.exists():
             legacy.unlink()
             fsync_directory(directory)
-        return cls(os.open(path, os.O_WRONLY | os.O_CLOEXEC), 1)
+        return cls(open_private(path, os.O_WRONLY), 1)
 
     @property
     def is_synced(self) -> bool:

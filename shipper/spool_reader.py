@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from shipper.durable import open_private_reader
 from shipper.event import Alert
 from shipper.spool_records import (
     BadRecord,
@@ -78,7 +79,7 @@ class SpoolReader:
             if self._file is None:
                 path = self._directory / segment_name(at.segment)
                 # Kept open across calls, closed at the segment's end or by close().
-                self._file = open(path, "rb", _READ_BUFFER)  # noqa: SIM115
+                self._file = open_private_reader(path, _READ_BUFFER)
                 self._file.seek(at.offset)
             line = self._file.readline()
             if not line.endswith(b"\n") and at.segment == segments[-1]:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from shipper.durable import open_private
 from shipper.event import Alert
 from shipper.severity import Severity
 
@@ -105,7 +106,7 @@ def decode_record(line: bytes) -> Alert:
 
 def open_segment(path: Path, flags: int = 0) -> int:
     """A segment opened for appending (created 0600: records hold whole events)."""
-    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | flags, 0o600)
+    return open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | flags)
 
 
 def _plain(value: Any) -> Any:

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipper.durable import ensure_private_dir, open_private_reader
 from shipper.event import Alert
 from shipper.spool_cursor import read_cursor
 from shipper.spool_records import (
@@ -56,12 +57,12 @@ class Recovered:
 
 def recover(directory: Path, name: str) -> Recovered:
     """Create the spool directory if needed, repair a torn tail, and report what waits."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(directory)
     sizes: dict[int, int] = {}
     for entry in os.scandir(directory):
         number = segment_number(entry.name)
         if number is not None:
-            sizes[number] = entry.stat().st_size
+            sizes[number] = entry.stat(follow_symlinks=False).st_size
     segments = sorted(sizes)
     cursor = _load_cursor(directory, name, segments, sizes)
     if not segments:
@@ -119,7 +120,7 @@ def _scan(
     count = 0
     damaged: list[tuple[int, int]] = []  # a run of bad lines not yet followed by a good one
     path = directory / segment_name(number)
-    with open(path, "rb", _READ_BUFFER) as segment:
+    with open_private_reader(path, _READ_BUFFER) as segment:
         segment.seek(offset)
         for line in segment:
             if is_valid_record(line):
@@ -158,7 +159,7 @@ def _report_damage(name: str, number: int, damaged: list[tuple[int, int]]) -> No
 
 
 def _ends_line(path: Path, offset: int) -> bool:
-    with open(path, "rb") as segment:
+    with open_private_reader(path) as segment:
         segment.seek(offset - 1)
         return segment.read(1) == b"\n"
 
@@ -192,7 +193,7 @@ def last_record(
 def _last_line(path: Path, size: int) -> bytes:
     """The last line of the first ``size`` bytes of ``path`` (which end with a newline)."""
     chunk = _READ_BUFFER
-    with path.open("rb") as f:
+    with open_private_reader(path) as f:
         while True:
             start = max(0, size - chunk)
             f.seek(start)

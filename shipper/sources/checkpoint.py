@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipper.durable import write_atomic
+from shipper.durable import read_private, write_atomic
 from shipper.errors import PositionError
 
 # How much of a file's head identifies it. 1 KiB holds several audit lines, each
@@ -109,7 +109,7 @@ def load_checkpoint(path: Path) -> Checkpoint | None:
     not ours, or fails its checksum.
     """
     try:
-        raw = path.read_bytes()
+        raw = read_private(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

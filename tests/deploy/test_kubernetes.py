@@ -140,10 +140,12 @@ def test_the_config_is_mounted_where_the_image_looks_for_it(
 def test_the_state_dir_is_its_own_writable_volume(
     pod: dict[str, Any], sidecar: dict[str, Any], loaded: Config
 ) -> None:
-    state_dir = str(loaded.source.state_dir)
-    assert state_dir == "/var/lib/shipper"
+    # A directory of shipper's own in the volume: the root of an emptyDir is mode 0777,
+    # which shipper refuses as a state directory.
+    state_dir = loaded.source.state_dir
+    assert state_dir == Path("/var/lib/shipper/state")
     volumes = {v["name"]: v for v in pod["volumes"]}
-    mount = {m["mountPath"]: m for m in sidecar["volumeMounts"]}[state_dir]
+    mount = {m["mountPath"]: m for m in sidecar["volumeMounts"]}[str(state_dir.parent)]
     assert not mount.get("readOnly", False)
     assert "emptyDir" in volumes[mount["name"]] or "persistentVolumeClaim" in volumes[mount["name"]]
     # The app cannot see it.
