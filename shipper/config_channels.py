@@ -36,7 +36,14 @@ from shipper.severity import Severity
 
 WORKFLOWS_HOST_SUFFIXES = (".logic.azure.com", ".api.powerplatform.com")
 
-_DURATION_KEYS = ("timeout", "retry_initial", "retry_max", "give_up_after", "drain_timeout")
+_DURATION_KEYS = (
+    "timeout",
+    "retry_initial",
+    "retry_max",
+    "give_up_after",
+    "drain_timeout",
+    "retry_after_max",
+)
 _DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
 _CHANNEL_KEYS = {"kind", "url", "label", "min_severity", "actions", "exclude", "format"}
 _CHANNEL_KEYS |= _DELIVERY_KEYS
