@@ -31,6 +31,7 @@ from shipper.config_values import (
     read_severity,
     read_string,
     reject_unknown,
+    written,
 )
 from shipper.severity import Severity
 
@@ -77,7 +78,7 @@ def parse_delivery(
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
             problems.error(
                 f"{prefix}max_rate: must be a number of messages a second "
-                f"(0 for no limit), got {rate!r}"
+                f"(0 for no limit), got {written(rate)}"
             )
         else:
             values["max_rate"] = float(rate) if rate > 0 else None
@@ -134,7 +135,8 @@ def _channel(
     kind: Kind | None = next((k for k in KINDS if k == kind_raw), None)
     if kind_raw is not None and kind is None:
         problems.error(
-            f'{prefix}kind: unknown kind "{kind_raw}"; expected one of {", ".join(KINDS)}'
+            f"{prefix}kind: unknown kind {written(body['kind'])}; "
+            f"expected one of {', '.join(KINDS)}"
         )
     url = _channel_url(body, prefix, environ, problems, posts=posts)
     label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
@@ -183,7 +185,7 @@ def _globs(
         return default
     value = body[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.error(f"{prefix}{key}: must be a list of glob strings, got {value!r}")
+        problems.error(f"{prefix}{key}: must be a list of glob strings, got {written(value)}")
         return default
     if key == "actions" and not value:
         problems.error(
@@ -208,7 +210,7 @@ def _teams_format(
         choice = read_string(body, "format", prefix, environ, problems) or "auto"
         if choice not in ("auto", "messagecard", "adaptivecard"):
             problems.error(
-                f'{prefix}format: unknown format "{choice}"; expected auto, '
+                f"{prefix}format: unknown format {written(body['format'])}; expected auto, "
                 "messagecard or adaptivecard"
             )
             choice = "auto"
