@@ -1,15 +1,17 @@
 """Finding secrets in text whatever encoding they went through, and replacing them.
 
 Pure. A secret (a webhook URL, one of its secret parts, a token) is registered
-once in its plain, decoded form; ``Redactor`` then finds it in any form it can
-take on the wire or in a log: as written, percent-encoded in upper or lower
-case (also twice, ``%252F``), JSON-escaped (``\\/``, ``\\u0026``, ``\\u002F``),
-``\\x2f``, in either case, and with a space as ``+`` or ``%20`` (yarl sends a configured
+once, decoded; ``Redactor`` finds it in any form it can take on the wire or in
+a log: as written, percent-encoded in upper or lower case (also twice,
+``%252F``), JSON-escaped (``\\/``, ``\\u0026``, ``\\u002F``), ``\\x2f``, in
+either case, and with a space as ``+`` or ``%20`` (yarl sends a configured
 ``%7e`` as ``~`` and ``%2F`` in a query as ``/``; a server may echo either).
-Each character of a secret becomes the alternation of its forms, and all
-secrets go into one compiled regular expression whose alternatives all start
-with a literal character, so that the regex engine skips every position that
-cannot start a secret: the cost is linear in the text's length.
+It does so by decoding the text, not by spelling out every form of every
+secret: one pass turns the text into its canonical form (escapes decoded,
+lower case, ``+`` as a space) while remembering where each character came
+from; each secret is looked for in that, in its own canonical form; what is
+found is replaced in the original text. Both passes are linear in the text's
+length, whatever the number of secrets (each ``str.find`` is).
 
 ``url_secrets`` says what of a URL is secret: the whole URL, its path and
 query, its query string, each query value that looks secret (a secret-sounding
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 REDACTED = "…"
 # Shorter values are not registered: redacting "1.0" everywhere would garble the logs.
@@ -77,25 +79,60 @@ class Redactor:
     """Replaces every registered secret, in every form, in a text; see the module docstring."""
 
     def __init__(self, secrets: Iterable[tuple[str, str]] = ()) -> None:
-        # canonical form -> replacement; the longest first, so that a whole URL is
-        # replaced before one of its parts could break it up.
+        # canonical form -> replacement, the longest first: where secrets overlap (a
+        # URL and its query value), the longer one's replacement is used.
         self._replacements: dict[str, str] = {}
         for secret, replacement in sorted(secrets, key=lambda kv: -len(kv[0])):
-            if len(secret) >= MIN_SECRET_CHARS:
-                self._replacements.setdefault(_canonical(secret), replacement)
-        self._pattern = _compile(self._replacements)
+            if len(secret) < MIN_SECRET_CHARS:
+                continue
+            for form in _secret_forms(secret):
+                self._replacements.setdefault(form, replacement)
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return bool(self._replacements)
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of every secret replaced."""
-        if self._pattern is None:
+        if not self._replacements or len(text) < MIN_SECRET_CHARS:
             return text
-        return self._pattern.sub(self._replacement, text)
+        canonical, origin = _canonical_text(text)
+        spans: list[tuple[int, int, str]] = []
+        for secret, replacement in self._replacements.items():
+            at = canonical.find(secret)
+            while at >= 0:
+                spans.append((at, at + len(secret), replacement))
+                at = canonical.find(secret, at + len(secret))
+        if not spans:
+            return text
+        return _replace(text, _merged(spans), origin)
 
-    def _replacement(self, match: re.Match[str]) -> str:
-        return self._replacements.get(_canonical(_decode(match.group())), REDACTED)
+
+def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping spans as one, with the replacement of the longest among them."""
+    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    merged: list[tuple[int, int, str]] = []
+    for start, end, replacement in spans:
+        if merged and start < merged[-1][1]:
+            first, last, kept = merged[-1]
+            merged[-1] = (first, max(last, end), kept)
+        else:
+            merged.append((start, end, replacement))
+    return merged
+
+
+def _replace(text: str, spans: list[tuple[int, int, str]], origin: list[int] | None) -> str:
+    """Replace canonical ``spans`` in ``text``; ``origin`` maps canonical offsets back
+    (``None``: the canonical text has the same offsets)."""
+    pieces: list[str] = []
+    done = 0
+    for start, end, replacement in spans:
+        first = origin[start] if origin is not None else start
+        last = origin[end] if origin is not None else end
+        pieces.append(text[done:first])
+        pieces.append(replacement)
+        done = last
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def _is_secret_key(key: str) -> bool:
@@ -112,76 +149,54 @@ def _is_secret_value(value: str, *, is_secret_key: bool) -> bool:
     return mixed and len(value) >= MIXED_VALUE_CHARS
 
 
-def _canonical(text: str) -> str:
-    # "+" and a space are the same character in a query, and either may be sent;
-    # matching ignores case.
-    return text.replace("+", " ").lower()
+# The escapes that one canonical character may be written as. A JSON-escaped
+# percent (\\u0025) counts as a percent: a URL percent-encoded and then JSON-escaped.
+_ESCAPE = re.compile(
+    r"(?:%|\\u0025)(?:25)?([0-9a-fA-F]{2})"
+    r"|\\u([0-9a-fA-F]{4})"
+    r"|\\x([0-9a-fA-F]{2})"
+    r"|\\([/\\\"])"
+)
 
 
-def _decode(text: str) -> str:
-    """A matched form back to its plain text: JSON and \\x escapes, then percent-encoding."""
-
-    def unescape(match: re.Match[str]) -> str:
-        unit, byte, char = match.groups()
-        if unit is not None:
-            return chr(int(unit, 16))
-        if byte is not None:
-            return chr(int(byte, 16))
-        return str(char)
-
-    plain = _JSON_ESCAPE.sub(unescape, text)
-    # Surrogate pairs from \uD83D\uDE00 escapes become one character again.
-    plain = plain.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    encoded = _PERCENT.sub(lambda m: f"%{m.group(1)}", plain)
-    return unquote(encoded, errors="replace")
+def _canonical_plain(text: str) -> str:
+    """Lower case with ``+`` as a space, one character for one."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters lower to two ("İ")
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return lowered.replace("+", " ")
 
 
-def _hex(value: int, digits: int) -> str:
-    """``value`` as hex digits, each letter in either case."""
-    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{value:0{digits}x}")
+def _canonical_text(text: str) -> tuple[str, list[int] | None]:
+    """``text`` decoded and lower-cased, and the offset in ``text`` of each of its
+    characters (one more for the end); ``None`` when the offsets are the same."""
+    if "%" not in text and "\\" not in text:
+        return _canonical_plain(text), None
+    pieces: list[str] = []
+    origin: list[int] = []
+    done = 0
+    for match in _ESCAPE.finditer(text):
+        start = match.start()
+        pieces.append(_canonical_plain(text[done:start]))
+        origin.extend(range(done, start))
+        byte, unit, ascii_code, char = match.groups()
+        code = byte or unit or ascii_code
+        pieces.append(_canonical_plain(chr(int(code, 16)) if code else char))
+        origin.append(start)
+        done = match.end()
+    pieces.append(_canonical_plain(text[done:]))
+    origin.extend(range(done, len(text) + 1))
+    return "".join(pieces), origin
 
 
-_PERCENT_LEAD = "%(?:25)?"
-_ESCAPE_LEAD = re.escape("\\")
-
-
-def _char_forms(char: str) -> list[tuple[str, str]]:
-    """Regex forms of one character of a secret as (lead, rest): the lead is a literal
-    character or a prefix many forms share, so that alternatives can be grouped by it."""
-    # Either case: a server that lowercases what it echoes must not leak it either;
-    # "+" and a space are one character in a query.
-    variants = [char, char.lower(), char.upper()]
-    if char in " +":
-        variants = [" ", "+"]
-    forms: list[tuple[str, str]] = []
-    for c in dict.fromkeys(variants):
-        forms.append((re.escape(c[0]), re.escape(c[1:])))
-        if len(c) != 1:
-            continue
-        data = c.encode()
-        percent = "".join(f"%(?:25)?{_hex(b, 2)}" for b in data)
-        forms.append((_PERCENT_LEAD, percent.removeprefix(_PERCENT_LEAD)))
-        units = c.encode("utf-16-be", "surrogatepass")
-        escapes = [f"u{_hex(int.from_bytes(units[i : i + 2]), 4)}" for i in range(0, len(units), 2)]
-        forms.append((_ESCAPE_LEAD, _ESCAPE_LEAD.join(escapes)))
-        if ord(c) < 0x80:
-            forms.append((_ESCAPE_LEAD, f"x{_hex(ord(c), 2)}"))
-        if c in '/"\\':
-            forms.append((_ESCAPE_LEAD, re.escape(c)))
+def _secret_forms(secret: str) -> list[str]:
+    """The canonical forms of a secret: itself, and, when it is not ASCII, its UTF-8
+    bytes as percent-encoding leaves them (one character a byte) and UTF-16 units."""
+    forms = [_canonical_plain(secret)]
+    if not secret.isascii():
+        forms.append(_canonical_text(quote(secret, safe=""))[0])
+        units = secret.encode("utf-16-be", "surrogatepass")
+        forms.append(
+            "".join(chr(int.from_bytes(units[i : i + 2])) for i in range(0, len(units), 2))
+        )
     return list(dict.fromkeys(forms))
-
-
-def _char_pattern(char: str) -> str:
-    return "(?:" + "|".join(lead + rest for lead, rest in _char_forms(char)) + ")"
-
-
-def _compile(secrets: Iterable[str]) -> re.Pattern[str] | None:
-    """One pattern for all ``secrets`` (longest first), alternatives grouped by their lead."""
-    by_lead: dict[str, list[str]] = {}
-    for secret in secrets:
-        tail = "".join(_char_pattern(c) for c in secret[1:])
-        for lead, rest in _char_forms(secret[0]):
-            by_lead.setdefault(lead, []).append(rest + tail)
-    if not by_lead:
-        return None
-    return re.compile("|".join(f"{lead}(?:{'|'.join(rests)})" for lead, rests in by_lead.items()))
