@@ -15,7 +15,7 @@ length, whatever the number of secrets (each ``str.find`` is).
 
 ``url_secrets`` says what of a URL is secret: the whole URL, its path and
 query, its query string, each query value that looks secret (a secret-sounding
-key such as ``sig``, or a long value mixing letters and digits), each path
+key such as ``sig``, or a long value mixing cases or digits), each path
 segment that looks secret (Slack's ``/services/T…/B…/…``, a Workflows id),
 and any user or password.
 """
@@ -29,7 +29,8 @@ from urllib.parse import quote, unquote, urlsplit
 REDACTED = "…"
 # Shorter values are not registered: redacting "1.0" everywhere would garble the logs.
 MIN_SECRET_CHARS = 4
-# A value this long, or this long with letters and digits mixed, is a key, id or signature.
+# A value this long, or this long mixing two of lower case, upper case and digits, is a key,
+# an id or a signature.
 LONG_VALUE_CHARS = 24
 MIXED_VALUE_CHARS = 8
 _SECRET_KEY_WORDS = ("sig", "token", "key", "secret", "pass", "pwd", "auth", "code", "credential")
@@ -109,14 +110,18 @@ class Redactor:
 
 def _merged(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Overlapping spans as one, with the replacement of the longest among them."""
-    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    spans.sort()
     merged: list[tuple[int, int, str]] = []
+    longest = 0
     for start, end, replacement in spans:
         if merged and start < merged[-1][1]:
             first, last, kept = merged[-1]
+            if end - start > longest:
+                kept, longest = replacement, end - start
             merged[-1] = (first, max(last, end), kept)
         else:
             merged.append((start, end, replacement))
+            longest = end - start
     return merged
 
 
@@ -145,7 +150,9 @@ def _is_secret_value(value: str, *, is_secret_key: bool) -> bool:
         return False
     if is_secret_key or len(value) >= LONG_VALUE_CHARS:
         return True
-    mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+    # Ids, keys and signatures mix cases or digits; words ("triggers", "invoke") do not.
+    classes = (str.isdigit, str.islower, str.isupper)
+    mixed = sum(any(test(c) for c in value) for test in classes) >= 2
     return mixed and len(value) >= MIXED_VALUE_CHARS
 
 
