@@ -332,3 +332,15 @@ async def poll_dead_letters(state: Path, channels: set[str], deadline: float = 2
             await asyncio.sleep(0.05)
     for record in dead_letters(state):
         assert "answered 400" in record["reason"], record
+
+
+async def test_check_quotes_a_bad_value_as_the_toml_wrote_it(
+    tmp_path: Path, endpoint: EchoEndpoint
+) -> None:
+    config = write_config(tmp_path, HOOKS[:1], extra="give_up_after = true\nbatch_max = [1, 2]")
+    code, _, err = await run_cli("check", "-c", str(config), env=environment(endpoint, tmp_path))
+    assert code == 2
+    text = err.decode()
+    assert "delivery.give_up_after: true is not a duration" in text, text
+    assert "delivery.batch_max: must be a positive whole number, got [1, 2]" in text, text
+    assert "True" not in text
