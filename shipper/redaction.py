@@ -128,10 +128,15 @@ def _trie_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
         return None
 
     def pattern(node: dict[str, Any]) -> str:
+        # A run of single children is one literal, without recursing: a URL may be long.
+        run = []
+        while len(node) == 1 and "" not in node:
+            ((char, node),) = node.items()
+            run.append(re.escape(char))
         if "" in node:
-            return ""  # the shortest secret here suffices: this is a search, not a match
+            return "".join(run)  # a secret ends here: enough for a search, not a match
         branches = [re.escape(char) + pattern(child) for char, child in node.items()]
-        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return "".join(run) + "(?:" + "|".join(branches) + ")"
 
     return re.compile(pattern(trie))
 

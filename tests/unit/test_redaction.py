@@ -190,3 +190,9 @@ def test_a_log_record_is_scrubbed_in_message_fields_and_traceback() -> None:
     assert (
         "ValueError: cannot post to https://prod-07.westus.logic.azure.com/…" in entry["exception"]
     )
+
+
+def test_a_very_long_url_is_registered_and_found() -> None:
+    url = "https://relay.example.com/in/" + "a1B2" * 2500 + "?token=" + "Zz9" * 100
+    secrets = SecretFilter([url])
+    assert secrets.scrub(f"x {yarl.URL(url)} y") == "x https://relay.example.com/… y"
