@@ -5,11 +5,13 @@ Pure: ``classify`` reads a status, a body and headers and returns an
 what the service said, never the URL. Decisions come from tables (success by
 service, action and meaning by status, meaning by Slack error string) so that a
 new rule is a new row. The delay of a retry without ``Retry-After`` is not
-decided here: that is ``backoff``'s job.
+decided here: that is ``backoff``'s job; a ``Retry-After`` longer than the
+channel's ``retry_after_max`` is cut to it here, the reason saying so.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class Retry:
     after: float | None
     reason: str
     status: int | None = None
+    asked: float | None = None  # the longer wait the server asked for, when ``after`` caps it
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +163,25 @@ def service_for(kind: Kind, *, workflows: bool = False) -> Service:
 
 
 def classify(
-    service: Service, status: int, body: str, headers: Mapping[str, str], *, now: float
+    service: Service,
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    now: float,
+    retry_after_max: float = math.inf,
 ) -> Outcome:
-    """The outcome of one answer. ``now`` (unix time) resolves an HTTP-date ``Retry-After``."""
+    """The outcome of one answer. ``now`` (unix time) resolves an HTTP-date ``Retry-After``;
+    a wait asked for beyond ``retry_after_max`` is cut to it (``Retry.asked`` keeps it)."""
     name = _SERVICE_NAMES[service]
     text = body.strip()
     wrapped = _TEAMS_ERROR.search(text) if service in ("teams", "workflows") else None
     if status == 200 and wrapped is not None:
-        return _teams_error(int(wrapped.group(1)), text, headers, now)
+        return _teams_error(int(wrapped.group(1)), text, headers, now, retry_after_max)
     if _SUCCESS[service](status, text):
         return Delivered(status, _join(f"{name} answered {status}", echo(text)))
     if service == "teams" and status == 200:
-        return _teams_error(None, text, headers, now)
+        return _teams_error(None, text, headers, now, retry_after_max)
     action, meaning = _STATUS.get(status) or _STATUS_CLASS.get(status // 100, _INVALID_STATUS)
     detail = echo(text)
     after = None
@@ -185,9 +195,10 @@ def classify(
     head = _join(f"{name} answered {status}", detail)
     if action is Action.RETRY_AFTER:
         header_after = parse_retry_after(_header(headers, "retry-after"), now)
-        return _retry(head, meaning, header_after if header_after is not None else after, status)
+        asked = header_after if header_after is not None else after
+        return _retry(head, meaning, asked, status, retry_after_max)
     if action is Action.BACKOFF:
-        return _retry(head, meaning, None, status)
+        return _retry(head, meaning, None, status, retry_after_max)
     return GiveUp(f"{head}: {meaning}", status)
 
 
@@ -204,7 +215,9 @@ def format_delay(seconds: float) -> str:
     return f"{seconds:.1f}".removesuffix(".0") + "s"
 
 
-def _teams_error(inner: int | None, text: str, headers: Mapping[str, str], now: float) -> Outcome:
+def _teams_error(
+    inner: int | None, text: str, headers: Mapping[str, str], now: float, retry_after_max: float
+) -> Outcome:
     """A classic connector's 200 that is not ``1``; ``inner`` is the status quoted in the text."""
     if inner is None:
         action = Action.GIVE_UP
@@ -217,12 +230,23 @@ def _teams_error(inner: int | None, text: str, headers: Mapping[str, str], now: 
         return GiveUp(f"{head}: {meaning}", 200)
     # The connector does not send Retry-After with these; honour one if it ever does.
     after = parse_retry_after(_header(headers, "retry-after"), now)
-    return _retry(head, meaning, after if action is Action.RETRY_AFTER else None, 200)
+    asked = after if action is Action.RETRY_AFTER else None
+    return _retry(head, meaning, asked, 200, retry_after_max)
 
 
-def _retry(head: str, meaning: str, after: float | None, status: int) -> Retry:
-    when = f"retrying after {format_delay(after)}" if after is not None else "retrying with backoff"
-    return Retry(after, f"{head}: {meaning}, {when}", status)
+def _retry(
+    head: str, meaning: str, asked: float | None, status: int, retry_after_max: float
+) -> Retry:
+    if asked is None:
+        return Retry(None, f"{head}: {meaning}, retrying with backoff", status)
+    if asked > retry_after_max:
+        # A server must not park a channel for days: its alerts would wait as long.
+        when = (
+            f"retrying after {format_delay(retry_after_max)} (retry_after_max), "
+            f"not the {format_delay(asked)} asked for"
+        )
+        return Retry(retry_after_max, f"{head}: {meaning}, {when}", status, asked)
+    return Retry(asked, f"{head}: {meaning}, retrying after {format_delay(asked)}", status)
 
 
 def _slack_error(text: str) -> tuple[str | None, float | None]:

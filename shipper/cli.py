@@ -22,7 +22,7 @@ import typer
 from shipper import __version__
 from shipper.config import Config, find_config, load_config
 from shipper.errors import ConfigError, StateError, UnknownChannelError
-from shipper.logs import flush_suppressed, redact_url, setup_logging
+from shipper.logs import flush_suppressed, redact_url, scrub_secrets, setup_logging
 
 EXIT_OK = 0
 EXIT_UNDELIVERED = 1
@@ -108,6 +108,11 @@ def _load(config_path: Path | None, *, posts: bool) -> Config:
     return config
 
 
+def _echo_scrubbed(text: str) -> None:
+    """Print ``text`` on stdout with every configured secret redacted, as logs are."""
+    typer.echo(scrub_secrets(text))
+
+
 def _start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: bool) -> Config:
     secrets = setup_logging(level.value, fmt.value)
     config = _load(config_path, posts=posts)
@@ -186,7 +191,7 @@ def test(
     except UnknownChannelError as exc:
         typer.echo(f"shipper: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    typer.echo(f"{channel}: {answer}")
+    _echo_scrubbed(f"{channel}: {answer}")
     raise typer.Exit(EXIT_OK if ok else EXIT_UNDELIVERED)
 
 
@@ -202,7 +207,7 @@ def check(
     for c in config.channels:
         rate = c.delivery.max_rate
         extra = f" format={c.teams_format}" if c.kind == "teams" else ""
-        typer.echo(
+        _echo_scrubbed(
             f"  {c.name}: kind={c.kind}{extra} url={redact_url(c.url) if c.url else '(unset)'} "
             f"label={c.label or '-'} min_severity={c.min_severity.label} "
             f"actions={', '.join(c.actions)} exclude={', '.join(c.exclude) or '-'} "

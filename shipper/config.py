@@ -40,6 +40,7 @@ from shipper.config_values import (
     read_string,
     read_table,
     reject_unknown,
+    written,
 )
 from shipper.errors import ConfigError
 from shipper.event import FieldPath, Fields
@@ -152,7 +153,8 @@ def _metrics(
     listen = None
     if "listen" in table:
         raw = read_string(table, "listen", "metrics.", environ, problems)
-        listen = parse_listen(raw, "metrics.listen", problems) if raw is not None else None
+        shown = written(table["listen"])
+        listen = parse_listen(raw, "metrics.listen", problems, shown) if raw is not None else None
     unhealthy_after = DEFAULT_UNHEALTHY_AFTER
     if "unhealthy_after" in table:
         parsed = parse_duration(table["unhealthy_after"], "metrics.unhealthy_after", problems)
@@ -172,7 +174,9 @@ def _source(
         if raw == "beginning":
             start_at = "beginning"
         elif raw != "end" and raw is not None:
-            problems.error(f'source.start_at: must be "end" or "beginning", got "{raw}"')
+            problems.error(
+                f'source.start_at: must be "end" or "beginning", got {written(table["start_at"])}'
+            )
     if "state_dir" in table:
         state = read_string(table, "state_dir", "source.", environ, problems)
         state_dir = Path(state).expanduser() if state else default_state_dir(environ)
@@ -203,7 +207,7 @@ def _fields(table: dict[str, Any], environ: Mapping[str, str], problems: Problem
         if key in table:
             raw = read_string(table, key, "fields.", environ, problems)
             if raw is not None:
-                paths[key] = _field_path(raw, f"fields.{key}", problems)
+                paths[key] = _field_path(raw, f"fields.{key}", problems, written(table[key]))
     actor = defaults.actor
     if "actor" in table:
         value = table["actor"]
@@ -211,7 +215,7 @@ def _fields(table: dict[str, Any], environ: Mapping[str, str], problems: Problem
         if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
             problems.error("fields.actor: must be a string or a non-empty list of strings")
         else:
-            actor = tuple(_field_path(i, "fields.actor", problems) for i in items)
+            actor = tuple(_field_path(i, "fields.actor", problems, written(i)) for i in items)
     return Fields(
         paths["action"],
         paths["severity"],
@@ -222,8 +226,8 @@ def _fields(table: dict[str, Any], environ: Mapping[str, str], problems: Problem
     )
 
 
-def _field_path(raw: str, where: str, problems: Problems) -> FieldPath:
+def _field_path(raw: str, where: str, problems: Problems, shown: str) -> FieldPath:
     parts = tuple(raw.split("."))
     if not raw or any(not p for p in parts):
-        problems.error(f'{where}: "{raw}" is not a dotted field path like "actor.email"')
+        problems.error(f'{where}: {shown} is not a dotted field path like "actor.email"')
     return parts

@@ -32,12 +32,20 @@ from shipper.config_values import (
     read_severity,
     read_string,
     reject_unknown,
+    written,
 )
 from shipper.severity import Severity
 
 WORKFLOWS_HOST_SUFFIXES = (".logic.azure.com", ".api.powerplatform.com")
 
-_DURATION_KEYS = ("timeout", "retry_initial", "retry_max", "give_up_after", "drain_timeout")
+_DURATION_KEYS = (
+    "timeout",
+    "retry_initial",
+    "retry_max",
+    "give_up_after",
+    "drain_timeout",
+    "retry_after_max",
+)
 _DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
 _CHANNEL_KEYS = {"kind", "url", "label", "min_severity", "actions", "exclude", "format"}
 _CHANNEL_KEYS |= _DELIVERY_KEYS
@@ -71,7 +79,7 @@ def parse_delivery(
         if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
             problems.error(
                 f"{prefix}max_rate: must be a number of messages a second "
-                f"(0 for no limit), got {rate!r}"
+                f"(0 for no limit), got {written(rate)}"
             )
         else:
             values["max_rate"] = float(rate) if rate > 0 else None
@@ -130,7 +138,8 @@ def _channel(
     kind: Kind | None = next((k for k in KINDS if k == kind_raw), None)
     if kind_raw is not None and kind is None:
         problems.error(
-            f'{prefix}kind: unknown kind "{kind_raw}"; expected one of {", ".join(KINDS)}'
+            f"{prefix}kind: unknown kind {written(body['kind'])}; "
+            f"expected one of {', '.join(KINDS)}"
         )
     url = _channel_url(body, prefix, environ, problems, posts=posts)
     label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
@@ -179,7 +188,7 @@ def _globs(
         return default
     value = body[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.error(f"{prefix}{key}: must be a list of glob strings, got {value!r}")
+        problems.error(f"{prefix}{key}: must be a list of glob strings, got {written(value)}")
         return default
     if key == "actions" and not value:
         problems.error(
@@ -204,7 +213,7 @@ def _teams_format(
         choice = read_string(body, "format", prefix, environ, problems) or "auto"
         if choice not in ("auto", "messagecard", "adaptivecard"):
             problems.error(
-                f'{prefix}format: unknown format "{choice}"; expected auto, '
+                f"{prefix}format: unknown format {written(body['format'])}; expected auto, "
                 "messagecard or adaptivecard"
             )
             choice = "auto"

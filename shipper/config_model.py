@@ -35,6 +35,8 @@ class DeliveryConfig:
     spool_max_bytes: int = 256 * 1024 * 1024
     max_rate: float | None = None
     drain_timeout: float = 30.0
+    # The longest wait a Retry-After (or Slack's retry_after) may ask of a channel.
+    retry_after_max: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

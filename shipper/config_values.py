@@ -2,21 +2,30 @@
 
 Pure. Each parser takes the key path it is reading, so every problem it reports
 names that key; it records problems in a ``Problems`` collector instead of
-raising, so one load reports all of them at once. Messages about URLs never
+raising, so one load reports all of them at once. A message quotes a value as
+the user wrote it in TOML (``written``: ``true``, ``10``, ``"10s"``,
+``"${VAR}"``), never as Python shows it nor as ``${VAR}`` expanded: the
+variable may hold a secret put under the wrong key. Messages about URLs never
 repeat the URL (it is a secret): they name the key and, at most, the host.
 """
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from shipper.redaction import redact_url
 from shipper.severity import SEVERITY_LOOKUP, SEVERITY_NAMES, Severity
 
+# A value quoted in an error is cut here: the message must stay one readable line.
+WRITTEN_MAX_CHARS = 80
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -90,11 +99,12 @@ def parse_duration(value: object, where: str, problems: Problems) -> float | Non
             seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if seconds is None:
         problems.error(
-            f'{where}: "{value}" is not a duration; write e.g. "500ms", "10s", "5m", "1h" or "1d"'
+            f'{where}: {written(value)} is not a duration; write e.g. "500ms", "10s", "5m", '
+            '"1h" or "1d"'
         )
         return None
-    if seconds <= 0:
-        problems.error(f"{where}: must be longer than zero, got {value!r}")
+    if seconds <= 0 or not math.isfinite(seconds):
+        problems.error(f"{where}: must be longer than zero and finite, got {written(value)}")
         return None
     return seconds
 
@@ -108,7 +118,8 @@ def parse_size(value: object, where: str, problems: Problems) -> int | None:
         size = int(match.group(1)) * _UNIT_BYTES[match.group(2)]
     if size is None or size <= 0:
         problems.error(
-            f'{where}: "{value}" is not a size; write e.g. "256MiB", "1GiB" or a number of bytes'
+            f'{where}: {written(value)} is not a size; write e.g. "256MiB", "1GiB" or a number '
+            "of bytes"
         )
         return None
     return size
@@ -160,19 +171,23 @@ def parse_glob(glob: str, where: str, problems: Problems) -> bool:
                 j += 1
             close = glob.find("]", j)
             if close < 0:
-                problems.error(f'{where}: glob "{glob}" has a "[" that is never closed')
+                problems.error(f'{where}: glob {written(glob)} has a "[" that is never closed')
                 return False
             i = close
         i += 1
     return True
 
 
-def parse_listen(value: str, where: str, problems: Problems) -> tuple[str, int] | None:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port)."""
+def parse_listen(
+    value: str, where: str, problems: Problems, shown: str | None = None
+) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ``shown``: how the user
+    wrote it (before ``${VAR}`` expansion), for the error."""
     host, sep, port_text = value.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        problems.error(f'{where}: "{value}" is not HOST:PORT, e.g. "127.0.0.1:9816"')
+        shown = shown if shown is not None else written(value)
+        problems.error(f'{where}: {shown} is not HOST:PORT, e.g. "127.0.0.1:9816"')
         return None
     return host, int(port_text)
 
@@ -215,7 +230,7 @@ def read_positive_int(
     """``table[key]`` as a whole number > 0, else ``default`` (with a problem if given)."""
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        problems.error(f"{prefix}{key}: must be a positive whole number, got {value!r}")
+        problems.error(f"{prefix}{key}: must be a positive whole number, got {written(value)}")
         return default
     return value
 
@@ -238,11 +253,45 @@ def read_severity(
     if found is None:
         names = ", ".join(SEVERITY_NAMES)
         problems.error(
-            f'{prefix}{key}: unknown severity "{raw}"; expected one of {names} '
+            f"{prefix}{key}: unknown severity {written(table[key])}; expected one of {names} "
             "(or an alias such as warning, error, fatal)"
         )
         return default
     return found
+
+
+def written(value: object) -> str:
+    """A TOML value as the user wrote it, for an error message: ``true``, ``10``, ``1.5``,
+    ``"10s"``, ``[1, 2]``, ``{ a = 1 }``; a URL shows its host only, a long value is cut."""
+    text = _toml_text(value)
+    if len(text) > WRITTEN_MAX_CHARS:
+        return text[: WRITTEN_MAX_CHARS - 1] + "…"
+    return text
+
+
+def _toml_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        # A URL is a secret wherever it was put: show where it points, no more.
+        return json.dumps(redact_url(value) if "://" in value else value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{k} = {_toml_text(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
 
 
 def kind_of(value: object) -> str:

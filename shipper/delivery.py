@@ -194,8 +194,19 @@ class ChannelWorker:
             )
         else:
             # Honour Retry-After, but never below retry_initial: "Retry-After: 0" on
-            # every answer would otherwise spin on an unpaced channel.
-            delay = max(outcome.after, limits.retry_initial)
+            # every answer would otherwise spin on an unpaced channel; nor above
+            # retry_after_max: a server must not park the channel's alerts for days.
+            asked = outcome.asked if outcome.asked is not None else outcome.after
+            delay = min(max(outcome.after, limits.retry_initial), limits.retry_after_max)
+            if asked > limits.retry_after_max:
+                logger.warning(
+                    "channel %s: the endpoint asked to wait %s before the next try; "
+                    "waiting %s instead (retry_after_max)",
+                    self.channel.name,
+                    format_delay(asked),
+                    format_delay(limits.retry_after_max),
+                    extra={"channel": self.channel.name, "delay": limits.retry_after_max},
+                )
         remaining = limits.give_up_after - (now - self._failing_since)
         if remaining <= 0:
             # Failing for give_up_after: dead-letter, then still pause before the

@@ -2,8 +2,11 @@
 
 stdout belongs to pipelines and ``--dry-run``, so every log line goes to stderr.
 Webhook URLs are secrets: code logs the channel name and ``host_of(url)`` only,
-and ``SecretFilter`` is the safety net that replaces any configured URL, or its
-secret path, should one ever reach a log record (an exception message, say).
+and ``SecretFilter`` is the safety net that replaces any configured URL, its
+secret parts or another registered secret (``protect_secret``), in any encoding
+(``redaction``), should one ever reach a log record (an exception message, an
+endpoint's answer that echoes the URL). ``scrub_secrets`` applies the same to
+text that is not a log record.
 Repeated warnings are rate-limited by ``log_limit.RepeatFilter``.
 """
 
@@ -20,6 +23,21 @@ from urllib.parse import urlsplit
 import orjson
 
 from shipper.log_limit import RepeatFilter
+from shipper.redaction import REDACTED, Redactor, redact_url, url_secrets
+
+__all__ = [
+    "EXTRA_FIELDS",
+    "JsonFormatter",
+    "LogFormat",
+    "SecretFilter",
+    "flush_suppressed",
+    "host_of",
+    "protect_secret",
+    "protect_urls",
+    "redact_url",
+    "scrub_secrets",
+    "setup_logging",
+]
 
 LogFormat = Literal["text", "json"]
 # Fields that delivery and the pipeline attach with ``extra=``; the JSON format emits them.
@@ -35,59 +53,55 @@ def host_of(url: str | None) -> str:
         return "the endpoint"
 
 
-def redact_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com/…``."""
-    try:
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "…"
-    return f"{parts.scheme}://{parts.hostname or '?'}{port}/…"
-
-
 class SecretFilter(logging.Filter):
-    """Replaces webhook URLs and their secret parts in every record's final text."""
+    """Replaces webhook URLs, their secret parts and any other registered secret, in every
+    form they can take (``redaction``), in each record's message, fields and traceback."""
 
     def __init__(self, urls: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets: list[tuple[str, str]] = []
         self._urls: list[str] = []
+        self._others: dict[str, str] = {}
+        self._redactor = Redactor()
         self.set_urls(urls)
 
     def set_urls(self, urls: Iterable[str]) -> None:
-        """Redact these URLs from now on, and only these."""
+        """Redact these URLs from now on, and only these (other secrets stay)."""
         self._urls = list(dict.fromkeys(urls))
-        secrets: dict[str, str] = {}
-        for url in self._urls:
-            secrets[url] = redact_url(url)
-            parts = urlsplit(url)
-            tail = parts.path + (f"?{parts.query}" if parts.query else "")
-            if len(tail) > 1:
-                secrets[tail] = "/…"
-            if len(parts.query) > 1:
-                secrets[parts.query] = "…"
-        # Longest first, so a whole URL is replaced before its path.
-        self.secrets = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
+        self._rebuild()
 
     def add_urls(self, urls: Iterable[str]) -> None:
         """Redact these URLs too, keeping the ones known already (a reload adds its new URLs:
         a channel it removed may still be finishing a post)."""
         self.set_urls([*self._urls, *urls])
 
+    def add_secret(self, secret: str, replacement: str = REDACTED) -> None:
+        """Redact ``secret`` (a token, a key, a header value) too, in every form."""
+        self._others[secret] = replacement
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        secrets = [s for url in self._urls for s in url_secrets(url)]
+        self._redactor = Redactor([*secrets, *self._others.items()])
+
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced."""
-        for secret, replacement in self.secrets:
-            if secret in text:
-                text = text.replace(secret, replacement)
-        return text
+        return self._redactor.scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if self._redactor:
             message = self.scrub(record.getMessage())
             record.msg, record.args = message, None
+            for name in EXTRA_FIELDS:
+                value = record.__dict__.get(name)
+                if isinstance(value, str):
+                    record.__dict__[name] = self.scrub(value)
             if record.exc_info and record.exc_info[1] is not None:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
+            elif record.exc_text:
+                record.exc_text = self.scrub(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.scrub(record.stack_info)
         return True
 
 
@@ -117,13 +131,19 @@ _repeat_filter = RepeatFilter()
 
 
 def scrub_secrets(text: str) -> str:
-    """``text`` with every configured webhook URL redacted (for bodies served over HTTP)."""
+    """``text`` with every configured secret redacted: for what is not a log record (bodies
+    served over HTTP, dead letters, what ``check`` and ``test`` print)."""
     return _secret_filter.scrub(text)
 
 
 def protect_urls(urls: Iterable[str]) -> None:
     """Redact these webhook URLs too, from now on (a reload's new ones)."""
     _secret_filter.add_urls(urls)
+
+
+def protect_secret(secret: str) -> None:
+    """Redact ``secret`` (a token, an API key, a header value) from now on, in every form."""
+    _secret_filter.add_secret(secret)
 
 
 def flush_suppressed(*, closing: bool = False) -> None:

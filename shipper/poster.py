@@ -95,7 +95,16 @@ class Poster:
             return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
         except TransportError as exc:
             return Retry(None, str(exc))
-        outcome = classify(service_of(channel), status, body, headers, now=self._clock.time())
+        # Scrub before the answer is read: its echo is cut short, and a cut may halve a secret.
+        body = _filter_for(channel.url).scrub(body)
+        outcome = classify(
+            service_of(channel),
+            status,
+            body,
+            headers,
+            now=self._clock.time(),
+            retry_after_max=channel.delivery.retry_after_max,
+        )
         return _scrubbed(outcome, channel.url)
 
     async def _send(

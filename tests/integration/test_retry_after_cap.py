@@ -1,0 +1,140 @@
+"""A server asking for a very long Retry-After: the wait is cut to ``retry_after_max``.
+
+The real aiohttp client and a channel worker against a fake webhook on
+127.0.0.1; delays go through a ``FakeClock``, so the test checks the delay
+that was asked for, never waits it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipper.answers import Retry, classify
+from shipper.backlog import MemoryBacklog
+from shipper.clock import FakeClock
+from shipper.config import ChannelConfig, DeliveryConfig, Kind
+from shipper.deadletter import DeadLetters
+from shipper.delivery import ChannelWorker, Poster, Report
+from shipper.event import Alert
+from shipper.formats import Rendered
+from shipper.severity import Severity
+from tests.integration.fake_webhook import FakeWebhook, Reply
+
+DEADLINE = 5.0
+
+
+def alert(n: int) -> Alert:
+    return Alert(
+        line=n,
+        raw={"action": "user.lock", "n": n},
+        action="user.lock",
+        severity=Severity.HIGH,
+        actor="ann",
+        status=None,
+        timestamp=None,
+        facts=(),
+    )
+
+
+def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
+    return Rendered({"text": "one", "lines": [alerts[0].line]}, count=1)
+
+
+def channel(kind: Kind, url: str, **delivery: Any) -> ChannelConfig:
+    return ChannelConfig(name="security", kind=kind, url=url, delivery=DeliveryConfig(**delivery))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
+    async with FakeWebhook(clock=clock.monotonic) as server:
+        yield server
+
+
+async def deliver(ch: ChannelConfig, clock: FakeClock, tmp_path: Path) -> list[Report]:
+    reports: list[Report] = []
+    backlog = MemoryBacklog()
+    async with Poster(clock=clock) as poster:
+        worker = ChannelWorker(
+            ch,
+            backlog,
+            poster,
+            DeadLetters(tmp_path),
+            renderer=render,
+            clock=clock,
+            on_result=reports.append,
+        )
+        await backlog.append([alert(1)])
+        backlog.close()
+        async with asyncio.timeout(DEADLINE):
+            await worker.run()
+    return reports
+
+
+async def test_a_429_asking_for_eleven_days_waits_an_hour(
+    fake: FakeWebhook, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script("/hook", Reply(429, "slow down", {"Retry-After": "999999"}))
+    with caplog.at_level(logging.WARNING, logger="shipper.delivery"):
+        reports = await deliver(channel("webhook", fake.to("/hook")), clock, tmp_path)
+    assert clock.sleeps == [3600.0]
+    assert len(fake.requests_to("/hook")) == 2
+    retry = reports[0].outcome
+    assert isinstance(retry, Retry)
+    assert (retry.after, retry.asked) == (3600.0, 999999.0)
+    assert retry.reason == (
+        "The webhook answered 429 slow down: rate limited, "
+        "retrying after 3600s (retry_after_max), not the 999999s asked for"
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        "channel security: the endpoint asked to wait 999999s before the next try; "
+        "waiting 3600s instead (retry_after_max)"
+    ) in warnings
+
+
+async def test_the_cap_is_per_channel_and_covers_slack_retry_after(
+    fake: FakeWebhook, clock: FakeClock, tmp_path: Path
+) -> None:
+    slack_429 = Reply(429, '{"ok":false,"error":"rate_limited","retry_after":86400}')
+    fake.script("/services/T0/B0/x", slack_429)
+    ch = channel("slack", fake.to("/services/T0/B0/x"), retry_after_max=30.0)
+    await deliver(ch, clock, tmp_path)
+    assert clock.sleeps == [30.0]
+
+
+async def test_a_retry_after_within_the_cap_is_honoured_as_asked(
+    fake: FakeWebhook, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.script("/hook", Reply(503, "", {"Retry-After": "120"}))
+    with caplog.at_level(logging.WARNING, logger="shipper.delivery"):
+        await deliver(channel("webhook", fake.to("/hook")), clock, tmp_path)
+    assert clock.sleeps == [120.0]
+    assert not any("retry_after_max" in r.getMessage() for r in caplog.records)
+
+
+def test_an_http_date_far_ahead_is_capped_too() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    header = format_datetime(now + timedelta(days=30), usegmt=True)
+    outcome = classify(
+        "workflows",
+        503,
+        "",
+        {"Retry-After": header},
+        now=now.timestamp(),
+        retry_after_max=3600.0,
+    )
+    assert isinstance(outcome, Retry)
+    assert outcome.after == 3600.0 and outcome.asked == 30 * 86400.0
