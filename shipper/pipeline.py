@@ -41,7 +41,7 @@ from shipper.dry_run import DryRun
 from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError
 from shipper.event import Alert
 from shipper.intake import Intake, IntakeStats
-from shipper.lifecycle import Batch, Lifecycle, RunResult, Source
+from shipper.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
 from shipper.logs import flush_suppressed
 from shipper.notify import Notifier
 from shipper.reload import ReloadPlan
@@ -133,6 +133,7 @@ class Run(Lifecycle):
     async def run(self, source: Source) -> RunResult:
         """Deliver until the input ends or a signal arrives; raises ``StateError`` up front,
         ``ConfigError`` if ``[metrics] listen`` cannot be used."""
+        raise_open_files_limit()
         self.state.prepare()
         with self.state.lock():
             try:
