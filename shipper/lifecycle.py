@@ -84,12 +84,14 @@ class Source:
 
 @dataclass
 class RunResult:
-    """How a run ended: what was read, and what is still queued for the next run."""
+    """How a run ended: what was read, what is still queued for the next run, and how many
+    events this run wrote to dead-letter files."""
 
     intake: IntakeStats
     undelivered: int = 0
     forced: bool = False
     failed: bool = False
+    dead_lettered: int = 0
 
 
 class Lifecycle(abc.ABC):

@@ -53,6 +53,7 @@ from shipper.spool import Spool
 from shipper.state import StateDir
 from shipper.status import SourceState, Status
 from shipper.store import Store
+from shipper.worker_stats import WorkerStats
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
 
@@ -129,6 +130,8 @@ class Run(Lifecycle):
         self.replays = ReplayInbox(self.state, self.channels, self._resave_checkpoint)
         self._saved: FilePosition | None = None
         self._server: StatusServer | None = None
+        # The counters of channels a reload removed: their dead letters count for the exit.
+        self._removed_stats: list[WorkerStats] = []
 
     async def run(self, source: Source) -> RunResult:
         """Deliver until the input ends or a signal arrives; raises ``StateError`` up front,
@@ -183,6 +186,7 @@ class Run(Lifecycle):
         for channel in plan.changed:
             await self.channels.replace(channel)
         for name in plan.removed:
+            self._removed_stats += [c.stats for c in self.channels.statuses() if c.name == name]
             spool = await self.channels.remove(name)
             log.warning(
                 "channel %s was removed: its backlog (%d event(s)) stays on disk in %s; "
@@ -343,7 +347,13 @@ class Run(Lifecycle):
                 log.error("cannot re-queue replayed dead letters: %s", exc)
 
     def _finish(self) -> RunResult:
-        result = RunResult(self.intake.stats, forced=self.forced.is_set(), failed=self.failed)
+        stats = [c.stats for c in self.channels.statuses()] + self._removed_stats
+        result = RunResult(
+            self.intake.stats,
+            forced=self.forced.is_set(),
+            failed=self.failed,
+            dead_lettered=sum(s.dead_lettered for s in stats),
+        )
         for name, spool in self.channels.spools.items():
             if len(spool):
                 result.undelivered += len(spool)

@@ -382,7 +382,7 @@ async def test_unwritable_state_directory_is_a_clear_error(
         env=env_for(fake),
         timeout=20,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2, "a start-up error"
     err = result.stderr.decode()
     assert f"cannot use the state directory {blocker / 's'}" in err
     assert "Traceback" not in err
