@@ -248,8 +248,12 @@ def route(
     except OSError as exc:
         typer.echo(f"shipper: cannot read {file}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    with stream:
-        result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    try:
+        with stream:
+            result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    finally:
+        # As `run` does: repeated warnings ("line N skipped") end with how many were held back.
+        flush_suppressed(closing=True)
     if stats:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
