@@ -181,7 +181,9 @@ class GuardedConnection(asyncio.Protocol):
 
 async def _close_after_answer(request: web.Request, response: web.StreamResponse) -> None:
     # One request per connection: an idle keep-alive connection would hold a slot for nothing.
+    # The header is set here too: aiohttp may have written its own Connection header already.
     response.force_close()
+    response.headers["Connection"] = "close"
 
 
 class StatusServer:
