@@ -3,7 +3,8 @@ run the work and map its result to an exit code. The only module that exits.
 
 Exit codes: 0 clean; 1 undelivered work left (``run``) or the endpoint refused
 or could not be reached (``test``); 2 a config, usage or start-up error (the state
-directory locked or unusable).
+directory locked or unusable); 3 a ``run`` that delivered everything but dead-lettered
+some events.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -24,9 +25,13 @@ from shipper.config import Config, find_config, load_config
 from shipper.errors import ConfigError, StateError, UnknownChannelError
 from shipper.logs import flush_suppressed, redact_url, scrub_secrets, setup_logging
 
+if TYPE_CHECKING:
+    from shipper.lifecycle import RunResult
+
 EXIT_OK = 0
 EXIT_UNDELIVERED = 1
 EXIT_CONFIG = 2
+EXIT_DEAD_LETTERED = 3
 
 app = typer.Typer(
     add_completion=False,
@@ -150,7 +155,13 @@ def run(
     log_level: LogLevelOption = LogLevel.info,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Read events, route them and post them to their channels."""
+    """Read events, route them and post them to their channels.
+
+    Exit status: 0 everything delivered; 1 work left queued for the next
+    run, or the disk could not keep it; 2 config, usage or start-up error;
+    3 everything else delivered, but some events were dead-lettered
+    (`shipper replay` sends them again).
+    """
     from shipper.pipeline import Source, run_pipeline
 
     config = _start(config_path, log_level, log_format, posts=not dry_run)
@@ -162,7 +173,7 @@ def run(
     )
     try:
         result = asyncio.run(run_pipeline(config, source, dry_run=dry_run))
-    except StateError as exc:
+    except StateError as exc:  # the state directory is locked by another run, or unusable
         logging.getLogger("shipper").error("%s", exc)
         raise typer.Exit(EXIT_CONFIG) from None
     except ConfigError as exc:  # the config named something unusable: a port in use, say
@@ -171,8 +182,14 @@ def run(
         raise typer.Exit(EXIT_CONFIG) from None
     finally:
         flush_suppressed(closing=True)
-    undelivered = result.undelivered or result.forced or result.failed
-    raise typer.Exit(EXIT_UNDELIVERED if undelivered else EXIT_OK)
+    raise typer.Exit(_run_exit_status(result))
+
+
+def _run_exit_status(result: RunResult) -> int:
+    """Work left behind outranks dead letters: it is what the next run must deliver."""
+    if result.undelivered or result.forced or result.failed:
+        return EXIT_UNDELIVERED
+    return EXIT_DEAD_LETTERED if result.dead_lettered else EXIT_OK
 
 
 @app.command()
@@ -237,8 +254,12 @@ def route(
     except OSError as exc:
         typer.echo(f"shipper: cannot read {file}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    with stream:
-        result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    try:
+        with stream:
+            result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    finally:
+        # As `run` does: repeated warnings ("line N skipped") end with how many were held back.
+        flush_suppressed(closing=True)
     if stats:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()

@@ -7,7 +7,8 @@ same environment); an invalid one is refused with each problem logged and the
 running config stays; a valid one is handed to the subclass's ``apply``, which
 swaps routing between two batches of lines. The ``Notifier`` tells systemd
 READY once the source is open, RELOADING/READY around a reload, STOPPING when
-reading ends.
+reading ends. ``raise_open_files_limit`` gives a run the file descriptors the
+system allows it before anything is opened.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,37 @@ log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[Line], FilePosition | None]
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Below this many open files a run with a few channels and a metrics server may run short.
+LOW_OPEN_FILES = 256
+# The soft limit asked for when the hard one is "unlimited" (the kernel refuses that).
+_UNLIMITED_OPEN_FILES = 1 << 20
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one; returns the soft limit now in force.
+
+    The tailed file, each channel's spool and dead letters, the webhook connections and the
+    metrics server's connections all take file descriptors, and many systems start a process
+    at a soft limit of 1024 while allowing far more. Where raising it is not allowed (under
+    systemd's ``SystemCallFilter=~@resources``, say) it stays as it is: the unit sets it
+    (``LimitNOFILE=``).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _UNLIMITED_OPEN_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (OSError, ValueError) as exc:
+            log.debug("open files limit stays at %d: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < LOW_OPEN_FILES:
+        log.warning(
+            "the open files limit is %d: shipper may run short of file descriptors; raise it "
+            "to %d or more (ulimit -n, or LimitNOFILE= in its systemd unit)",
+            soft,
+            LOW_OPEN_FILES,
+        )
+    return soft
 
 
 @dataclass(frozen=True)
@@ -51,12 +84,14 @@ class Source:
 
 @dataclass
 class RunResult:
-    """How a run ended: what was read, and what is still queued for the next run."""
+    """How a run ended: what was read, what is still queued for the next run, and how many
+    events this run wrote to dead-letter files."""
 
     intake: IntakeStats
     undelivered: int = 0
     forced: bool = False
     failed: bool = False
+    dead_lettered: int = 0
 
 
 class Lifecycle(abc.ABC):

@@ -41,7 +41,7 @@ from shipper.dry_run import DryRun
 from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError, StateError
 from shipper.event import Alert
 from shipper.intake import Intake, IntakeStats
-from shipper.lifecycle import Batch, Lifecycle, RunResult, Source
+from shipper.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
 from shipper.logs import flush_suppressed
 from shipper.notify import Notifier
 from shipper.reload import ReloadPlan
@@ -53,6 +53,7 @@ from shipper.spool import Spool
 from shipper.state import StateDir
 from shipper.status import SourceState, Status
 from shipper.store import Store
+from shipper.worker_stats import WorkerStats
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
 
@@ -129,10 +130,13 @@ class Run(Lifecycle):
         self.replays = ReplayInbox(self.state, self.channels, self._resave_checkpoint)
         self._saved: FilePosition | None = None
         self._server: StatusServer | None = None
+        # The counters of channels a reload removed: their dead letters count for the exit.
+        self._removed_stats: list[WorkerStats] = []
 
     async def run(self, source: Source) -> RunResult:
         """Deliver until the input ends or a signal arrives; raises ``StateError`` up front,
         ``ConfigError`` if ``[metrics] listen`` cannot be used."""
+        raise_open_files_limit()
         self.state.prepare()
         with self.state.lock():
             try:
@@ -186,6 +190,7 @@ class Run(Lifecycle):
         for channel in plan.changed:
             await self.channels.replace(channel)
         for name in plan.removed:
+            self._removed_stats += [c.stats for c in self.channels.statuses() if c.name == name]
             spool = await self.channels.remove(name)
             log.warning(
                 "channel %s was removed: its backlog (%d event(s)) stays on disk in %s; "
@@ -346,7 +351,13 @@ class Run(Lifecycle):
                 log.error("cannot re-queue replayed dead letters: %s", exc)
 
     def _finish(self) -> RunResult:
-        result = RunResult(self.intake.stats, forced=self.forced.is_set(), failed=self.failed)
+        stats = [c.stats for c in self.channels.statuses()] + self._removed_stats
+        result = RunResult(
+            self.intake.stats,
+            forced=self.forced.is_set(),
+            failed=self.failed,
+            dead_lettered=sum(s.dead_lettered for s in stats),
+        )
         for name, spool in self.channels.spools.items():
             if len(spool):
                 result.undelivered += len(spool)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shipper.config import Config, load_config
-from shipper.server import HEALTH_PATH, LIVE_PATH
+from shipper.server import HEALTH_PATH, LIVE_PATH, is_loopback
 from tests.deploy.files import (
     KUBERNETES,
     dockerfile_env,
@@ -122,6 +122,19 @@ def test_probes_ask_the_health_and_live_paths_on_the_metrics_port(
         get = sidecar[probe]["httpGet"]
         assert get["path"] == path, probe
         assert named.get(get["port"], get["port"]) == port, probe
+
+
+def test_listening_on_every_interface_says_why(config_text: str, loaded: Config) -> None:
+    assert loaded.metrics_listen is not None
+    assert not is_loopback(loaded.metrics_listen[0])
+    lines = [line.strip() for line in config_text.splitlines()]
+    at = next(n for n, line in enumerate(lines) if line.startswith("listen ="))
+    comment: list[str] = []
+    while lines[at - 1 - len(comment)].startswith("#"):
+        comment.append(lines[at - 1 - len(comment)])
+    why = " ".join(comment)
+    assert "kubelet" in why and "pod's IP" in why
+    assert "NetworkPolicy" in why
 
 
 def test_the_config_is_mounted_where_the_image_looks_for_it(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from shipper.config import load_config
+from shipper.server import MAX_CONNECTIONS, RESERVED_FILES, connection_cap
 from tests.deploy.files import (
     CHECK_UNIT,
     ENV_EXAMPLE,
@@ -87,6 +88,19 @@ def test_sockets_system_calls_and_memory_are_limited() -> None:
     # Webhooks are on the internet: outbound addresses must not be denied.
     assert not values(service(), "IPAddressDeny")
     assert not values(service(), "PrivateNetwork")
+
+
+def test_open_files_are_set_by_the_unit_above_what_shipper_needs() -> None:
+    # shipper cannot raise its own limit under this filter: the unit has to set it.
+    assert "@resources" in values(service(), "SystemCallFilter")[1]
+    limit = int(one("LimitNOFILE"))
+    assert connection_cap(limit) == MAX_CONNECTIONS
+    assert limit >= 4 * (RESERVED_FILES + MAX_CONNECTIONS)
+
+
+def test_a_stop_after_dead_letters_is_not_a_failed_unit() -> None:
+    assert one("SuccessExitStatus") == "3"
+    assert one("RestartPreventExitStatus") == "2"
 
 
 def test_the_sample_config_loads_with_the_env_files_variables() -> None:

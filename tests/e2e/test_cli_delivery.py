@@ -170,7 +170,7 @@ async def test_permanent_refusal_is_dead_lettered(tmp_path: Path, fake: FakeWebh
     code, _, err = await run_cli(
         "run", "-c", str(config), stdin=b"\n".join(lines), env=env_for(fake)
     )
-    assert code == 0, err.decode()
+    assert code == 3, "the rest was delivered, but some events were dead-lettered"
     assert len(fake.requests_to(SIEM)) >= 1, "the other channels keep working"
     dead = tmp_path / "state" / "dead-letter" / "security.jsonl"
     records = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
