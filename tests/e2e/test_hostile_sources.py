@@ -73,8 +73,24 @@ async def wait_seqs(fake: FakeWebhook, *seqs: int) -> None:
     await fake.wait_for(lambda reqs: set(received(reqs)) >= set(seqs), 30)
 
 
+# Every process a test started; the ``_no_leftovers`` fixture kills those still running when
+# a test failed before stopping them.
+_started: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def _no_leftovers() -> AsyncIterator[None]:
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def start(config: Path, fake: FakeWebhook) -> tuple[asyncio.subprocess.Process, StderrWatch]:
     proc, seen = await start_run(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
+    _started.append(proc)
     return proc, StderrWatch(proc, seen)
 
 
@@ -233,6 +249,7 @@ async def test_a_closed_stdin_does_not_matter_when_tailing_a_file(
         stderr=asyncio.subprocess.PIPE,
         env=clean_env({"SIEM_URL": fake.to(SIEM)}),
     )
+    _started.append(proc)
     watch = StderrWatch(proc)
     await watch.wait_for(b"started: reading", deadline=20)
     await wait_seqs(fake, 0)
@@ -256,6 +273,7 @@ async def test_a_terminal_on_stdin_is_read_until_it_ends(tmp_path: Path, end: st
             stderr=asyncio.subprocess.PIPE,
             env=clean_env(),
         )
+        _started.append(proc)
     finally:
         os.close(slave)
     try:
