@@ -156,7 +156,7 @@ class TailedPath:
 
     def _follow_repointed_link(self) -> None:
         """A configured symlink re-pointed within the watched file's directory is followed;
-        re-pointed elsewhere, it is not (once said, that target is not looked at again)."""
+        re-pointed elsewhere, it is not (said once until a file is opened again)."""
         text = _read_link(self.configured)
         if text is None or text == self._link:
             return  # gone or replaced by a file: we go on reading what it named
@@ -166,13 +166,15 @@ class TailedPath:
             log.info("%s: the symlink now points to %s; following it", self.configured, target)
             self.watched = target
             return
-        log.warning(
-            "%s: the symlink now points to %r, outside %s: not followed; still reading %s",
-            self.configured,
-            text,
-            self.directory,
-            self.watched,
-        )
+        if "outside symlink" not in self._warned:
+            self._warned.add("outside symlink")
+            log.warning(
+                "%s: the symlink now points to %r, outside %s: not followed; still reading %s",
+                self.configured,
+                text,
+                self.directory,
+                self.watched,
+            )
 
     def _warn(self, refused: Refused) -> None:
         if refused.kind in self._warned:

@@ -279,6 +279,29 @@ def test_a_configured_symlink_is_resolved_once(logs: Path, secret: Path) -> None
     os.close(opened[0])
 
 
+def test_swapping_again_and_again_warns_once_per_kind(
+    logs: Path, secret: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = logs / "audit.jsonl"
+    where = TailedPath(path)
+    for n in range(20):  # each poll finds another outside target, or a directory
+        if n % 2:
+            path.mkdir()
+        else:
+            path.symlink_to(f"{secret}{'/.' * n}")
+        assert where.look() is None
+        _remove(path, "directory" if n % 2 else "link")
+    assert len(warnings_of(caplog)) == 2
+    path.write_bytes(b"a\n")
+    opened = where.open()
+    assert opened is not None
+    os.close(opened[0])
+    path.unlink()
+    path.mkdir()
+    assert where.look() is None
+    assert len(warnings_of(caplog)) == 3, "a file opened in between: said again"
+
+
 def _make(path: Path, kind: str) -> socket.socket | None:
     if kind == "directory":
         path.mkdir()
