@@ -80,7 +80,8 @@ class TailedPath:
     def __init__(self, path: Path) -> None:
         self.configured = path
         self._link = _read_link(path)
-        self.watched = Path(os.path.realpath(path)) if self._link is not None else path
+        # Absolute, so that a relative path's directory compares with a link's target.
+        self.watched = Path(os.path.realpath(path) if self._link else os.path.abspath(path))
         if self._link is not None:
             log.info("%s: a symlink to %s; reading that file", path, self.watched)
         self._directories = self._directories_of(self.watched)

@@ -122,6 +122,24 @@ async def test_a_symlink_within_the_directory_is_followed(logs: Path, start) -> 
     assert tail.texts == [b"a", b"n1", b"n2"]
 
 
+async def test_a_relative_path_follows_a_symlink_within_its_directory(
+    logs: Path, secret: Path, start, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.chdir(logs)
+    path = logs / "audit.jsonl"
+    path.write_bytes(b"a\n")
+    tail = start(Path(path.name))
+    await tail.wait_lines(1)
+    os.rename(path, logs / "audit.jsonl.1")
+    (logs / "audit-2.jsonl").write_bytes(b"n1\n")
+    path.symlink_to("audit-2.jsonl")
+    await tail.wait_lines(2)
+    path.unlink()
+    path.symlink_to("../etc/shadow")
+    await wait_logged(caplog, "outside its directory", tail)
+    assert tail.texts == [b"a", b"n1"]
+
+
 async def test_a_link_chain_out_of_the_directory_and_a_link_through_a_subdirectory(
     logs: Path, secret: Path, start, caplog: pytest.LogCaptureFixture
 ) -> None:
