@@ -81,9 +81,11 @@ class TailedPath:
         self.configured = path
         self._link = _read_link(path)
         # Absolute, so that a relative path's directory compares with a link's target.
-        self.watched = Path(os.path.realpath(path) if self._link else os.path.abspath(path))
         if self._link is not None:
+            self.watched = Path(os.path.realpath(path))
             log.info("%s: a symlink to %s; reading that file", path, self.watched)
+        else:
+            self.watched = Path(os.path.abspath(path))
         self._directories = self._directories_of(self.watched)
         self._warned: set[str] = set()
 
@@ -181,7 +183,8 @@ class TailedPath:
         if refused.kind in self._warned:
             return
         self._warned.add(refused.kind)
-        what = refused.what if refused.path == str(self.configured) else str(refused)
+        is_ours = refused.path == os.path.abspath(self.configured)  # else name what was found
+        what = refused.what if is_ours else str(refused)
         log.warning("%s: %s; waiting for a regular file to read there", self.configured, what)
 
     @staticmethod
