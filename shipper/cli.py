@@ -163,12 +163,17 @@ def run(
     (`shipper replay` sends them again).
     """
     from shipper.pipeline import Source, run_pipeline
+    from shipper.sources.stdin import stdin_problem
 
     config = _start(config_path, log_level, log_format, posts=not dry_run)
     path = input_path if input_path is not None else config.source.path
+    tailed = None if path in (None, "-") else Path(path)
+    if tailed is None and (problem := stdin_problem(sys.stdin)):
+        typer.echo(f"shipper: {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     source = Source(
-        None if path in (None, "-") else Path(path),
-        fd=sys.stdin.fileno(),
+        tailed,
+        fd=sys.stdin.fileno() if tailed is None else -1,  # stdin may be closed then
         from_beginning=from_beginning,
     )
     try:

@@ -1,1 +1,2 @@
-"""Where lines come from: stdin now, tailed files in ``file`` (with rotation and offsets)."""
+"""Where lines come from: stdin, or a tailed ``file`` (rotation, offsets), opened only as
+``tailed_path`` allows (symlinks as configured, regular files only)."""

@@ -17,6 +17,10 @@ budget to delivery. While data keeps coming it reads again at once.
   changed (checked on every poll, 1 KiB ``pread``): read again from 0.
 - A restart finds a file rotated while we were down by its device, inode and
   fingerprint in the same directory, finishes it, then reads the new file.
+- What may be opened at the path, and what is waited past with a warning (a
+  symlink to a file elsewhere, a directory, a FIFO), is ``TailedPath``'s call;
+  a configured symlink is followed to its file, whose directory is then the
+  one watched.
 
 Limits: a file truncated and rewritten to the same size with the same first
 1 KiB before a poll notices is not detected; after switching to the new file,
@@ -32,7 +36,6 @@ import asyncio
 import enum
 import logging
 import os
-import stat
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ from shipper.sources.checkpoint import (
     read_head,
 )
 from shipper.sources.lines import Block, Line, Lines, LineSplitter
+from shipper.sources.tailed_path import Refused, TailedPath, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +152,10 @@ class FileTail:
     closed on the way out. A partial last line is never emitted at stop; the
     position excludes it, so the next run reads it again. ``ready`` is set once
     the file is open, or known to be missing and waited for. ``position`` is
-    that of the last batch yielded. An ``OSError`` other than a missing file
-    (permission denied, not a regular file) ends the iteration with that error.
+    that of the last batch yielded. What stands at the path and is not a regular
+    file we may read (a directory, a FIFO, a symlink out of its directory, a file
+    we may not read) is waited past like a missing file, with a warning; another
+    ``OSError`` (an I/O error reading) ends the iteration with that error.
     """
 
     def __init__(
@@ -179,6 +185,7 @@ class FileTail:
         self._is_stopping = False
         self._file: _OpenFile | None = None
         self._told_moved = False
+        self._where = TailedPath(path)
 
     def stop(self) -> None:
         """End ``batches()`` at its next step (a pending partial line stays unread)."""
@@ -237,10 +244,7 @@ class FileTail:
 
     def _path_has_new_data(self, f: _OpenFile) -> bool:
         """Whether ``path`` now names another file with data in it (rotation, re-creation)."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            st = None
+        st = self._where.look()
         if st is None or (st.st_dev, st.st_ino) != (f.dev, f.inode):
             if not self._told_moved:
                 self._told_moved = True
@@ -253,7 +257,7 @@ class FileTail:
 
     def _open_new(self) -> bool:
         """Open the file now at ``path`` from its start (it is new to us); ``False`` if missing."""
-        opened = self._open(self.path)
+        opened = self._where.open()
         if opened is None:
             return False
         self._file = _OpenFile(*opened, 0, 0, self._max_bytes)
@@ -261,7 +265,7 @@ class FileTail:
         return True
 
     async def _open_at_start(self) -> None:
-        opened = self._open(self.path)
+        opened = self._where.open()
         saved = self._saved
         if self._from_beginning or (saved is None and self._start_at == "beginning"):
             self._start(opened, 0, 0, "from the beginning")
@@ -311,19 +315,27 @@ class FileTail:
         self, opened: tuple[int, os.stat_result] | None, offset: int, line: int, how: str
     ) -> None:
         if opened is None:
-            log.info("%s: does not exist yet; waiting for it", self.path)
+            if not self._where.is_refused:  # else it said what is there instead
+                log.info("%s: does not exist yet; waiting for it", self.path)
             return
         self._file = _OpenFile(*opened, offset, line, self._max_bytes)
         log.info("%s: reading %s (offset %d, line %d)", self.path, how, offset, line + 1)
 
     def _find_rotated(self, saved: FilePosition) -> tuple[int, os.stat_result] | None:
         """The saved file under another name in the same directory (e.g. ``audit.jsonl.1``)."""
-        with os.scandir(self.path.parent) as entries:
-            candidates = [
-                e.path for e in entries if e.name != self.path.name and e.inode() == saved.inode
-            ]
+        name = self._where.watched.name
+        try:
+            with os.scandir(self._where.directory) as entries:
+                candidates = [
+                    e.path for e in entries if e.name != name and e.inode() == saved.inode
+                ]
+        except OSError:  # the directory is gone or unreadable: so is the rotated file
+            return None
         for candidate in candidates:
-            opened = self._open(Path(candidate))
+            try:
+                opened = open_regular(candidate)
+            except Refused:
+                opened = None
             if opened is None:
                 continue
             fd, st = opened
@@ -331,19 +343,6 @@ class FileTail:
                 return opened
             os.close(fd)
         return None
-
-    @staticmethod
-    def _open(path: Path) -> tuple[int, os.stat_result] | None:
-        try:
-            # O_NONBLOCK: a FIFO at the path must not hang the open; regular files ignore it.
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
-            return None
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise OSError(f"{path}: not a regular file")
-        return fd, st
 
     def _close(self) -> None:
         if self._file is not None:

@@ -1,23 +1,43 @@
 """Read numbered lines from standard input (or any file descriptor) until end of input.
 
-A pipe or terminal is read through the event loop (non-blocking), so a signal
-can stop the reading at any moment. A regular file redirected to stdin cannot
-be watched that way; it is read in a worker thread, where a read never waits
-for a writer. Lines come out in batches, one per chunk read, to keep the
-per-line cost of the pipeline low.
+A pipe, socket or terminal is read through the event loop (non-blocking), so a
+signal can stop the reading at any moment. What the loop cannot watch is read
+in a worker thread instead: a regular file redirected to stdin (a read never
+waits for a writer there) and a character device such as ``/dev/null``, stdin
+under ``docker run -d`` without ``-i`` (an empty input: it ends at once).
+Lines come out in batches, one per chunk read, to keep the per-line cost of the
+pipeline low. ``stdin_problem`` says, before any reading starts, why stdin
+cannot be read at all (it is closed): a usage error for the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import selectors
 import stat
 from collections.abc import AsyncIterator
+from typing import IO, Any
 
 from shipper.sources.lines import Lines, LineSplitter
 
+log = logging.getLogger(__name__)
+
 CHUNK_BYTES = 512 * 1024
+
+
+def stdin_problem(stdin: IO[Any] | None) -> str | None:
+    """Why ``stdin`` (``sys.stdin``) cannot be read, or ``None`` if it can.
+
+    Python sets ``sys.stdin`` to ``None`` when it started with descriptor 0 closed
+    (``shipper run <&-``); descriptor 0 may since name a file shipper opened itself,
+    so it must never be read then. (A directory on stdin stops Python itself.)
+    """
+    if stdin is None:
+        return "stdin is closed: give a file to tail ([source].path or --input FILE)"
+    return None
 
 
 async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[Lines]:
@@ -33,10 +53,13 @@ async def read_lines(fd: int, max_line_bytes: int) -> AsyncIterator[Lines]:
 
 
 async def _chunks(fd: int) -> AsyncIterator[bytes]:
-    if stat.S_ISREG(os.fstat(fd).st_mode):
-        async for chunk in _file_chunks(fd):
+    if stat.S_ISREG(os.fstat(fd).st_mode) or not _is_pollable(fd):
+        async for chunk in _thread_chunks(fd):
             yield chunk
         return
+    if os.isatty(fd):
+        # Under `docker run -t` without `-i` nobody ever types: say what we wait for.
+        log.info("stdin is a terminal: reading the lines typed there until Ctrl-D")
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=CHUNK_BYTES)
     # The transport closes the descriptor it is given, so give it a copy; O_NONBLOCK is
@@ -52,8 +75,20 @@ async def _chunks(fd: int) -> AsyncIterator[bytes]:
             os.set_blocking(fd, True)
 
 
-async def _file_chunks(fd: int) -> AsyncIterator[bytes]:
-    """Read a regular file in a thread, one chunk ahead of the one being parsed."""
+def _is_pollable(fd: int) -> bool:
+    """Whether the event loop can watch ``fd``: epoll refuses regular files and devices
+    such as ``/dev/null``, and the loop would only say so later, in a logged traceback,
+    leaving the reader waiting forever."""
+    with selectors.DefaultSelector() as probe:
+        try:
+            probe.register(fd, selectors.EVENT_READ)
+        except (OSError, ValueError):
+            return False
+    return True
+
+
+async def _thread_chunks(fd: int) -> AsyncIterator[bytes]:
+    """Read in a thread, one chunk ahead of the one being parsed."""
     loop = asyncio.get_running_loop()
     ahead = loop.run_in_executor(None, os.read, fd, CHUNK_BYTES)
     try:

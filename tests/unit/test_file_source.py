@@ -277,18 +277,18 @@ async def test_a_late_write_racing_the_switch_is_not_lost(
     await tail.wait_lines(1)
     old = os.open(path, os.O_WRONLY | os.O_APPEND)
     os.rename(path, tmp_path / "audit.jsonl.1")
-    real_stat = os.stat
+    real_lstat = os.lstat
 
     def stat_while_the_app_writes(target: object, *args: object, **kwargs: object) -> object:
         # A concurrent writer's last line lands after the tailer found the old file at
         # its end but before it switches: exactly when the tailer looks at the path.
         if os.fspath(target) == os.fspath(path):  # type: ignore[call-overload]
             os.write(old, b"raced\n")
-            monkeypatch.setattr(os, "stat", real_stat)
-        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+            monkeypatch.setattr(os, "lstat", real_lstat)
+        return real_lstat(target, *args, **kwargs)  # type: ignore[arg-type]
 
     path.write_bytes(b"n1\n")
-    monkeypatch.setattr(os, "stat", stat_while_the_app_writes)
+    monkeypatch.setattr(os, "lstat", stat_while_the_app_writes)
     await tail.wait_lines(3)
     os.close(old)
     assert tail.texts == [b"a", b"raced", b"n1"]
@@ -489,13 +489,13 @@ async def test_an_idle_tail_polls_gently(
     path.write_bytes(b"a\n")
     tail = start(path, idle_poll_interval=idle_poll)
     await tail.wait_lines(1)
-    calls = {"stat": 0, "fstat": 0, "pread": 0}
-    real_stat, real_fstat, real_pread = os.stat, os.fstat, os.pread
+    calls = {"lstat": 0, "fstat": 0, "pread": 0}
+    real_lstat, real_fstat, real_pread = os.lstat, os.fstat, os.pread
 
-    def counting_stat(target: object, *args: object, **kwargs: object) -> os.stat_result:
+    def counting_lstat(target: object, *args: object, **kwargs: object) -> os.stat_result:
         if os.fspath(target) == os.fspath(path):  # type: ignore[call-overload]
-            calls["stat"] += 1
-        return real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+            calls["lstat"] += 1
+        return real_lstat(target, *args, **kwargs)  # type: ignore[arg-type]
 
     def counting_fstat(fd: int) -> os.stat_result:
         calls["fstat"] += 1
@@ -505,7 +505,7 @@ async def test_an_idle_tail_polls_gently(
         calls["pread"] += 1
         return real_pread(fd, size, offset)
 
-    monkeypatch.setattr(os, "stat", counting_stat)
+    monkeypatch.setattr(os, "lstat", counting_lstat)
     monkeypatch.setattr(os, "fstat", counting_fstat)
     monkeypatch.setattr(os, "pread", counting_pread)
     loop = asyncio.get_running_loop()
@@ -513,8 +513,8 @@ async def test_an_idle_tail_polls_gently(
     await asyncio.sleep(1.0)  # the idle period being measured, not a wait for a result
     polls = (loop.time() - began) / idle_poll
     monkeypatch.undo()
-    # One stat of the path, one fstat and one 1 KiB head check per poll, nothing more.
-    assert 0.5 * polls <= calls["stat"] <= 1.5 * polls + 2
+    # One lstat of the path, one fstat and one 1 KiB head check per poll, nothing more.
+    assert 0.5 * polls <= calls["lstat"] <= 1.5 * polls + 2
     assert calls["fstat"] <= 1.5 * polls + 2
     assert calls["pread"] <= 1.5 * polls + 2
 

@@ -1,0 +1,293 @@
+"""The real CLI when its input is swapped or odd: a symlink or a directory in the log's place,
+stdin from ``/dev/null``, a closed stdin, a terminal.
+
+Each test runs ``shipper run`` in a subprocess against a fake webhook on
+127.0.0.1 (or ``--dry-run``) and waits on what it logs or posts, with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+import signal
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+
+SIEM = "/ingest/siemSECRETpath9"
+SHADOW_SEQ = 999  # the event in the file standing for /etc/shadow
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWebhook]:
+    async with FakeWebhook(Reply(204, "")) as server:
+        yield server
+
+
+def write_config(tmp_path: Path, log: Path | None) -> Path:
+    config = tmp_path / "shipper.toml"
+    source = f'path = "{log}"\nstart_at = "beginning"\n' if log is not None else ""
+    config.write_text(f"""
+[source]
+{source}state_dir = "{tmp_path / "state"}"
+[delivery]
+retry_initial = "50ms"
+retry_max = "300ms"
+drain_timeout = "5s"
+timeout = "2s"
+[channels.siem]
+kind = "webhook"
+url = "${{SIEM_URL}}"
+max_rate = 0
+""")
+    return config
+
+
+def event(seq: int) -> bytes:
+    return orjson.dumps({"action": "user.lock", "severity": "high", "seq": seq}) + b"\n"
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data)
+
+
+def received(requests: list[Request]) -> list[int]:
+    out: list[int] = []
+    for request in requests:
+        if request.path == SIEM:
+            body = request.json
+            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
+    return out
+
+
+async def wait_seqs(fake: FakeWebhook, *seqs: int) -> None:
+    await fake.wait_for(lambda reqs: set(received(reqs)) >= set(seqs), 30)
+
+
+# Every process a test started; the ``_no_leftovers`` fixture kills those still running when
+# a test failed before stopping them.
+_started: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def _no_leftovers() -> AsyncIterator[None]:
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def start(config: Path, fake: FakeWebhook) -> tuple[asyncio.subprocess.Process, StderrWatch]:
+    proc, seen = await start_run(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
+    _started.append(proc)
+    return proc, StderrWatch(proc, seen)
+
+
+async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> bytes:
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.wait(), 20)
+    err = await watch.finish()
+    assert b"Traceback" not in err, err.decode()
+    assert b"siemSECRET" not in err
+    return err
+
+
+def assert_running(proc: asyncio.subprocess.Process) -> None:
+    """It did not exit: a swapped path is a wait, never the end of the run."""
+    assert proc.returncode is None
+
+
+@pytest.fixture
+def shadow(tmp_path: Path) -> Path:
+    """A file in another directory holding a matching event: it stands for /etc/shadow."""
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "shadow"
+    path.write_bytes(event(SHADOW_SEQ) * 3)
+    return path
+
+
+async def test_a_symlink_swapped_in_for_the_log_is_never_read(
+    tmp_path: Path, fake: FakeWebhook, shadow: Path
+) -> None:
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "audit.jsonl"
+    log.write_bytes(event(0))
+    proc, watch = await start(write_config(tmp_path, log), fake)
+    await wait_seqs(fake, 0)
+    os.rename(log, log.with_name("audit.jsonl.1"))
+    log.symlink_to(shadow)
+    await watch.wait_for(b"outside its directory: not followed")
+    append(log.with_name("audit.jsonl.1"), event(1))  # the old file is still followed
+    await wait_seqs(fake, 1)
+    log.unlink()
+    log.write_bytes(event(2))  # a regular file again: read
+    await wait_seqs(fake, 2)
+    assert_running(proc)
+    await stop(proc, watch)
+    assert proc.returncode == 0
+    assert received(fake.requests) == [0, 1, 2], "the symlinked file was never posted"
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "socket"])
+async def test_something_else_in_the_logs_place_is_a_warning_and_a_wait(
+    tmp_path: Path, fake: FakeWebhook, kind: str
+) -> None:
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "audit.jsonl"
+    log.write_bytes(event(0))
+    proc, watch = await start(write_config(tmp_path, log), fake)
+    await wait_seqs(fake, 0)
+    os.rename(log, log.with_name("audit.jsonl.1"))
+    listener = None
+    if kind == "directory":
+        log.mkdir()
+        (log / "inside.jsonl").write_bytes(event(SHADOW_SEQ))
+    elif kind == "fifo":
+        os.mkfifo(log)
+    else:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(log))
+    try:
+        await watch.wait_for(b"not a regular file; waiting for a regular file")
+        assert_running(proc)
+        if kind == "directory":
+            (log / "inside.jsonl").unlink()
+            log.rmdir()
+        else:
+            log.unlink()
+    finally:
+        if listener is not None:
+            listener.close()
+    log.write_bytes(event(1))
+    await wait_seqs(fake, 1)
+    err = await stop(proc, watch)
+    assert proc.returncode == 0
+    assert b"cannot keep events on disk" not in err
+    assert received(fake.requests) == [0, 1]
+
+
+async def test_a_directory_at_start_is_waited_past(tmp_path: Path, fake: FakeWebhook) -> None:
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "audit.jsonl"
+    log.mkdir()
+    proc, watch = await start(write_config(tmp_path, log), fake)
+    await watch.wait_for(b"is a directory, not a regular file")
+    log.rmdir()
+    log.write_bytes(event(0))
+    await wait_seqs(fake, 0)
+    await stop(proc, watch)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_stdin_from_dev_null_is_an_empty_input(tmp_path: Path, dry_run: bool) -> None:
+    """``docker run -d`` without ``-i``: stdin is /dev/null, which epoll cannot watch."""
+    args = ["--dry-run"] if dry_run else []
+    result = subprocess.run(
+        [str(SHIPPER), "run", "-c", str(write_config(tmp_path, None)), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=clean_env({"SIEM_URL": "http://127.0.0.1:9/never-posted"}),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+    assert b"read 0 lines" in result.stderr
+    assert result.stdout == b""
+
+
+def test_a_closed_stdin_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            "sh",
+            "-c",
+            'exec "$@" <&-',
+            "sh",
+            str(SHIPPER),
+            "run",
+            "-c",
+            str(write_config(tmp_path, None)),
+        ],
+        capture_output=True,
+        env=clean_env({"SIEM_URL": "http://127.0.0.1:9/never-posted"}),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr.decode()
+    assert b"stdin is closed" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_a_closed_stdin_does_not_matter_when_tailing_a_file(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(event(0))
+    config = write_config(tmp_path, log)
+    proc = await asyncio.create_subprocess_exec(
+        "sh",
+        "-c",
+        'exec "$@" <&-',
+        "sh",
+        str(SHIPPER),
+        "run",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env({"SIEM_URL": fake.to(SIEM)}),
+    )
+    _started.append(proc)
+    watch = StderrWatch(proc)
+    await watch.wait_for(b"started: reading", deadline=20)
+    await wait_seqs(fake, 0)
+    await stop(proc, watch)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("end", ["ctrl-d", "hangup"])
+async def test_a_terminal_on_stdin_is_read_until_it_ends(tmp_path: Path, end: str) -> None:
+    """``docker run -t`` gives a terminal: typed lines are read; Ctrl-D or a hang-up ends it."""
+    master, slave = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(SHIPPER),
+            "run",
+            "-c",
+            str(write_config(tmp_path, None)),
+            "--dry-run",
+            stdin=slave,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+        )
+        _started.append(proc)
+    finally:
+        os.close(slave)
+    try:
+        watch = StderrWatch(proc)
+        await watch.wait_for(b"stdin is a terminal", deadline=20)
+        os.write(master, event(0))
+        assert proc.stdout is not None
+        printed = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert orjson.loads(printed)["payload"]["seq"] == 0
+        if end == "ctrl-d":
+            os.write(master, b"\x04")
+    finally:
+        os.close(master)
+    await asyncio.wait_for(proc.wait(), 20)
+    err = await watch.finish()
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
