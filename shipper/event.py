@@ -265,30 +265,41 @@ def storable(value: Any, max_depth: int | None = None) -> Any:
     become ``<U+D800>``; numbers orjson cannot write (NaN, infinities, past 64 bits)
     become text. Iterative, linear in the value's size."""
     root: list[Any] = [None]
-    # (value, where to put its copy, under which key or index, its level)
-    todo: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 1)]
+    # Containers still to copy: (container, where to put its copy, key or index, level).
+    # Scalars are copied in place: the fewer objects made, the less the collector walks.
+    todo: list[tuple[Any, Any, Any, int]] = []
+    _copy_into(root, 0, value, 1, max_depth, todo)
     while todo:
         item, target, slot, depth = todo.pop()
         if type(item) is dict or isinstance(item, Mapping):
-            if max_depth is not None and depth > max_depth:
-                target[slot] = DEEP_MARKER
-                continue
             copy: dict[str, Any] = {}
             target[slot] = copy
             for key, child in item.items():
-                key = _scalar(key)
-                copy[key] = None  # keeps the order of the keys
-                todo.append((child, copy, key, depth + 1))
-        elif type(item) is list or isinstance(item, list | tuple):
-            if max_depth is not None and depth > max_depth:
-                target[slot] = DEEP_MARKER
-                continue
+                _copy_into(copy, _scalar(key), child, depth + 1, max_depth, todo)
+        else:
             items = [None] * len(item)
             target[slot] = items
-            todo.extend((child, items, i, depth + 1) for i, child in enumerate(item))
-        else:
-            target[slot] = _scalar(item)
+            for i, child in enumerate(item):
+                _copy_into(items, i, child, depth + 1, max_depth, todo)
     return root[0]
+
+
+def _copy_into(
+    target: Any,
+    slot: Any,
+    value: Any,
+    depth: int,
+    max_depth: int | None,
+    todo: list[tuple[Any, Any, Any, int]],
+) -> None:
+    if type(value) is dict or type(value) is list or isinstance(value, Mapping | list | tuple):
+        if max_depth is not None and depth > max_depth:
+            target[slot] = DEEP_MARKER
+        else:
+            target[slot] = None  # holds the key's place, in order
+            todo.append((value, target, slot, depth))
+    else:
+        target[slot] = _scalar(value)
 
 
 def _scalar(value: Any) -> Any:
