@@ -106,14 +106,17 @@ values = st.one_of(
     st.sampled_from(
         ["1", "null", '"x"', "NaN", "-Infinity", "1e400", '"\\ud800"', '"a\\udc00b"', "[]", "{}"]
     ),
-    st.builds(deep, st.integers(0, 300), st.sampled_from(["[]", ['{"a":', "}"]])),
+    st.builds(deep, st.integers(0, 1000), st.sampled_from(["[]", ['{"a":', "}"]])),
     st.builds(quoted, st.text(ALPHABET + '"\\é', max_size=8)),
+)
+other_member = st.one_of(
+    st.builds(lambda k, v: f"{quoted(k)}:{v}", st.sampled_from(["x", "context", "user"]), values),
+    st.builds(lambda v: f'"context":{{"k":{v}}}', values),
 )
 member = st.one_of(
     st.builds(lambda a: f'"action":{quoted(a)}', actions),
     st.builds(lambda s: f'"severity":{quoted(s)}', st.sampled_from([*SEVERITY_NAMES, " Error"])),
-    st.builds(lambda k, v: f"{quoted(k)}:{v}", st.sampled_from(["x", "context", "user"]), values),
-    st.builds(lambda v: f'"context":{{"k":{v}}}', values),
+    other_member,
 )
 tails = st.sampled_from(["", "", "", ",", ", oops", "}", '"', "\udcff", "\\"])
 lines = st.builds(
@@ -169,3 +172,40 @@ def test_skimming_and_parsing_every_line_route_alike(
         for kind in ("slack", "teams", "webhook"):
             target = dataclasses.replace(BASE.channels[0], kind=kind)
             orjson.dumps({"channel": "x", "payload": render(target, [alert, alert]).payload})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rules=configs,
+    action=actions,
+    rest=st.lists(other_member, max_size=4),
+    tail=tails,
+    cut=st.integers(min_value=50, max_value=5000),
+)
+def test_no_other_field_can_hide_an_event(
+    rules: list[tuple[list[list[str]], Severity]],
+    action: str,
+    rest: list[str],
+    tail: str,
+    cut: int,
+) -> None:
+    # Whatever follows them (odd values, deep nesting, a broken end), an action and a
+    # severity that a channel takes are routed to exactly the channels whose globs match.
+    config = make_config(rules, Severity.INFO)
+    members = [f'"action":{quoted(action)}', '"severity":"critical"', *rest]
+    line = ("{" + ",".join(members) + tail + "}").encode("utf-8", "surrogateescape")
+    expected = tuple(
+        f"c{i}"
+        for i, (globs, _) in enumerate(rules)
+        if any(reference_match(tokens, action) for tokens in globs)
+    )
+    data = b'{"action":"x.y"}\n' + line + b"\n"
+    splitter = LineSplitter(config.source.max_line_bytes)
+    chunks = [splitter.feed(data[i : i + cut]) for i in range(0, len(data), cut)]
+    for lines in (chunks, [chunk.as_list() for chunk in chunks]):
+        intake = Intake(config)
+        routed = [r for chunk in lines for r in intake.process(chunk) if r.event.line == 2]
+        assert [r.channels for r in routed] == ([expected] if expected else [])
+        for r in routed:
+            assert r.alert.action == action
+            decode_record(encode_record(r.alert))
