@@ -14,7 +14,7 @@ and renderable, and no value in it may hide the event:
   and ``NaN`` / ``Infinity`` from Python's ``json.dumps``) is parsed again with
   the ``json`` module, and the odd values are made visible text (``<U+D800>``,
   ``"NaN"``) that orjson can write back, never a silent ``null``;
-- a line that neither parses but has a readable ``"action": "..."`` becomes a
+- a line that still does not parse but has a readable ``"action": "..."`` becomes a
   *malformed* event with what could be read (action, severity, why, and the
   start of the line as text), so breaking one field cannot suppress an alert;
 - ``bound_event`` cuts what is nested deeper than ``MAX_DEPTH`` (orjson writes

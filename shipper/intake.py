@@ -2,11 +2,11 @@
 
 ``Intake`` turns each numbered line into an ``Event`` (or counts and logs why
 it was skipped, with its line number), asks the ``Router`` which channels take
-it, and builds the ``Alert`` once for all of them. A line that is not JSON but
-whose action could be read is counted and logged like a skipped one, and
-routed as a malformed event; an event a channel takes has what is nested too
-deep cut (``bound_event``) before anything stores or shows it. ``route``, ``run --dry-run``
-and ``run`` all go through it, so they route identically.
+it, and builds the ``Alert`` once for all of them. ``route``, ``run --dry-run``
+and ``run`` all go through it, so they route identically. A line that is not
+JSON but whose action could be read is counted and logged like a skipped one,
+and routed as a malformed event; an event that a channel takes has what is
+nested too deep cut (``bound_event``) before anything stores or shows it.
 """
 
 from __future__ import annotations
