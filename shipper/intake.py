@@ -3,7 +3,10 @@
 ``Intake`` turns each numbered line into an ``Event`` (or counts and logs why
 it was skipped, with its line number), asks the ``Router`` which channels take
 it, and builds the ``Alert`` once for all of them. ``route``, ``run --dry-run``
-and ``run`` all go through it, so they route identically.
+and ``run`` all go through it, so they route identically. A line that is not
+JSON but whose action could be read is counted and logged like a skipped one,
+and routed as a malformed event; an event that a channel takes has what is
+nested too deep cut (``bound_event``) before anything stores or shows it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from shipper.config import Config
-from shipper.event import Alert, Event, Fields, Rejected, parse_line, to_alert
+from shipper.event import (
+    REJECT_TEXT,
+    Alert,
+    Event,
+    Fields,
+    Rejected,
+    bound_event,
+    parse_line,
+    to_alert,
+)
 from shipper.route import Router
 from shipper.skim import Skimmer
 from shipper.sources.lines import Block, Line, Lines
@@ -36,14 +48,6 @@ class IntakeStats:
     def lines_rejected(self) -> int:
         """All skipped lines, whatever the reason."""
         return sum(self.rejected.values())
-
-
-_REJECT_TEXT = {
-    Rejected.TOO_LONG: "longer than source.max_line_bytes",
-    Rejected.INVALID_UTF8: "not valid UTF-8",
-    Rejected.INVALID_JSON: "not valid JSON",
-    Rejected.NOT_AN_OBJECT: "not a JSON object",
-}
 
 
 class Routed:
@@ -120,13 +124,23 @@ class Intake:
                 log.warning(
                     "line %d skipped: %s",
                     number,
-                    _REJECT_TEXT[parsed],
+                    REJECT_TEXT[parsed],
                     extra={"line": number, "reason": parsed.value},
                 )
                 continue
+            if parsed.malformed is not None:
+                reason = parsed.malformed
+                stats.rejected[reason.value] += 1
+                log.warning(
+                    "line %d is %s; its action could be read: routed as a malformed event",
+                    number,
+                    REJECT_TEXT[reason],
+                    extra={"line": number, "reason": reason.value},
+                )
             if not parsed.severity_known:
                 stats.unknown_severity += 1
             channels = route(parsed.action, parsed.severity)
             if channels:
                 stats.matched.update(channels)
-                yield Routed(parsed, fields, channels)
+                assert data is not None  # only a line too long has no bytes
+                yield Routed(bound_event(parsed, data), fields, channels)

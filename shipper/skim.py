@@ -30,7 +30,17 @@ key); otherwise skimming is off.
 
 A skipped line is one no channel would take; if it is broken inside its
 braces (``{"action": "x", "a": }``), it is skipped without a warning:
-``lines_skimmed`` in the stats counts these lines.
+``lines_skimmed`` in the stats counts these lines. A broken line whose action
+a channel takes is found like any other, and the full parse routes it as a
+malformed event: it reads the first ``"action": "..."`` with the same shape
+and fewer characters than this pattern, so a skim finds all it would route.
+
+Every line is hostile, so skimming is linear in the block's length: a glob
+with stars is widened to its part before the first star, one run of any
+characters and its part after the last star (``*.*.*_failed`` is looked for
+as ``<run>_failed``), which finds more but never fewer and cannot backtrack
+more than the suffix's length at each character; and each line is searched
+from its start at most once, whatever it holds.
 """
 
 from __future__ import annotations
@@ -38,11 +48,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from shipper.event import Fields
+from shipper.event import Fields, plain_key
 from shipper.severity import SEVERITY_LOOKUP, Severity
 from shipper.sources.lines import Block, Line
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 _JSON_SPACE = rb"[ \t\r]*"
 _CHAR = rb'[^"\\\n]'
 _BOUNDARY = b"}\n{"
@@ -65,14 +74,14 @@ class Skimmer:
         any_action: Severity | None = None,
         default_severity: Severity = Severity.INFO,
     ) -> None:
-        key = _plain_key(fields.action)
+        key = plain_key(fields.action)
         globs = sorted(set(globs))
         patterns = (
             [_string_value(key, b"|".join(map(glob_to_bytes_pattern, globs)))] if globs else []
         )
         self.enabled = bool(key and (globs or any_action is not None))
         if any_action is not None:
-            severity_key = _plain_key(fields.severity)
+            severity_key = plain_key(fields.severity)
             names = sorted(n for n, level in SEVERITY_LOOKUP.items() if level >= any_action)
             self.enabled &= bool(severity_key) and default_severity < any_action
             values = _STRIPPED + b"(?i:" + b"|".join(n.encode() for n in names) + b")" + _STRIPPED
@@ -89,23 +98,19 @@ class Skimmer:
         # Counting "}\n{" boundaries numbers the wanted lines, and their total over the
         # block proves that every line is "{...}" (else: parse them all, to report it).
         out: list[Line] = []
-        boundaries, counted_to, last_start = 0, 0, -1
-        for match in self._pattern.finditer(data):
-            start = data.rfind(b"\n", 0, match.start()) + 1
-            if start == last_start:
-                continue  # a second match in the same line (a key twice, or both keys)
+        boundaries, counted_to, pos = 0, 0, 0
+        search = self._pattern.search
+        while (match := search(data, pos)) is not None:
+            # From the end of the last line taken: no byte is looked at twice, however
+            # many matches one line holds.
+            start = max(data.rfind(b"\n", pos, match.start()) + 1, pos)
             boundaries += data.count(_BOUNDARY, counted_to, start + 1)
             counted_to = start + 1
-            last_start = start
             end = data.index(b"\n", match.end())
             out.append((block.first + boundaries, data[start:end]))
+            pos = end + 1
         boundaries += data.count(_BOUNDARY, counted_to)
         return out if boundaries == block.count - 1 else None
-
-
-def _plain_key(path: tuple[str, ...]) -> str:
-    """The field's key if it is one plain top-level key, else ``""``."""
-    return path[0] if len(path) == 1 and _PLAIN_KEY.fullmatch(path[0]) else ""
 
 
 def _string_value(key: str, values: bytes) -> bytes:
@@ -116,18 +121,41 @@ def _string_value(key: str, values: bytes) -> bytes:
 def glob_to_bytes_pattern(glob: str) -> bytes:
     """A pattern for JSON string contents that matches at least what ``glob`` matches.
 
-    ``*`` is any run of characters and ``?`` any one, as in ``fnmatch``; a ``[...]``
-    set is widened to any one character, which may find more but never fewer.
+    ``?`` is any one character, as in ``fnmatch``, and a ``[...]`` set is widened to
+    any one character. With stars, only the parts before the first and after the
+    last are kept, around one run of any characters: more lines may be found, never
+    fewer, and the pattern backtracks at most the last part's length per character.
     """
-    out: list[bytes] = []
-    i = 0
+    pieces = _split_stars(glob)
+    if len(pieces) == 1:
+        return _piece_pattern(pieces[0])
+    return _piece_pattern(pieces[0]) + _CHAR + b"*" + _piece_pattern(pieces[-1])
+
+
+def _split_stars(glob: str) -> list[str]:
+    """``glob`` cut at each ``*`` that is not inside a ``[...]`` set."""
+    pieces, start, i = [], 0, 0
     while i < len(glob):
         c = glob[i]
         if c == "*":
-            out.append(_CHAR + b"*")
-        elif c == "?":
-            out.append(_CHAR)
+            pieces.append(glob[start:i])
+            start = i + 1
         elif c == "[" and (end := _set_end(glob, i)) > 0:
+            i = end
+        i += 1
+    pieces.append(glob[start:])
+    return pieces
+
+
+def _piece_pattern(piece: str) -> bytes:
+    """A star-free glob as bytes: one pattern item per character it matches."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(piece):
+        c = piece[i]
+        if c == "?":
+            out.append(_CHAR)
+        elif c == "[" and (end := _set_end(piece, i)) > 0:
             out.append(_CHAR)
             i = end
         else:

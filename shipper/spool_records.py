@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from shipper.durable import open_private
-from shipper.event import Alert
+from shipper.event import MAX_DEPTH, Alert, storable
 from shipper.severity import Severity
 
 SEGMENT_SUFFIX = ".seg"
@@ -55,20 +55,26 @@ def segment_number(name: str) -> int | None:
 
 
 def encode_record(alert: Alert) -> bytes:
-    """One record line, newline included."""
-    body = orjson.dumps(
-        {
-            "line": alert.line,
-            "raw": alert.raw,
-            "action": alert.action,
-            "severity": alert.severity.label,
-            "actor": alert.actor,
-            "status": alert.status,
-            "timestamp": alert.timestamp,
-            "facts": alert.facts,
-        },
-        default=_plain,
-    )
+    """One record line, newline included.
+
+    An alert orjson cannot write (nested too deep, a lone surrogate: one that did
+    not come through ``Intake``) is stored with those parts made writable, never
+    refused: a record that cannot be written would stop the pipeline on its line.
+    """
+    record = {
+        "line": alert.line,
+        "raw": alert.raw,
+        "action": alert.action,
+        "severity": alert.severity.label,
+        "actor": alert.actor,
+        "status": alert.status,
+        "timestamp": alert.timestamp,
+        "facts": alert.facts,
+    }
+    try:
+        body = orjson.dumps(record, default=_plain)
+    except orjson.JSONEncodeError:
+        body = orjson.dumps(storable(record, MAX_DEPTH))
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
