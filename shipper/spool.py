@@ -3,7 +3,8 @@
 Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700)::
 
     00000000000000000001.seg   records, oldest first; a new segment once one reaches
-    00000000000000000002.seg   ``segment_bytes``; finished segments are deleted
+    00000000000000000002.seg   ``segment_bytes`` (at most 1/16 of the file system);
+                               finished segments are deleted
     cursor                     where the oldest unacknowledged record starts
 
 Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``spool_records`` has
@@ -51,7 +52,7 @@ import asyncio
 import bisect
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -70,6 +71,7 @@ logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
+MIN_SEGMENT_BYTES = 64 * 1024
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 
 
@@ -88,6 +90,7 @@ class Spool:
         self._fd = -1  # the last segment, O_APPEND
         self._flushed = 0  # bytes of the last segment that reached the file
         self._buffer = bytearray()  # whole records not yet written to the file
+        self._buffered = 0  # records in the buffer
         self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
         self._dir_dirty = False  # a segment was created since the last commit
         self._broken: str | None = None
@@ -136,22 +139,31 @@ class Spool:
             self._room.clear()
             await self._room.wait()
         self._check_usable()
+        # A failed write or roll (a full disk) keeps every alert of the call in the
+        # buffer, so that the caller knows exactly what the spool holds: all of them.
+        failed: SpoolError | None = None
         try:
             for alert, record in zip(alerts, records, strict=True):
-                caught_up = self._reader.caught_up(self.end)
-                if self._sizes[self._segments[-1]] >= self._segment_bytes:
-                    self._roll()
+                caught_up = failed is None and self._reader.caught_up(self.end)
+                if failed is None and self._sizes[self._segments[-1]] >= self._segment_bytes:
+                    failed = self._try(self._roll)
                 self._buffer += record
+                self._buffered += 1
                 self._sizes[self._segments[-1]] += len(record)
                 self._count += 1
                 if caught_up:
                     self._reader.hand_off(alert, self.end)
-            if len(self._buffer) >= _FLUSH_BYTES:
-                self._flush()
-        except OSError as exc:
-            raise self._error(exc, "write") from exc
+            if failed is None and len(self._buffer) >= _FLUSH_BYTES:
+                failed = self._try(self._flush)
         finally:
             self._changed.set()
+        if failed is not None:
+            try:
+                raise failed
+            finally:
+                # The frame would hold the error, whose traceback holds this frame: a
+                # cycle that keeps the write buffer's views alive until a garbage collection.
+                del failed
 
     async def commit(self) -> None:
         """Make everything appended so far durable (write, fsync); then the source may advance."""
@@ -175,7 +187,9 @@ class Spool:
             while len(self._reader.ahead) < min(limit, self._count):
                 found = self._read_next()
                 if found is None:
-                    self._resync()
+                    if not self._buffer:
+                        self._resync()
+                    # else a write failed (a full disk): the rest waits in memory for it.
                     break
                 self._reader.ahead.append(found)
         except OSError as exc:
@@ -231,6 +245,10 @@ class Spool:
             # still release the files.
             logger.error("%s", exc)
         finally:
+            # Records a full disk kept in memory are not queued: the source reads them
+            # again (its position was not saved past them), and ``len`` says what waits.
+            self._count -= self._buffered
+            self._buffered = 0
             async with self._commit_lock, self._deleting:
                 if self._cursor_keeper is not None:
                     await self._cursor_keeper.aclose()
@@ -270,6 +288,16 @@ class Spool:
 
     # --- writing -------------------------------------------------------------------
 
+    def _try(self, step: Callable[[], None]) -> SpoolError | None:
+        """Run a write step; the error it raised, as a ``SpoolError``."""
+        try:
+            step()
+        except SpoolError as exc:
+            return exc
+        except OSError as exc:
+            return self._error(exc, "write")
+        return None
+
     def _flush(self) -> None:
         if not self._buffer:
             return
@@ -285,9 +313,20 @@ class Spool:
                     os.ftruncate(self._fd, self._flushed)
                 except OSError as again:
                     self._broken = os.strerror(again.errno) if again.errno else str(again)
+                # Records handed to the reader are read from the file once they are in it.
+                self._reader.forget_after(self._written_end)
                 raise self._error(exc, "write") from exc
         self._flushed += written
         self._buffer.clear()
+        self._buffered = 0
+        if self._cursor != self._saved_cursor:
+            # An ack that came before this write could not save a cursor past the file.
+            self._save_cursor_now()
+
+    @property
+    def _written_end(self) -> Position:
+        """The end of what reached the file: a saved cursor never points past it."""
+        return Position(self._segments[-1], self._flushed)
 
     def _roll(self) -> None:
         self._flush()
@@ -345,12 +384,20 @@ class Spool:
             position = Position(self._segments[later], 0)
         return position
 
+    def _save_cursor_now(self) -> None:
+        """Save the cursor, or as much of it as the file holds: a worker may have posted
+        records that a full disk kept in the write buffer, and a cursor past the end of
+        the file would be distrusted after a crash (everything sent again)."""
+        keeper = self._cursor_keeper
+        cursor = min(self._cursor, self._written_end)
+        if keeper is not None and cursor != self._saved_cursor and keeper.save(cursor):
+            self._saved_cursor = cursor
+
     async def _save_cursor(self) -> None:
         keeper = self._cursor_keeper
         if keeper is None:
             return
-        if self._cursor != self._saved_cursor and keeper.save(self._cursor):
-            self._saved_cursor = self._cursor
+        self._save_cursor_now()
         if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
             async with self._deleting:
                 await self._delete_finished(keeper)
@@ -384,6 +431,7 @@ class Spool:
 
     def _recover(self) -> None:
         found = recover(self.directory, self.name)
+        self._segment_bytes = segment_bytes_for(self.directory, self._segment_bytes)
         self._segments, self._sizes = found.segments, found.sizes
         self._cursor = self._saved_cursor = found.cursor
         # Also where a damaged or missing cursor is replaced, so it is reported once.
@@ -415,6 +463,17 @@ class Spool:
     def _error(self, exc: OSError, verb: str) -> SpoolError:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return SpoolError(f"cannot {verb} the backlog in {self.directory}: {reason}")
+
+
+def segment_bytes_for(directory: Path, configured: int) -> int:
+    """The segment size to use on the file system of ``directory``.
+
+    Only whole segments are deleted, so on a small file system (a 2 MiB tmpfs,
+    a nearly full volume's quota) a segment is at most 1/16 of it: delivered
+    events then free space while the backlog drains.
+    """
+    st = os.statvfs(directory)
+    return min(configured, max(MIN_SEGMENT_BYTES, st.f_blocks * st.f_frsize // 16))
 
 
 def _sync(fds: list[int], directory: Path | None) -> None:
