@@ -252,6 +252,7 @@ def replay(
 ) -> None:
     """Move dead letters back into the backlog, for the next or the running `shipper run`."""
     from shipper.deadletter import DeadLetters
+    from shipper.replays import queue_dead_letters
     from shipper.state import StateDir
 
     config = _start(config_path, log_level, log_format, posts=False)
@@ -265,9 +266,8 @@ def replay(
     state = StateDir(config.source.state_dir)
     dead_letters = DeadLetters(config.source.state_dir)
     for name in known if all_channels else [channel or ""]:
-        path = dead_letters.path_for(name)
-        count = sum(1 for _ in path.open("rb")) if path.exists() else 0
-        if state.queue_replay(name, path) is None:
+        count = queue_dead_letters(state, name, dead_letters.path_for(name))
+        if count is None:
             typer.echo(f"{name}: no dead letters")
         else:
             typer.echo(

@@ -69,6 +69,10 @@ class StateDir:
                 os.close(fd)
                 probe.unlink(missing_ok=True)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # Writable, only full: a run can still deliver its backlog and so free
+                # room (and it stops reading cleanly while there is none).
+                return
             raise StateError(
                 f"cannot use the state directory {self.root}: {exc.strerror or exc}; "
                 "set source.state_dir to a writable directory"
