@@ -98,7 +98,7 @@ class ReplayInbox:
         # Replayed records past the saved spool end would look like re-read lines.
         await self._resave()
         await asyncio.to_thread(path.unlink)
-        del self._taken[path]
+        self._taken.pop(path, None)
         self._reported.discard(path)
         return queued
 

@@ -259,6 +259,16 @@ class Spool:
         return self._closed
 
     @property
+    def is_giving_up(self) -> bool:
+        """Whether ``give_up_waiting`` was called: a stop is under way."""
+        return self._giving_up
+
+    @property
+    def is_broken(self) -> bool:
+        """Whether a failed fsync made the spool refuse writes until a restart."""
+        return self._broken is not None
+
+    @property
     def bytes_pending(self) -> int:
         """Unacknowledged bytes, on disk and in the write buffer."""
         first = self._cursor.segment
@@ -473,7 +483,10 @@ def segment_bytes_for(directory: Path, configured: int) -> int:
     events then free space while the backlog drains.
     """
     st = os.statvfs(directory)
-    return min(configured, max(MIN_SEGMENT_BYTES, st.f_blocks * st.f_frsize // 16))
+    size = st.f_blocks * st.f_frsize
+    if not size:
+        return configured  # a file system that does not say its size
+    return min(configured, max(MIN_SEGMENT_BYTES, size // 16))
 
 
 def _sync(fds: list[int], directory: Path | None) -> None:

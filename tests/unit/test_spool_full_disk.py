@@ -6,7 +6,9 @@ and a real 2 MiB tmpfs (root only: skipped otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
 import errno
 import io
 import logging
@@ -19,12 +21,16 @@ from typing import Any
 import orjson
 import pytest
 
+from shipper import store as store_module
 from shipper.deadletter import DeadLetters
+from shipper.errors import SpoolError
 from shipper.event import Alert
 from shipper.severity import Severity
+from shipper.sources.checkpoint import FilePosition
 from shipper.spool import Spool
 from shipper.spool_cursor import CURSOR_NAME, CursorFile, read_cursor
 from shipper.spool_records import Position
+from shipper.store import Store
 
 PAD = "x" * 1000
 
@@ -260,3 +266,76 @@ def test_replay_counts_whole_dead_letters_only() -> None:
         good[:-1],  # the last line, torn
     ]
     assert count_dead_letters(io.BytesIO(b"".join(lines))) == 2
+
+
+# --- the store: a full disk pauses it --------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Channels:
+    spools: dict[str, Spool]
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+
+def position(line: int) -> FilePosition:
+    return FilePosition("/var/log/audit.jsonl", 1, 2, "", 0, offset=line * 100, line=line)
+
+
+async def test_a_full_disk_pauses_the_store_until_there_is_room(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    saved: list[int] = []
+
+    async def save(at: FilePosition) -> None:
+        saved.append(at.line)
+
+    monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
+    store = Store(Channels({"siem": spool}), save)
+    monkeypatch.setattr(os, "write", full)
+    with caplog.at_level(logging.INFO):
+        await store.put({"siem": [alert(n) for n in range(1, 80)]}, position(79))
+        for _ in range(5):
+            await asyncio.sleep(0.02)  # several tries meanwhile
+        assert saved == [], "the position never passes what the spool holds"
+        assert caplog.text.count("reading paused") == 1
+        monkeypatch.undo()
+        await asyncio.wait_for(store.flush(), 5)
+    assert saved == [79]
+    assert "reading goes on" in caplog.text
+    assert [a.line for a in await spool.peek(100)] == list(range(1, 80)), "each alert once"
+
+
+async def test_a_stop_ends_the_pause_as_a_failure(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved: list[int] = []
+
+    async def save(at: FilePosition) -> None:
+        saved.append(at.line)
+
+    monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
+    store = Store(Channels({"siem": spool}), save)
+    monkeypatch.setattr(os, "write", full)
+    await store.put({"siem": [alert(n) for n in range(1, 80)]}, position(79))
+    spool.give_up_waiting()
+    with pytest.raises(SpoolError, match="No space left"):
+        await asyncio.wait_for(store.flush(), 5)
+    assert saved == []
+
+
+async def test_a_full_disk_on_the_position_save_pauses_too(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tries: list[int] = []
+
+    async def save(at: FilePosition) -> None:
+        tries.append(at.line)
+        if len(tries) < 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
+    store = Store(Channels({"siem": spool}), save)
+    await store.put({"siem": [alert(1)]}, position(1))
+    await asyncio.wait_for(store.flush(), 5)
+    assert tries == [1, 1, 1]
+    assert len(spool) == 1, "appended once"
