@@ -40,10 +40,18 @@ or it would wait forever. Reads and buffered writes run on the event loop
 fsync runs in a thread.
 
 Errors. ``OSError`` becomes ``SpoolError`` naming the directory. A failed
-write is cut back to the last whole record and kept in memory for the next
-try; a failed fsync makes the spool refuse further writes (the kernel may have
-dropped the data it could not write), so the run stops without saving its
-offset and the next run repairs and re-reads.
+write (a full disk) is cut back to the last whole record and kept in memory
+for the next try, every record of the append included; records handed to the
+reader are taken back until they reach the file, and the saved cursor never
+points past what the file holds, so a crash then costs at most the batch in
+flight (``Store`` waits for room and tries again). A failed fsync makes the
+spool refuse further writes (the kernel may have dropped the data it could
+not write), so the run stops without saving its offset and the next run
+repairs and re-reads.
+
+A full disk. Deleting delivered segments needs no room (an unlink, and the
+cursor saved in place, also when the spool is opened), and a segment is at
+most 1/16 of the file system, so delivering the backlog frees room in steps.
 """
 
 from __future__ import annotations
