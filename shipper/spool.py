@@ -226,6 +226,43 @@ class Spool:
         self._room.set()
         await self._save_cursor()
 
+    async def reclaim(self) -> None:
+        """Free the room of the segment written to, once all it holds was delivered.
+
+        For a full disk: only whole segments are deleted, and the one written to
+        may hold every delivered record (a large file system's 16 MiB segment on
+        a volume that other files filled). What waits in memory moves to a new
+        segment, and the old files are closed and deleted.
+        """
+        last = self._segments[-1]
+        written_end = Position(last, self._flushed)
+        if (
+            not self._flushed
+            or self._cursor != written_end
+            or self._reader.read_at != written_end  # records handed over, not delivered
+            or self._reader.ahead
+            or self._cursor_keeper is None
+        ):
+            return
+        try:
+            fd = open_segment(self.directory / segment_name(last + 1), os.O_EXCL)
+        except OSError:
+            return
+        # Every record in these files was delivered: no fsync is owed, and an open
+        # file keeps its room after it is deleted.
+        for old in [*self._unsynced, self._fd]:
+            os.close(old)
+        self._unsynced.clear()
+        self._reader.close()
+        moved = self._sizes[last] - self._flushed
+        self._sizes[last] = self._flushed
+        self._fd, self._flushed, self._dir_dirty = fd, 0, True
+        self._segments.append(last + 1)
+        self._sizes[last + 1] = moved
+        self._reader.read_at = Position(last + 1, 0)
+        self._cursor = self._skip_finished(self._cursor)
+        await self._save_cursor()
+
     def give_up_waiting(self) -> None:
         """From now on an append that finds no room raises ``BacklogFullError`` instead of
         waiting: a stop must not wait for a webhook that is down."""

@@ -186,6 +186,8 @@ class Store:
                 "free room (the read position stays before what could not be stored)"
             )
         await asyncio.sleep(ROOM_POLL)
+        for spool in list(self._channels.spools.values()):
+            await spool.reclaim()
 
 
 def _is_full(exc: BaseException) -> bool:

@@ -339,3 +339,31 @@ async def test_a_full_disk_on_the_position_save_pauses_too(
     await asyncio.wait_for(store.flush(), 5)
     assert tries == [1, 1, 1]
     assert len(spool) == 1, "appended once"
+
+
+async def test_a_delivered_segment_still_written_to_is_reclaimed(tmp_path: Path) -> None:
+    # A 32 MiB file system (2 MiB segments) that other files filled but for 1 MiB: the
+    # whole backlog fits in the one segment written to, which the cursor never leaves.
+    with small_disk(tmp_path / "state", "32m") as state:
+        (state / "filler").write_bytes(b"\0" * (31 * 1024 * 1024))
+        spool = await Spool.open(state / "s", name="siem")
+        try:
+            n = 0
+            with contextlib.suppress(SpoolError):
+                while True:
+                    n += 1
+                    await spool.append([alert(n)])
+                    await spool.commit()
+            assert len(list((state / "s").glob("*.seg"))) == 1
+            while len(spool) > 1:  # everything delivered but the one kept in memory
+                await spool.ack(len(await spool.peek(50)))
+            with pytest.raises(SpoolError, match="No space left"):
+                await spool.commit()
+            await spool.reclaim()
+            await spool.commit()
+            assert [a.line for a in await spool.peek(10)] == [n]
+        finally:
+            await spool.aclose()
+        again = await Spool.open(state / "s", name="siem")
+        assert [a.line for a in await again.peek(10)] == [n]
+        await again.aclose()
