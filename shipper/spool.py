@@ -80,6 +80,7 @@ MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
 MIN_SEGMENT_BYTES = 64 * 1024
+ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 
 
@@ -190,19 +191,28 @@ class Spool:
                 os.close(fd)
 
     async def peek(self, limit: int) -> list[Alert]:
-        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files."""
-        try:
-            while len(self._reader.ahead) < min(limit, self._count):
-                found = self._read_next()
-                if found is None:
-                    if not self._buffer:
-                        self._resync()
-                    # else a write failed (a full disk): the rest waits in memory for it.
-                    break
-                self._reader.ahead.append(found)
-        except OSError as exc:
-            raise self._error(exc, "read") from exc
-        return [alert for alert, _ in islice(self._reader.ahead, limit)]
+        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files.
+
+        When every record in the files was delivered and the rest waits in memory for
+        room (a full disk), it waits until they are written: an empty answer would
+        tell the worker that the backlog is empty.
+        """
+        while True:
+            unwritten = False  # the end of the files, and the rest could not be written
+            try:
+                while len(self._reader.ahead) < min(limit, self._count):
+                    found = self._read_next()
+                    if found is None:
+                        unwritten = bool(self._buffer)
+                        if not unwritten:
+                            self._resync()
+                        break
+                    self._reader.ahead.append(found)
+            except OSError as exc:
+                raise self._error(exc, "read") from exc
+            if self._reader.ahead or not unwritten or self._broken is not None or self._fd < 0:
+                return [alert for alert, _ in islice(self._reader.ahead, limit)]
+            await asyncio.sleep(ROOM_POLL)
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""

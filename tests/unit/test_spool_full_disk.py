@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pytest
 
+from shipper import spool as spool_module
 from shipper import store as store_module
 from shipper.deadletter import DeadLetters
 from shipper.errors import SpoolError
@@ -367,3 +368,23 @@ async def test_a_delivered_segment_still_written_to_is_reclaimed(tmp_path: Path)
         again = await Spool.open(state / "s", name="siem")
         assert [a.line for a in await again.peek(10)] == [n]
         await again.aclose()
+
+
+async def test_a_reader_waits_for_records_kept_in_memory_instead_of_ending(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "ROOM_POLL", 0.01)
+    await spool.append([alert(1)])
+    await spool.commit()
+    await spool.ack(len(await spool.peek(10)))
+    await spool.append([alert(2)])
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(SpoolError, match="No space left"):
+        await spool.commit()
+    peeking = asyncio.create_task(spool.peek(10))
+    for _ in range(5):
+        await asyncio.sleep(0.02)
+    # An empty answer would make the channel's worker end: nothing more delivered.
+    assert not peeking.done()
+    monkeypatch.undo()
+    assert [a.line for a in await asyncio.wait_for(peeking, 5)] == [2]
