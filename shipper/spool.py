@@ -51,7 +51,9 @@ repairs and re-reads.
 
 A full disk. Deleting delivered segments needs no room (an unlink, and the
 cursor saved in place, also when the spool is opened), and a segment is at
-most 1/16 of the file system, so delivering the backlog frees room in steps.
+most 1/16 of the file system, so delivering the backlog frees room in steps;
+``reclaim`` frees the segment written to once all it holds was delivered. A
+reader at the end of the files waits (``peek``) for what could not be written.
 """
 
 from __future__ import annotations

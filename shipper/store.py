@@ -15,7 +15,8 @@ A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
 pauses the storing, and with it the reading: the alerts a failed write left in
 the spools' memory are written again, and the position saved, once delivered
 events have freed room (tried every ``ROOM_POLL`` seconds, logged once per
-pause), so the position never passes what the spools hold. A stop ends the
+pause; each try first lets the spools ``reclaim`` a delivered segment still
+written to), so the position never passes what the spools hold. A stop ends the
 wait (``Spool.give_up_waiting``) as a failure. Any other failure stops the
 storing: ``on_failure`` is called, and ``put`` and ``flush`` raise the error
 from then on.
