@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
@@ -182,9 +183,11 @@ class Store:
             raise self._full
         if not self._paused:
             self._paused = True
+            cause = self._full.__cause__ if isinstance(self._full, SpoolError) else self._full
             log.warning(
-                "the state directory is full: reading paused until delivered events "
-                "free room (the read position stays before what could not be stored)"
+                "the state directory is full (%s): reading paused until delivered events "
+                "free room (the read position stays before what could not be stored)",
+                os.strerror(cause.errno) if isinstance(cause, OSError) and cause.errno else cause,
             )
         await asyncio.sleep(ROOM_POLL)
         for spool in list(self._channels.spools.values()):
