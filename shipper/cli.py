@@ -284,6 +284,7 @@ def replay(
 ) -> None:
     """Move dead letters back into the backlog, for the next or the running `shipper run`."""
     from shipper.deadletter import DeadLetters
+    from shipper.replays import queue_dead_letters
     from shipper.state import StateDir
 
     config = _start(config_path, log_level, log_format, posts=False)
@@ -299,7 +300,7 @@ def replay(
     for name in known if all_channels else [channel or ""]:
         try:
             state.check()
-            count = state.queue_replay(name, dead_letters.path_for(name))
+            count = queue_dead_letters(state, name, dead_letters.path_for(name))
         except StateError as exc:
             typer.echo(f"shipper: {exc}", err=True)
             raise typer.Exit(EXIT_CONFIG) from None

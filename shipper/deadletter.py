@@ -5,7 +5,9 @@
 "attempts", "line", "event"}``. ``shipper replay`` reads the same files back
 (``path_for`` names them). Each write is flushed and fsynced before it
 returns, because the caller acknowledges the alerts in its backlog right
-after: once written, a dead letter must survive a crash.
+after: once written, a dead letter must survive a crash. A write that fails (a
+full disk) is cut back to where the file ended, so the file never holds a torn
+line nor a dead letter the worker will still try to deliver.
 
 The write is a plain blocking ``os.write``: dead letters are rare and small,
 and aiofiles would only move the same blocking call to a thread. The channel
@@ -61,18 +63,44 @@ class DeadLetters:
         ensure_private_dir(self.directory)
         path = self.path_for(channel_name)
         is_new = not path.exists()
-        # Dead letters hold whole events, which may be sensitive: owner-only.
-        fd = open_private(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        # Dead letters hold whole events, which may be sensitive: owner-only. Read too:
+        # a torn last line is found and cut.
+        fd = open_private(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
+            size = _whole_lines(fd, os.fstat(fd).st_size)
+            try:
+                if size != os.fstat(fd).st_size:
+                    os.ftruncate(fd, size)  # a write cut short by a crash: never acknowledged
+                _write_all(fd, data)
+                os.fsync(fd)
+                if is_new:
+                    fsync_directory(self.directory)
+            except OSError:
+                # Not written means not acknowledged: the worker keeps the alerts and may
+                # deliver them later, so no line of this write may stay (a torn one, or a
+                # whole one that would be a false dead letter). Shrinking needs no room.
+                os.ftruncate(fd, size)
+                raise
         finally:
             os.close(fd)
-        if is_new:
-            fsync_directory(self.directory)
+
+
+def _whole_lines(fd: int, size: int) -> int:
+    """Where the last whole line of the file ends (``size`` unless it ends torn)."""
+    end, chunk = size, 4096
+    while end > 0:
+        start = max(0, end - chunk)
+        found = os.pread(fd, end - start, start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        end = start
+    return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _record(stamp: str, channel: str, reason: str, attempts: int, alert: Alert) -> dict[str, Any]:

@@ -5,8 +5,14 @@ directory's replay inbox; ``ReplayInbox.take`` (at start, then every second)
 appends each dead letter's event to that channel's spool, under the run's
 spool lock, and deletes the file once the spool is durable. A file is read in
 batches, so a large one never sits in memory whole; a crash part-way queues
-the whole file again next time (duplicates, never loss). A file for a
-channel the config no longer has waits in the inbox for the channel's return.
+the whole file again next time (duplicates, never loss). A take that fails
+part-way (a full disk) remembers how many lines the spool kept, and the next
+try goes on from there, so a file is never queued twice by one run. A file for
+a channel the config no longer has waits in the inbox for the channel's return.
+
+A dead letter is a whole line holding a JSON object with an ``event`` object
+and a ``line`` number; ``queue_dead_letters`` counts those, the number
+``shipper replay`` reports, and the run queues exactly those.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 from shipper.channels import ChannelSet
 from shipper.config import Config
 from shipper.durable import open_private_reader
+from shipper.errors import SpoolError
 from shipper.event import Alert, make_event, to_alert
 from shipper.spool import Spool
 from shipper.state import StateDir
@@ -42,6 +49,8 @@ class ReplayInbox:
         self._state = state
         self._channels = channels
         self._resave = resave
+        self._taken: dict[Path, int] = {}  # lines of a file the spool holds already
+        self._reported: set[Path] = set()
 
     async def take(self, config: Config) -> None:
         """Queue every pending replay file of ``config``'s channels."""
@@ -51,31 +60,91 @@ class ReplayInbox:
                     spool = self._channels.spools.get(channel.name)
                     if spool is None:
                         break  # removed by a reload meanwhile
-                    queued = await self._take(spool, path, config)
-                log.info("%s: %d replayed line(s) queued", channel.name, queued)
+                    try:
+                        queued = await self._take(spool, path, config)
+                    except (SpoolError, OSError) as exc:
+                        # Tried again every second; reported once per file.
+                        if path not in self._reported:
+                            self._reported.add(path)
+                            log.error(
+                                "%s: cannot re-queue replayed dead letters yet (%s); trying again",
+                                channel.name,
+                                exc,
+                            )
+                        break
+                log.info("%s: %d replayed dead letter(s) queued", channel.name, queued)
 
     async def _take(self, spool: Spool, path: Path, config: Config) -> int:
+        # What a failed write left in memory goes first: a disk with no room stops the
+        # take here, before it holds more of the file in memory.
+        await spool.commit()
+        done = self._taken.get(path, 0)
         queued = 0
         with open_private_reader(path) as lines:
+            for _ in islice(lines, done):
+                pass
             while batch := list(islice(lines, REPLAY_BATCH)):
-                await spool.append(_replayed_alerts(config, path.name, queued, batch))
-                queued += len(batch)
+                alerts = _replayed_alerts(config, path.name, done, batch)
+                try:
+                    await spool.append(alerts)
+                except SpoolError:
+                    # A failed write keeps the alerts in the spool (a full disk): the
+                    # next try must not queue them again.
+                    self._taken[path] = done + len(batch)
+                    raise
+                done += len(batch)
+                queued += len(alerts)
+                self._taken[path] = done
         await spool.commit()
         # Replayed records past the saved spool end would look like re-read lines.
         await self._resave()
         await asyncio.to_thread(path.unlink)
+        self._taken.pop(path, None)
+        self._reported.discard(path)
         return queued
+
+
+def queue_dead_letters(state: StateDir, channel: str, path: Path) -> int | None:
+    """Hand ``channel``'s dead-letter file ``path`` to the replay inbox; how many dead
+    letters it held, or ``None`` when there were none.
+
+    Counted through the file moved, opened before the move: a dead letter the run
+    appends meanwhile is counted if it was moved.
+    """
+    try:
+        moved = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with moved:
+        if state.queue_replay(channel, path) is None:
+            return None
+        return count_dead_letters(moved)
+
+
+def count_dead_letters(lines: BinaryIO) -> int:
+    """The dead letters among ``lines``: what a run queues from them."""
+    return sum(1 for raw_line in lines if _dead_letter(raw_line) is not None)
+
+
+def _dead_letter(raw_line: bytes) -> tuple[dict[str, Any], int] | None:
+    """The event and line number of a dead letter; ``None`` for a torn or foreign line."""
+    if not raw_line.endswith(b"\n"):
+        return None  # cut short: it was never acknowledged, so it was never a dead letter
+    try:
+        record: Any = orjson.loads(raw_line)
+        event, line = record["event"], int(record["line"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    return (event, line) if isinstance(event, dict) else None
 
 
 def _replayed_alerts(config: Config, name: str, before: int, lines: list[bytes]) -> list[Alert]:
     fields, default = config.fields, config.default_severity
     alerts = []
     for number, raw_line in enumerate(lines, before + 1):
-        try:
-            record: Any = orjson.loads(raw_line)
-            event = make_event(record["event"], int(record["line"]), fields, default)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        found = _dead_letter(raw_line)
+        if found is None:
             log.warning("%s line %d: not a dead letter, skipped", name, number)
             continue
-        alerts.append(to_alert(event, fields))
+        alerts.append(to_alert(make_event(*found, fields, default), fields))
     return alerts

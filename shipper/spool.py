@@ -3,7 +3,8 @@
 Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700)::
 
     00000000000000000001.seg   records, oldest first; a new segment once one reaches
-    00000000000000000002.seg   ``segment_bytes``; finished segments are deleted
+    00000000000000000002.seg   ``segment_bytes`` (at most 1/16 of the file system);
+                               finished segments are deleted
     cursor                     where the oldest unacknowledged record starts
 
 Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``spool_records`` has
@@ -39,10 +40,20 @@ or it would wait forever. Reads and buffered writes run on the event loop
 fsync runs in a thread.
 
 Errors. ``OSError`` becomes ``SpoolError`` naming the directory. A failed
-write is cut back to the last whole record and kept in memory for the next
-try; a failed fsync makes the spool refuse further writes (the kernel may have
-dropped the data it could not write), so the run stops without saving its
-offset and the next run repairs and re-reads.
+write (a full disk) is cut back to the last whole record and kept in memory
+for the next try, every record of the append included; records handed to the
+reader are taken back until they reach the file, and the saved cursor never
+points past what the file holds, so a crash then costs at most the batch in
+flight (``Store`` waits for room and tries again). A failed fsync makes the
+spool refuse further writes (the kernel may have dropped the data it could
+not write), so the run stops without saving its offset and the next run
+repairs and re-reads.
+
+A full disk. Deleting delivered segments needs no room (an unlink, and the
+cursor saved in place, also when the spool is opened), and a segment is at
+most 1/16 of the file system, so delivering the backlog frees room in steps;
+``reclaim`` frees the segment written to once all it holds was delivered. A
+reader at the end of the files waits (``peek``) for what could not be written.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ import asyncio
 import bisect
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -70,6 +81,8 @@ logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
+MIN_SEGMENT_BYTES = 64 * 1024
+ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
 _FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 
 
@@ -88,6 +101,7 @@ class Spool:
         self._fd = -1  # the last segment, O_APPEND
         self._flushed = 0  # bytes of the last segment that reached the file
         self._buffer = bytearray()  # whole records not yet written to the file
+        self._buffered = 0  # records in the buffer
         self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
         self._dir_dirty = False  # a segment was created since the last commit
         self._broken: str | None = None
@@ -136,22 +150,31 @@ class Spool:
             self._room.clear()
             await self._room.wait()
         self._check_usable()
+        # A failed write or roll (a full disk) keeps every alert of the call in the
+        # buffer, so that the caller knows exactly what the spool holds: all of them.
+        failed: SpoolError | None = None
         try:
             for alert, record in zip(alerts, records, strict=True):
-                caught_up = self._reader.caught_up(self.end)
-                if self._sizes[self._segments[-1]] >= self._segment_bytes:
-                    self._roll()
+                caught_up = failed is None and self._reader.caught_up(self.end)
+                if failed is None and self._sizes[self._segments[-1]] >= self._segment_bytes:
+                    failed = self._try(self._roll)
                 self._buffer += record
+                self._buffered += 1
                 self._sizes[self._segments[-1]] += len(record)
                 self._count += 1
                 if caught_up:
                     self._reader.hand_off(alert, self.end)
-            if len(self._buffer) >= _FLUSH_BYTES:
-                self._flush()
-        except OSError as exc:
-            raise self._error(exc, "write") from exc
+            if failed is None and len(self._buffer) >= _FLUSH_BYTES:
+                failed = self._try(self._flush)
         finally:
             self._changed.set()
+        if failed is not None:
+            try:
+                raise failed
+            finally:
+                # The frame would hold the error, whose traceback holds this frame: a
+                # cycle that keeps the write buffer's views alive until a garbage collection.
+                del failed
 
     async def commit(self) -> None:
         """Make everything appended so far durable (write, fsync); then the source may advance."""
@@ -170,17 +193,28 @@ class Spool:
                 os.close(fd)
 
     async def peek(self, limit: int) -> list[Alert]:
-        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files."""
-        try:
-            while len(self._reader.ahead) < min(limit, self._count):
-                found = self._read_next()
-                if found is None:
-                    self._resync()
-                    break
-                self._reader.ahead.append(found)
-        except OSError as exc:
-            raise self._error(exc, "read") from exc
-        return [alert for alert, _ in islice(self._reader.ahead, limit)]
+        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files.
+
+        When every record in the files was delivered and the rest waits in memory for
+        room (a full disk), it waits until they are written: an empty answer would
+        tell the worker that the backlog is empty.
+        """
+        while True:
+            unwritten = False  # the end of the files, and the rest could not be written
+            try:
+                while len(self._reader.ahead) < min(limit, self._count):
+                    found = self._read_next()
+                    if found is None:
+                        unwritten = bool(self._buffer)
+                        if not unwritten:
+                            self._resync()
+                        break
+                    self._reader.ahead.append(found)
+            except OSError as exc:
+                raise self._error(exc, "read") from exc
+            if self._reader.ahead or not unwritten or self._broken is not None or self._fd < 0:
+                return [alert for alert, _ in islice(self._reader.ahead, limit)]
+            await asyncio.sleep(ROOM_POLL)
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
@@ -202,6 +236,43 @@ class Spool:
         self._count -= done
         self._cursor = self._skip_finished(cursor)
         self._room.set()
+        await self._save_cursor()
+
+    async def reclaim(self) -> None:
+        """Free the room of the segment written to, once all it holds was delivered.
+
+        For a full disk: only whole segments are deleted, and the one written to
+        may hold every delivered record (a large file system's 16 MiB segment on
+        a volume that other files filled). What waits in memory moves to a new
+        segment, and the old files are closed and deleted.
+        """
+        last = self._segments[-1]
+        written_end = Position(last, self._flushed)
+        if (
+            not self._flushed
+            or self._cursor != written_end
+            or self._reader.read_at != written_end  # records handed over, not delivered
+            or self._reader.ahead
+            or self._cursor_keeper is None
+        ):
+            return
+        try:
+            fd = open_segment(self.directory / segment_name(last + 1), os.O_EXCL)
+        except OSError:
+            return
+        # Every record in these files was delivered: no fsync is owed, and an open
+        # file keeps its room after it is deleted.
+        for old in [*self._unsynced, self._fd]:
+            os.close(old)
+        self._unsynced.clear()
+        self._reader.close()
+        moved = self._sizes[last] - self._flushed
+        self._sizes[last] = self._flushed
+        self._fd, self._flushed, self._dir_dirty = fd, 0, True
+        self._segments.append(last + 1)
+        self._sizes[last + 1] = moved
+        self._reader.read_at = Position(last + 1, 0)
+        self._cursor = self._skip_finished(self._cursor)
         await self._save_cursor()
 
     def give_up_waiting(self) -> None:
@@ -231,6 +302,10 @@ class Spool:
             # still release the files.
             logger.error("%s", exc)
         finally:
+            # Records a full disk kept in memory are not queued: the source reads them
+            # again (its position was not saved past them), and ``len`` says what waits.
+            self._count -= self._buffered
+            self._buffered = 0
             async with self._commit_lock, self._deleting:
                 if self._cursor_keeper is not None:
                     await self._cursor_keeper.aclose()
@@ -239,6 +314,16 @@ class Spool:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def is_giving_up(self) -> bool:
+        """Whether ``give_up_waiting`` was called: a stop is under way."""
+        return self._giving_up
+
+    @property
+    def is_broken(self) -> bool:
+        """Whether a failed fsync made the spool refuse writes until a restart."""
+        return self._broken is not None
 
     @property
     def bytes_pending(self) -> int:
@@ -270,6 +355,16 @@ class Spool:
 
     # --- writing -------------------------------------------------------------------
 
+    def _try(self, step: Callable[[], None]) -> SpoolError | None:
+        """Run a write step; the error it raised, as a ``SpoolError``."""
+        try:
+            step()
+        except SpoolError as exc:
+            return exc
+        except OSError as exc:
+            return self._error(exc, "write")
+        return None
+
     def _flush(self) -> None:
         if not self._buffer:
             return
@@ -285,9 +380,20 @@ class Spool:
                     os.ftruncate(self._fd, self._flushed)
                 except OSError as again:
                     self._broken = os.strerror(again.errno) if again.errno else str(again)
+                # Records handed to the reader are read from the file once they are in it.
+                self._reader.forget_after(self._written_end)
                 raise self._error(exc, "write") from exc
         self._flushed += written
         self._buffer.clear()
+        self._buffered = 0
+        if self._cursor != self._saved_cursor:
+            # An ack that came before this write could not save a cursor past the file.
+            self._save_cursor_now()
+
+    @property
+    def _written_end(self) -> Position:
+        """The end of what reached the file: a saved cursor never points past it."""
+        return Position(self._segments[-1], self._flushed)
 
     def _roll(self) -> None:
         self._flush()
@@ -345,12 +451,20 @@ class Spool:
             position = Position(self._segments[later], 0)
         return position
 
+    def _save_cursor_now(self) -> None:
+        """Save the cursor, or as much of it as the file holds: a worker may have posted
+        records that a full disk kept in the write buffer, and a cursor past the end of
+        the file would be distrusted after a crash (everything sent again)."""
+        keeper = self._cursor_keeper
+        cursor = min(self._cursor, self._written_end)
+        if keeper is not None and cursor != self._saved_cursor and keeper.save(cursor):
+            self._saved_cursor = cursor
+
     async def _save_cursor(self) -> None:
         keeper = self._cursor_keeper
         if keeper is None:
             return
-        if self._cursor != self._saved_cursor and keeper.save(self._cursor):
-            self._saved_cursor = self._cursor
+        self._save_cursor_now()
         if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
             async with self._deleting:
                 await self._delete_finished(keeper)
@@ -384,6 +498,7 @@ class Spool:
 
     def _recover(self) -> None:
         found = recover(self.directory, self.name)
+        self._segment_bytes = segment_bytes_for(self.directory, self._segment_bytes)
         self._segments, self._sizes = found.segments, found.sizes
         self._cursor = self._saved_cursor = found.cursor
         # Also where a damaged or missing cursor is replaced, so it is reported once.
@@ -415,6 +530,20 @@ class Spool:
     def _error(self, exc: OSError, verb: str) -> SpoolError:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         return SpoolError(f"cannot {verb} the backlog in {self.directory}: {reason}")
+
+
+def segment_bytes_for(directory: Path, configured: int) -> int:
+    """The segment size to use on the file system of ``directory``.
+
+    Only whole segments are deleted, so on a small file system (a 2 MiB tmpfs,
+    a nearly full volume's quota) a segment is at most 1/16 of it: delivered
+    events then free space while the backlog drains.
+    """
+    st = os.statvfs(directory)
+    size = st.f_blocks * st.f_frsize
+    if not size:
+        return configured  # a file system that does not say its size
+    return min(configured, max(MIN_SEGMENT_BYTES, size // 16))
 
 
 def _sync(fds: list[int], directory: Path | None) -> None:

@@ -93,6 +93,9 @@ class CursorFile:
         save lands in a file of the current layout.
         """
         path = directory / CURSOR_NAME
+        reopened = cls._reopen(path, position)
+        if reopened is not None:
+            return reopened
         # Slot 1 holds seq 1, so the first save (seq 2) goes to slot 0 and the
         # newest save is never the one overwritten.
         write_atomic(path, b" " * (SLOT_BYTES - 1) + b"\n" + encode_slot(1, position))
@@ -101,6 +104,30 @@ class CursorFile:
             legacy.unlink()
             fsync_directory(directory)
         return cls(open_private(path, os.O_WRONLY), 1)
+
+    @classmethod
+    def _reopen(cls, path: Path, position: Position) -> CursorFile | None:
+        """A cursor file of the current layout, with ``position`` saved in place; ``None``
+        when there is none (missing, older layout, no valid slot).
+
+        Saving in place needs no free space: a full disk must not keep a spool from
+        opening, or its delivered segments could never be deleted.
+        """
+        try:
+            data = path.read_bytes()
+            seq, _ = decode_cursor(data)
+        except (OSError, ValueError):
+            return None
+        if len(data) != 2 * SLOT_BYTES:
+            return None
+        cursor = cls(os.open(path, os.O_WRONLY | os.O_CLOEXEC), seq)
+        try:
+            cursor.save(position)
+            cursor.sync()
+        except OSError:
+            cursor.close()
+            raise
+        return cursor
 
     @property
     def is_synced(self) -> bool:

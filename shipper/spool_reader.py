@@ -63,6 +63,19 @@ class SpoolReader:
         # It would go on from where it stopped reading, before this record.
         self.close()
 
+    def forget_after(self, end: Position) -> None:
+        """Drop the records read ahead that end past ``end`` and read on from there.
+
+        For records handed over before their write failed: they are read from the
+        file once a later write puts them there, so a post of them before then is
+        at most one batch sent twice, and the cursor never passes what the file holds.
+        """
+        while self.ahead and self.ahead[-1][1] > end:
+            self.ahead.pop()
+        if self.read_at > end:
+            self.read_at = end
+            self.close()
+
     def next(
         self,
         segments: Sequence[int],

@@ -83,6 +83,12 @@ class StateDir:
                 os.close(fd)
                 probe.unlink(missing_ok=True)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(
+                exc, UntrustedPathError
+            ):
+                # Writable, only full: a run can still deliver its backlog and so free
+                # room (and it pauses reading while there is none).
+                return
             raise _state_error(self.root, exc) from exc
 
     def check_contents(self) -> None:

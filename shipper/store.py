@@ -11,8 +11,15 @@ with no wait added. At most ``max_waiting`` batches, or batches holding
 ``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
 progress (backpressure on the reading).
 
-A failure (a full disk) stops the storing: ``on_failure`` is called, and
-``put`` and ``flush`` raise the error from then on.
+A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
+pauses the storing, and with it the reading: the alerts a failed write left in
+the spools' memory are written again, and the position saved, once delivered
+events have freed room (tried every ``ROOM_POLL`` seconds, logged once per
+pause; each try first lets the spools ``reclaim`` a delivered segment still
+written to), so the position never passes what the spools hold. A stop ends the
+wait (``Spool.give_up_waiting``) as a failure. Any other failure stops the
+storing: ``on_failure`` is called, and ``put`` and ``flush`` raise the error
+from then on.
 
 Each group is stored under the channels' lock, as one batch was before: a
 reload, a replay or a change of channels never falls between a group's
@@ -23,10 +30,14 @@ of its channels is not queued to that channel any more.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
+from shipper.errors import SpoolError
 from shipper.event import Alert
 from shipper.sources.checkpoint import FilePosition
 from shipper.spool import Spool
@@ -37,6 +48,10 @@ __all__ = ["MAX_WAITING", "MAX_WAITING_ALERTS", "Store", "uninterrupted"]
 # on lines that mostly match must not gather a large part of its input in memory.
 MAX_WAITING = 16
 MAX_WAITING_ALERTS = 1000
+# Seconds between tries to store a group while the disk is full.
+ROOM_POLL = 0.5
+
+log = logging.getLogger(__name__)
 
 Pending = dict[str, list[Alert]]
 
@@ -72,6 +87,8 @@ class Store:
         self._waiting_alerts = 0
         self._waiting: list[tuple[Pending, FilePosition | None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._paused = False  # the disk is full: a group waits for room
+        self._full: BaseException = OSError(errno.ENOSPC, "no room")  # why it waits
 
     async def put(self, pending: Pending, position: FilePosition | None) -> None:
         """Queue one batch's alerts per channel and the position after its lines."""
@@ -108,24 +125,79 @@ class Store:
                 for name, alerts in pending.items():
                     merged[name].extend(alerts)
             async with self._channels.lock:
-                await self._append_and_commit(merged)
-                position = group[-1][1]
-                if position is not None:
-                    await self._save(position)
+                names = await self._append(merged)
+                while not await self._stored(names, group[-1][1]):
+                    await self._wait_for_room()
+            if self._paused:
+                self._paused = False
+                log.info("room again in the state directory: reading goes on")
 
-    async def _append_and_commit(self, pending: Pending) -> None:
+    async def _append(self, pending: Pending) -> list[str]:
+        """Append each channel's alerts once; the channels appended to.
+
+        A spool keeps the alerts of an append whose write failed, so a full disk is
+        not an error here: the commit writes them once there is room.
+        """
         spools = self._channels.spools
         names = [name for name, alerts in pending.items() if alerts and name in spools]
         for name in names:
-            await spools[name].append(pending[name])
+            try:
+                await spools[name].append(pending[name])
+            except SpoolError as exc:
+                if not _is_full(exc):
+                    raise
+        return names
+
+    async def _stored(self, names: list[str], position: FilePosition | None) -> bool:
+        """Commit the spools, then save ``position``; ``False`` when the disk is full."""
+        spools = self._channels.spools
+        names = [name for name in names if name in spools]
         # The fsyncs run side by side, each in its own thread; every one must end
         # before the position is saved, failed or not.
         results = await asyncio.gather(
             *(spools[name].commit() for name in names), return_exceptions=True
         )
-        for result in results:
+        full: BaseException | None = None
+        for name, result in zip(names, results, strict=True):
             if isinstance(result, BaseException):
-                raise result
+                # A failed fsync, full disk or not, may have lost data: no retry.
+                if not _is_full(result) or spools[name].is_broken:
+                    raise result
+                full = result
+        if full is None and position is not None:
+            try:
+                await self._save(position)
+            except OSError as exc:
+                if not _is_full(exc):
+                    raise
+                full = exc
+        if full is None:
+            return True
+        self._full = full
+        return False
+
+    async def _wait_for_room(self) -> None:
+        """Wait ``ROOM_POLL`` for deliveries to free room; raise the error on a stop (after
+        the try that followed the last wait: the room may have come meanwhile)."""
+        if any(spool.is_giving_up for spool in self._channels.spools.values()):
+            raise self._full
+        if not self._paused:
+            self._paused = True
+            cause = self._full.__cause__ if isinstance(self._full, SpoolError) else self._full
+            log.warning(
+                "the state directory is full (%s): reading paused until delivered events "
+                "free room (the read position stays before what could not be stored)",
+                os.strerror(cause.errno) if isinstance(cause, OSError) and cause.errno else cause,
+            )
+        await asyncio.sleep(ROOM_POLL)
+        for spool in list(self._channels.spools.values()):
+            await spool.reclaim()
+
+
+def _is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk (a write, not an fsync: a failed fsync breaks the spool)."""
+    cause = exc.__cause__ if isinstance(exc, SpoolError) else exc
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 async def uninterrupted(step: Coroutine[Any, Any, None] | asyncio.Future[None]) -> None:
