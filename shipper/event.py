@@ -17,6 +17,8 @@ and renderable, and no value in it may hide the event:
 - a line that still does not parse but has a readable ``"action": "..."`` becomes a
   *malformed* event with what could be read (action, severity, why, and the
   start of the line as text), so breaking one field cannot suppress an alert;
+  so does a line longer than ``source.max_line_bytes`` whose kept head has one
+  (``parse_too_long``), so padding one field cannot suppress it either;
 - ``bound_event`` cuts what is nested deeper than ``MAX_DEPTH`` (orjson writes
   at most 254 levels but reads 1024) into a visible marker, for the events a
   channel takes; nothing here recurses, so no line can reach Python's limit.
@@ -156,6 +158,25 @@ def parse_line(
     return make_event(obj, line, fields, default_severity)
 
 
+def parse_too_long(
+    head: bytes,
+    length: int,
+    line: int,
+    fields: Fields,
+    default_severity: Severity,
+    max_line_bytes: int,
+) -> Event | Rejected:
+    """A line of ``length`` bytes, over ``max_line_bytes``, of which only ``head`` was kept:
+    a malformed ``Event`` when an action can be read in the head, else ``TOO_LONG``."""
+    detail = (
+        f"{REJECT_TEXT[Rejected.TOO_LONG]} ({max_line_bytes} bytes): {length} bytes, "
+        f"only its first {len(head)} bytes were read"
+    )
+    return _malformed(
+        head, line, Rejected.TOO_LONG, fields, default_severity, detail, cut=len(head) < length
+    )
+
+
 def _loads_leniently(text: str) -> Any:
     """What ``json`` reads in a line orjson refused, made writable by orjson; ``None`` if
     it is not JSON either. Linear: the C scanner, ints kept short, no recursion of ours."""
@@ -209,8 +230,12 @@ def _malformed(
     fields: Fields,
     default_severity: Severity,
     detail: str | None = None,
+    cut: bool = False,
 ) -> Event | Rejected:
-    """A line that is not JSON: a malformed ``Event`` when its action can be read."""
+    """A line that is not JSON: a malformed ``Event`` when its action can be read.
+
+    ``cut``: ``data`` is only the start of the line.
+    """
     action_key = plain_key(fields.action)
     action = read_string(data, action_key)
     if action is None:
@@ -224,7 +249,7 @@ def _malformed(
         raw[severity_key] = severity_text
     raw[MALFORMED_KEY] = {
         "reason": detail or REJECT_TEXT[reason],
-        "line_start": prefix + ("…" if len(data) > MALFORMED_PREFIX_BYTES else ""),
+        "line_start": prefix + ("…" if cut or len(data) > MALFORMED_PREFIX_BYTES else ""),
     }
     return Event(
         line=line,

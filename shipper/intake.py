@@ -5,7 +5,8 @@ it was skipped, with its line number), asks the ``Router`` which channels take
 it, and builds the ``Alert`` once for all of them. ``route``, ``run --dry-run``
 and ``run`` all go through it, so they route identically. A line that is not
 JSON but whose action could be read is counted and logged like a skipped one,
-and routed as a malformed event; an event that a channel takes has what is
+and routed as a malformed event, and so is a line too long whose kept head has
+a readable action; an event that a channel takes has what is
 nested too deep cut (``bound_event``) before anything stores or shows it.
 """
 
@@ -25,11 +26,12 @@ from shipper.event import (
     Rejected,
     bound_event,
     parse_line,
+    parse_too_long,
     to_alert,
 )
 from shipper.route import Router
 from shipper.skim import Skimmer
-from shipper.sources.lines import Block, Line, Lines
+from shipper.sources.lines import Block, Line, Lines, TooLong
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +114,12 @@ class Intake:
         stats = self.stats
         for number, data in lines:
             stats.lines_read += 1
-            parsed = (
-                Rejected.TOO_LONG
-                if data is None
-                else parse_line(data, number, fields, default, max_bytes)
-            )
+            parsed: Event | Rejected | None
+            if isinstance(data, TooLong):
+                parsed = parse_too_long(data.head, data.length, number, fields, default, max_bytes)
+                data = data.head
+            else:
+                parsed = parse_line(data, number, fields, default, max_bytes)
             if parsed is None:
                 continue
             if isinstance(parsed, Rejected):
@@ -142,5 +145,4 @@ class Intake:
             channels = route(parsed.action, parsed.severity)
             if channels:
                 stats.matched.update(channels)
-                assert data is not None  # only a line too long has no bytes
                 yield Routed(bound_event(parsed, data), fields, channels)

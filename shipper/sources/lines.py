@@ -2,9 +2,11 @@
 
 Pure. ``LineSplitter`` is fed chunks as they are read and hands back complete
 lines (newline removed, a trailing ``\\r`` too) numbered from 1. A line longer
-than ``max_line_bytes`` is never held in memory whole: its bytes are dropped as
-they arrive and it comes out as ``None`` under its number, so the caller can
-count and log it.
+than ``max_line_bytes`` is never held in memory whole: its first bytes (at most
+``HEAD_BYTES``) are kept, the rest are counted and dropped as they arrive, and
+it comes out as a ``TooLong`` under its number, so the caller can count and log
+it, and still read an action in its head: padding one field past the limit
+must not hide an alert.
 
 The lines of one chunk come back as ``Lines``: a sequence of ``(number,
 bytes)`` pairs that keeps runs of ordinary lines as the ``Block`` of bytes they
@@ -19,7 +21,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-Line = tuple[int, bytes | None]
+# What is kept of a line too long: enough for any real event's action and severity,
+# never more than the limit itself, whatever the limit.
+HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    """A line longer than the maximum: its first bytes and its full length in bytes
+    (newline and trailing ``\\r`` not counted)."""
+
+    head: bytes
+    length: int
+
+
+Line = tuple[int, bytes | TooLong]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +104,16 @@ class Lines(Sequence[Line]):
 
 
 class LineSplitter:
-    """Splits a byte stream into numbered lines; ``None`` marks a line that was too long."""
+    """Splits a byte stream into numbered lines; ``TooLong`` marks a line that was too long."""
 
     def __init__(self, max_line_bytes: int, first_line: int = 1) -> None:
         self.max_line_bytes = max_line_bytes
+        self.head_bytes = min(max_line_bytes, HEAD_BYTES)
         self.next_line = first_line
-        self._partial = bytearray()
+        self._partial = bytearray()  # the line so far; once it overflowed, its head only
         self._overflow = False
+        self._length = 0  # bytes of an overflowed line so far
+        self._ends_cr = False  # its last byte so far is a \r
 
     @property
     def pending(self) -> int:
@@ -131,7 +150,7 @@ class LineSplitter:
             if cut < 0:
                 nl = chunk.find(b"\n", start, end)
                 piece = _strip_cr(chunk[start:nl])
-                parts.append(self._number(None if len(piece) > limit else piece))
+                parts.append(self._number(self._too_long(piece) if len(piece) > limit else piece))
                 start = nl + 1
                 continue
             stop = cut if cut == end else cut + 1
@@ -148,24 +167,40 @@ class LineSplitter:
         return Lines()
 
     def _hold(self, piece: bytes) -> None:
-        if self._overflow:
+        if not piece:
             return
-        if len(self._partial) + len(piece) > self.max_line_bytes + 1:
-            # +1 leaves room for a trailing \r on a line of exactly the maximum length.
+        if not self._overflow:
+            if len(self._partial) + len(piece) <= self.max_line_bytes + 1:
+                # +1 leaves room for a trailing \r on a line of exactly the maximum length.
+                self._partial += piece
+                return
             self._overflow = True
-            self._partial.clear()
-        else:
-            self._partial += piece
+            self._length = len(self._partial)
+            del self._partial[self.head_bytes :]
+        # Only the head is kept: copy at most what it lacks, count the rest.
+        room = self.head_bytes - len(self._partial)
+        if room > 0:
+            self._partial += piece[:room]
+        self._length += len(piece)
+        self._ends_cr = piece.endswith(b"\r")
 
     def _take(self) -> Line:
-        data = None if self._overflow else _strip_cr(bytes(self._partial))
-        if data is not None and len(data) > self.max_line_bytes:
-            data = None
+        data: bytes | TooLong
+        if self._overflow:
+            data = TooLong(bytes(self._partial), self._length - self._ends_cr)
+        else:
+            data = _strip_cr(bytes(self._partial))
+            if len(data) > self.max_line_bytes:
+                data = self._too_long(data)
         self._partial.clear()
-        self._overflow = False
+        self._overflow = self._ends_cr = False
+        self._length = 0
         return self._number(data)
 
-    def _number(self, data: bytes | None) -> Line:
+    def _too_long(self, data: bytes) -> TooLong:
+        return TooLong(data[: self.head_bytes], len(data))
+
+    def _number(self, data: bytes | TooLong) -> Line:
         line = (self.next_line, data)
         self.next_line += 1
         return line

@@ -21,7 +21,7 @@ import pytest
 from shipper.sources import file as file_source
 from shipper.sources.checkpoint import FilePosition, load_position, save_position
 from shipper.sources.file import FileTail, TailBatch
-from shipper.sources.lines import Line
+from shipper.sources.lines import Line, TooLong
 
 DEADLINE = 10.0
 POLL = 0.02
@@ -49,7 +49,7 @@ class Tailer:
         return [line for batch in self.batches for line in batch.lines]
 
     @property
-    def texts(self) -> list[bytes | None]:
+    def texts(self) -> list[bytes | TooLong]:
         return [data for _, data in self.lines]
 
     @property
@@ -165,12 +165,12 @@ async def test_a_partial_line_is_not_emitted_at_stop_and_is_read_next_run(
     assert second.lines == [(2, b"two")]
 
 
-async def test_overlong_lines_come_out_as_none(tmp_path: Path, start) -> None:
+async def test_overlong_lines_come_out_as_their_head(tmp_path: Path, start) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_bytes(b"ok\n" + b"x" * 5000 + b"\nfine\n")
     tail = start(path, max_line_bytes=100)
     await tail.wait_lines(3)
-    assert tail.lines == [(1, b"ok"), (2, None), (3, b"fine")]
+    assert tail.lines == [(1, b"ok"), (2, TooLong(b"x" * 100, 5000)), (3, b"fine")]
 
 
 async def test_start_at_end_skips_existing_lines_but_counts_them(tmp_path: Path, start) -> None:

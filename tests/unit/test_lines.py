@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.sources.lines import Block, LineSplitter
+from shipper.sources.lines import Block, LineSplitter, TooLong
 
 
-def split_all(chunks: list[bytes], max_bytes: int = 10) -> list[tuple[int, bytes | None]]:
+def split_all(chunks: list[bytes], max_bytes: int = 10) -> list[tuple[int, bytes | TooLong]]:
     splitter = LineSplitter(max_bytes)
     out = [line for chunk in chunks for line in splitter.feed(chunk)]
     return [*out, *splitter.finish()]
@@ -18,11 +18,15 @@ def test_lines_across_chunks_and_crlf() -> None:
     assert split_all([b"ab", b"c\nde\r", b"\n", b"f"]) == [(1, b"abc"), (2, b"de"), (3, b"f")]
 
 
-def test_too_long_lines_are_numbered_none_and_never_held() -> None:
+def test_too_long_lines_keep_only_their_head() -> None:
     splitter = LineSplitter(4)
     assert splitter.feed(b"12345678") == []
-    assert splitter.pending == 0
-    assert splitter.feed(b"9\nok\n123456\n") == [(1, None), (2, b"ok"), (3, None)]
+    assert splitter.pending == 4
+    assert splitter.feed(b"9\nok\n123456\n") == [
+        (1, TooLong(b"1234", 9)),
+        (2, b"ok"),
+        (3, TooLong(b"1234", 6)),
+    ]
     assert splitter.feed(b"1234\r\n") == [(4, b"1234")]
 
 
@@ -45,15 +49,16 @@ def test_same_lines_whatever_the_chunking(chunks: list[bytes], cut: int) -> None
     assert [d for _, d in whole] == [e.removesuffix(b"\r") for e in expected]
 
 
-def reference(data: bytes, max_bytes: int) -> list[tuple[int, bytes | None]]:
+def reference(data: bytes, max_bytes: int) -> list[tuple[int, bytes | TooLong]]:
     """The rule, stated plainly: split on newlines, drop one trailing CR, bound the length."""
     pieces = data.split(b"\n")
     if pieces[-1] == b"":
         pieces.pop()
-    out: list[tuple[int, bytes | None]] = []
+    out: list[tuple[int, bytes | TooLong]] = []
     for number, piece in enumerate(pieces, 1):
         piece = piece.removesuffix(b"\r")
-        out.append((number, None if len(piece) > max_bytes else piece))
+        too_long = len(piece) > max_bytes
+        out.append((number, TooLong(piece[:max_bytes], len(piece)) if too_long else piece))
     return out
 
 

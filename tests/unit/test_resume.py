@@ -8,6 +8,7 @@ from shipper.event import Alert
 from shipper.resume import Resume
 from shipper.severity import Severity
 from shipper.sources.checkpoint import Checkpoint, FilePosition
+from shipper.sources.lines import Line
 from shipper.spool import Spool
 
 SAVED = FilePosition("/log/a.jsonl", 1, 100, "f" * 64, 1024, 5000, 50)
@@ -21,8 +22,8 @@ def at(line: int, **changes: object) -> FilePosition:
     return FilePosition(**{**SAVED.__dict__, "offset": line * 100, "line": line, **changes})
 
 
-def batch(first: int, last: int) -> tuple[list[tuple[int, bytes | None]], dict[str, list[Alert]]]:
-    lines: list[tuple[int, bytes | None]] = [(n, b"{}") for n in range(first, last + 1)]
+def batch(first: int, last: int) -> tuple[list[Line], dict[str, list[Alert]]]:
+    lines: list[Line] = [(n, b"{}") for n in range(first, last + 1)]
     return lines, {"a": [alert(n) for n in range(first, last + 1)], "b": [alert(first)]}
 
 
