@@ -17,7 +17,9 @@ each step (sizes grow 4x), cubic quadruples it.
   and would not write them back);
 - ``NaN values`` / ``broken line``: what orjson refuses, parsed again or scanned.
 
-The old code is ``--old`` (default ``/work/main``; skipped if absent). Each
+The old code is ``--old PATH``, a checkout of an earlier revision (for the one
+before the hostile-input fixes: ``git worktree add /tmp/shipper-old 0b859c3``);
+without it only the current code is measured. Each
 case runs in its own process, stopped after ``--timeout`` seconds (the sizes
 it did not reach show as "> timeout"); a size is skipped once the previous one
 took more than ``--budget`` seconds (quadratic code would take 16 times as
@@ -149,7 +151,7 @@ def measure(root: Path, case: str, args: argparse.Namespace) -> dict[int, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--old", default="/work/main")
+    parser.add_argument("--old", help="a checkout of older code to measure beside this one")
     parser.add_argument("--max-bytes", type=int, default=1 << 20)
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--timeout", type=float, default=30)
@@ -159,8 +161,10 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.case[0], args.max_bytes, args.budget)
         return
-    old_root = Path(args.old)
-    roots = {"new": ROOT} | ({"old": old_root} if (old_root / "shipper").is_dir() else {})
+    old_root = Path(args.old) if args.old else None
+    if old_root is not None and not (old_root / "shipper").is_dir():
+        parser.error(f"--old {old_root}: no shipper/ there")
+    roots = {"new": ROOT} | ({"old": old_root} if old_root is not None else {})
     print(
         f"{'case':<24} {'bytes':>8} " + " ".join(f"{n + ' s':>9} {n + ' ns/B':>8}" for n in roots)
     )
