@@ -58,7 +58,7 @@ class Rule:
 def example_rules() -> tuple[list[Rule], int]:
     """The example config's channels, as (threshold, globs) for the hand-written contenders."""
     sys.path.insert(0, str(ROOT))
-    from shipper.config import load_config
+    from shipper.config.load import load_config
 
     config = load_config(CONFIG, {}, posts=False)
     rules = [Rule(int(c.min_severity), list(c.actions)) for c in config.channels]

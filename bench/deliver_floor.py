@@ -30,10 +30,11 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from shipper.config import ChannelConfig, Config, load_config
-from shipper.event import Alert
-from shipper.formats import render
-from shipper.intake import Intake, Routed
+from shipper.config.load import load_config
+from shipper.config.model import ChannelConfig, Config
+from shipper.routing.event import Alert
+from shipper.routing.intake import Intake, Routed
+from shipper.sinks import render
 from shipper.sources.lines import Block, Line, LineSplitter
 
 CHUNK_BYTES = 512 * 1024

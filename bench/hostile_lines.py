@@ -83,12 +83,13 @@ def worker(root: str, case: str, max_bytes: int, budget: float) -> None:
     sys.path.insert(0, root)
     import dataclasses
 
-    from shipper.config import ChannelConfig, Kind, load_config
-    from shipper.formats import render
-    from shipper.intake import Intake
-    from shipper.severity import Severity
+    from shipper.config.load import load_config
+    from shipper.config.model import ChannelConfig, Kind
+    from shipper.config.severity import Severity
+    from shipper.routing.intake import Intake
+    from shipper.sinks import render
     from shipper.sources.lines import LineSplitter
-    from shipper.spool_records import encode_record
+    from shipper.spool.records import encode_record
 
     base = load_config(Path(root) / "config.example.toml", {}, posts=False)
     source = dataclasses.replace(base.source, max_line_bytes=8 << 20)

@@ -17,7 +17,7 @@ import json
 import sys
 import time
 
-from shipper.logs import SecretFilter
+from shipper.ops.logs import SecretFilter
 
 
 def urls(n: int) -> list[str]:
@@ -60,7 +60,8 @@ def main(channels: int) -> None:
     built = time.perf_counter() - start
     print(f"{channels} channels: filter built in {built * 1e3:.1f} ms")
     line = (
-        "2026-11-30 22:00:00,123 WARNING shipper.delivery: channel security: attempt 3 failed, "
+        "2026-11-30 22:00:00,123 WARNING shipper.delivery.worker: channel security: "
+        "attempt 3 failed, "
         "next try in 4s: Slack answered 500: the service had an internal error, retrying"
     )
     texts = {

@@ -1,5 +1,5 @@
 """Allow ``python -m shipper``."""
 
-from shipper.cli import main
+from shipper.cli.main import main
 
 main()

@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from shipper.sources.checkpoint import (
+from shipper.sources.lines import Block, Line, Lines, LineSplitter
+from shipper.sources.position import (
     FINGERPRINT_BYTES,
     FilePosition,
     fingerprint_of,
     is_same_file,
     read_head,
 )
-from shipper.sources.lines import Block, Line, Lines, LineSplitter
 from shipper.sources.tailed_path import Refused, TailedPath, open_regular
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from shipper.config import Config, load_config
-from shipper.server import HEALTH_PATH, LIVE_PATH, is_loopback
+from shipper.config.load import load_config
+from shipper.config.model import Config
+from shipper.ops.server import HEALTH_PATH, LIVE_PATH, is_loopback
 from tests.deploy.files import (
     KUBERNETES,
     dockerfile_env,

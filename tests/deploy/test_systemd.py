@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config import load_config
-from shipper.server import MAX_CONNECTIONS, RESERVED_FILES, connection_cap
+from shipper.config.load import load_config
+from shipper.ops.server import MAX_CONNECTIONS, RESERVED_FILES, connection_cap
 from tests.deploy.files import (
     CHECK_UNIT,
     ENV_EXAMPLE,

@@ -14,16 +14,16 @@ from typing import Any
 
 import pytest
 
-from shipper.backlog import MemoryBacklog
-from shipper.channels import ChannelSet
 from shipper.clock import SystemClock
-from shipper.config import ChannelConfig, DeliveryConfig
-from shipper.deadletter import DeadLetters
-from shipper.delivery import ChannelWorker, Poster, failure_class
-from shipper.event import Alert
-from shipper.formats import Rendered
-from shipper.severity import Severity
-from shipper.state import StateDir
+from shipper.config.model import ChannelConfig, DeliveryConfig
+from shipper.config.severity import Severity
+from shipper.delivery.channels import ChannelSet
+from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.worker import ChannelWorker, Poster, failure_class
+from shipper.routing.event import Alert
+from shipper.sinks.base import Rendered
+from shipper.spool.backlog import MemoryBacklog
+from shipper.spool.state import StateDir
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
 
 DEADLINE = 10.0
@@ -217,7 +217,7 @@ async def test_a_change_waits_for_a_batch_stuck_on_a_full_backlog(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr("shipper.channels.LOCK_NOTICE_SECONDS", 0.1)
+    monkeypatch.setattr("shipper.delivery.channels.LOCK_NOTICE_SECONDS", 0.1)
     fake.always("/down", Reply(500, "down"))
     state = StateDir(tmp_path / "state")
     state.prepare()

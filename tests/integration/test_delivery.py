@@ -18,16 +18,16 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper import delivery
-from shipper.answers import Delivered, GiveUp, Retry
-from shipper.backlog import MemoryBacklog
 from shipper.clock import Clock, FakeClock, SystemClock
-from shipper.config import ChannelConfig, DeliveryConfig, Kind
-from shipper.deadletter import DeadLetters
-from shipper.delivery import ChannelWorker, Poster, Report, drain_workers, post_once
-from shipper.event import Alert
-from shipper.formats import Rendered
-from shipper.severity import Severity
+from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
+from shipper.config.severity import Severity
+from shipper.delivery import worker as delivery
+from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.worker import ChannelWorker, Poster, Report, drain_workers, post_once
+from shipper.routing.event import Alert
+from shipper.sinks.answers import Delivered, GiveUp, Retry
+from shipper.sinks.base import Rendered
+from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 
 SECRET = "SECRETTOKEN123"
@@ -413,11 +413,11 @@ async def test_the_url_never_reaches_logs_or_reasons(fake, poster, dead, clock, 
 
 
 async def test_log_records_carry_fields_for_json_logs(fake, poster, dead, clock, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="shipper.delivery")
+    caplog.set_level(logging.INFO, logger="shipper.delivery.worker")
     fake.script("/h", Reply(503, "", {"Retry-After": "4"}))
     run = Run(channel("webhook", fake.to("/h"), name="siem"), poster, dead, clock)
     await run.drain(alert(1))
-    retry, ok = (r for r in caplog.records if r.name == "shipper.delivery")
+    retry, ok = (r for r in caplog.records if r.name == "shipper.delivery.worker")
     assert retry.levelno == logging.WARNING
     assert (retry.channel, retry.status, retry.attempt, retry.delay) == ("siem", 503, 1, 4.0)
     assert retry.reason == "The webhook answered 503: the service is unavailable, retrying after 4s"

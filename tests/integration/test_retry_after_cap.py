@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from shipper.answers import Retry, classify
-from shipper.backlog import MemoryBacklog
 from shipper.clock import FakeClock
-from shipper.config import ChannelConfig, DeliveryConfig, Kind
-from shipper.deadletter import DeadLetters
-from shipper.delivery import ChannelWorker, Poster, Report
-from shipper.event import Alert
-from shipper.formats import Rendered
-from shipper.severity import Severity
+from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
+from shipper.config.severity import Severity
+from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.worker import ChannelWorker, Poster, Report
+from shipper.routing.event import Alert
+from shipper.sinks.answers import Retry, classify
+from shipper.sinks.base import Rendered
+from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
 
 DEADLINE = 5.0
@@ -87,7 +87,7 @@ async def test_a_429_asking_for_eleven_days_waits_an_hour(
     fake: FakeWebhook, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.script("/hook", Reply(429, "slow down", {"Retry-After": "999999"}))
-    with caplog.at_level(logging.WARNING, logger="shipper.delivery"):
+    with caplog.at_level(logging.WARNING, logger="shipper.delivery.worker"):
         reports = await deliver(channel("webhook", fake.to("/hook")), clock, tmp_path)
     assert clock.sleeps == [3600.0]
     assert len(fake.requests_to("/hook")) == 2
@@ -119,7 +119,7 @@ async def test_a_retry_after_within_the_cap_is_honoured_as_asked(
     fake: FakeWebhook, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.script("/hook", Reply(503, "", {"Retry-After": "120"}))
-    with caplog.at_level(logging.WARNING, logger="shipper.delivery"):
+    with caplog.at_level(logging.WARNING, logger="shipper.delivery.worker"):
         await deliver(channel("webhook", fake.to("/hook")), clock, tmp_path)
     assert clock.sleeps == [120.0]
     assert not any("retry_after_max" in r.getMessage() for r in caplog.records)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from shipper.event import Alert
-from shipper.severity import Severity
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from shipper.answers import (
+from shipper.config.model import ChannelConfig
+from shipper.sinks.answers import (
     SLACK_ERRORS,
     Delivered,
     GiveUp,
@@ -16,7 +17,6 @@ from shipper.answers import (
     service_for,
     service_of,
 )
-from shipper.config import ChannelConfig
 
 NOW = 1_700_000_000.0
 NO_HEADERS: Mapping[str, str] = {}

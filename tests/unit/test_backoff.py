@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.backoff import full_jitter, parse_retry_after
+from shipper.delivery.backoff import full_jitter
+from shipper.sinks.retry_after import parse_retry_after
 
 NOW = 1_700_000_000.0
 

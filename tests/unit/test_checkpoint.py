@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipper.errors import PositionError
-from shipper.sources.checkpoint import (
+from shipper.sources.position import (
     FINGERPRINT_BYTES,
     Checkpoint,
     FilePosition,

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config import DEFAULT_MAX_RATE, find_config, load_config
-from shipper.config_values import Problems, parse_duration
+from shipper.config.load import find_config, load_config
+from shipper.config.model import DEFAULT_MAX_RATE
+from shipper.config.severity import Severity
+from shipper.config.values import Problems, parse_duration
 from shipper.errors import ConfigError
-from shipper.severity import Severity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 ENV = {

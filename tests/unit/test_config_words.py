@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config import load_config
-from shipper.config_values import written
+from shipper.config.load import load_config
+from shipper.config.values import written
 from shipper.errors import ConfigError
 
 SECRET_URL = "https://hooks.slack.com/services/T0ABC123/B0DEF456/xoxSecretToken99"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shipper.event import Event, Fields, Rejected, parse_line, to_alert
-from shipper.severity import Severity
+from shipper.config.model import Fields
+from shipper.config.severity import Severity
+from shipper.routing.event import Event, Rejected, parse_line, to_alert
 
 FIELDS = Fields()
 

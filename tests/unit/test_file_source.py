@@ -19,9 +19,9 @@ from typing import Literal
 import pytest
 
 from shipper.sources import file as file_source
-from shipper.sources.checkpoint import FilePosition, load_position, save_position
 from shipper.sources.file import FileTail, TailBatch
 from shipper.sources.lines import Line, TooLong
+from shipper.sources.position import FilePosition, load_position, save_position
 
 DEADLINE = 10.0
 POLL = 0.02

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from shipper.config import ChannelConfig
-from shipper.event import Alert
-from shipper.formats import RENDERERS, render
-from shipper.formats.slack import SEVERITY_EMOJI, render_slack
-from shipper.severity import Severity
+from shipper.config.model import ChannelConfig
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
+from shipper.sinks import RENDERERS, render
+from shipper.sinks.slack import SEVERITY_EMOJI, render_slack
 from tests.unit.format_samples import (
     assert_golden,
     batch_alerts,

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipper.config import ChannelConfig, TeamsFormat
-from shipper.event import Alert
-from shipper.formats import RENDERERS, render
-from shipper.formats.teams import (
+from shipper.config.model import ChannelConfig, TeamsFormat
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
+from shipper.sinks import RENDERERS, render
+from shipper.sinks.teams import (
     SEVERITY_EMOJI,
     TEXT_COLOR,
     THEME_COLOR,
@@ -22,7 +23,6 @@ from shipper.formats.teams import (
     render_messagecard,
     render_teams,
 )
-from shipper.severity import Severity
 from tests.unit.format_samples import (
     assert_golden,
     batch_alerts,

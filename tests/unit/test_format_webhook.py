@@ -5,11 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shipper.config import KINDS, ChannelConfig
-from shipper.event import Alert
-from shipper.formats import RENDERERS, Rendered, render
-from shipper.formats.webhook import render_webhook
-from shipper.severity import Severity
+from shipper.config.model import KINDS, ChannelConfig
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
+from shipper.sinks import RENDERERS, render
+from shipper.sinks.base import Rendered
+from shipper.sinks.webhook import render_webhook
 
 CHANNEL = ChannelConfig(name="siem", kind="webhook", url=None)
 

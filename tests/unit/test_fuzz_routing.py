@@ -21,14 +21,15 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipper.config import ChannelConfig, Config, load_config
-from shipper.formats import render
-from shipper.intake import Intake
-from shipper.route import Router
-from shipper.severity import SEVERITY_NAMES, Severity
-from shipper.skim import glob_to_bytes_pattern
+from shipper.config.load import load_config
+from shipper.config.model import ChannelConfig, Config
+from shipper.config.severity import SEVERITY_NAMES, Severity
+from shipper.routing.intake import Intake
+from shipper.routing.route import Router
+from shipper.routing.skim import glob_to_bytes_pattern
+from shipper.sinks import render
 from shipper.sources.lines import LineSplitter
-from shipper.spool_records import decode_record, encode_record
+from shipper.spool.records import decode_record, encode_record
 
 BASE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)
 

@@ -15,12 +15,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shipper.config import ChannelConfig, load_config
-from shipper.event import (
+from shipper.config.load import load_config
+from shipper.config.model import ChannelConfig, Fields
+from shipper.config.severity import Severity
+from shipper.routing.event import (
     DEEP_MARKER,
     MAX_DEPTH,
     Event,
-    Fields,
     Rejected,
     bound_event,
     flatten,
@@ -28,13 +29,12 @@ from shipper.event import (
     storable,
     to_alert,
 )
-from shipper.formats import render
-from shipper.intake import Intake
-from shipper.route import Router
-from shipper.severity import Severity
-from shipper.skim import Skimmer, glob_to_bytes_pattern
+from shipper.routing.intake import Intake
+from shipper.routing.route import Router
+from shipper.routing.skim import Skimmer, glob_to_bytes_pattern
+from shipper.sinks import render
 from shipper.sources.lines import Block, LineSplitter
-from shipper.spool_records import decode_record, encode_record
+from shipper.spool.records import decode_record, encode_record
 
 FIELDS = Fields()
 EXAMPLE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)

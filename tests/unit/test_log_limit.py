@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shipper.log_limit import RepeatFilter
+from shipper.ops.log_limit import RepeatFilter
 
 
 class Clock:
@@ -20,7 +20,7 @@ def record(
     msg: str,
     *args: Any,
     level: int = logging.WARNING,
-    name: str = "shipper.intake",
+    name: str = "shipper.routing.intake",
     channel: str | None = None,
 ) -> logging.LogRecord:
     r = logging.LogRecord(name, level, __file__, 1, msg, args, None)
@@ -63,7 +63,7 @@ def test_the_first_records_of_a_window_pass_then_a_summary_follows() -> None:
         "4 similar message(s) suppressed in the last 10s; "
         "the last one: line 7 skipped: not valid JSON"
     )
-    assert summary.levelno == logging.WARNING and summary.name == "shipper.intake"
+    assert summary.levelno == logging.WARNING and summary.name == "shipper.routing.intake"
     assert summary.__dict__["count"] == 4
     h.filter.flush()
     assert len(h.out) == 4, "one summary per window"

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.config import load_config
-from shipper.event import Event, Fields, Rejected, parse_too_long
-from shipper.intake import Intake
-from shipper.severity import Severity
+from shipper.config.load import load_config
+from shipper.config.model import Fields
+from shipper.config.severity import Severity
+from shipper.routing.event import Event, Rejected, parse_too_long
+from shipper.routing.intake import Intake
 from shipper.sources.lines import HEAD_BYTES, Block, Line, LineSplitter, TooLong
 
 EXAMPLE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shipper.notify import Notifier
+from shipper.run.notify import Notifier
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_a_missing_socket_is_logged_once_and_never_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     notifier = Notifier.from_environ({"NOTIFY_SOCKET": str(tmp_path / "gone")})
-    with caplog.at_level(logging.WARNING, "shipper.notify"):
+    with caplog.at_level(logging.WARNING, "shipper.run.notify"):
         assert notifier.send("READY=1") is False
         notifier.stopping()
     assert len(caplog.records) == 1
@@ -105,7 +105,7 @@ def test_a_missing_socket_is_logged_once_and_never_raises(
 
 
 def test_an_address_that_is_no_socket_is_refused(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, "shipper.notify"):
+    with caplog.at_level(logging.WARNING, "shipper.run.notify"):
         notifier = Notifier.from_environ({"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not notifier.is_enabled
     assert "not notifying" in caplog.text

@@ -16,8 +16,8 @@ import orjson
 import pytest
 import yarl
 
-from shipper.logs import JsonFormatter, SecretFilter
-from shipper.redaction import Redactor, url_secrets
+from shipper.ops.logs import JsonFormatter, SecretFilter
+from shipper.ops.redaction import Redactor, url_secrets
 
 FLOW_ID = "5ecf10we1d0a4b7c9e8f00112233abcd"
 SIG = "sIgAlpha%7eSigBravo%2fSigCharlie%20SigDelta+SigEcho%7ESigFoxtrot"

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config import DEFAULT_UNHEALTHY_AFTER, Config, load_config
+from shipper.config.load import load_config
+from shipper.config.model import DEFAULT_UNHEALTHY_AFTER, Config
+from shipper.config.reload import plan_reload
+from shipper.config.severity import Severity
 from shipper.errors import ConfigError
-from shipper.reload import plan_reload
-from shipper.severity import Severity
 
 ENV = {"HOME": "/home/u", "A_URL": "https://a.example.com/x", "B_URL": "https://b.example.com/y"}
 

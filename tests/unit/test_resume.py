@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipper.event import Alert
-from shipper.resume import Resume
-from shipper.severity import Severity
-from shipper.sources.checkpoint import Checkpoint, FilePosition
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
 from shipper.sources.lines import Line
-from shipper.spool import Spool
+from shipper.sources.position import Checkpoint, FilePosition
+from shipper.spool.resume import Resume
+from shipper.spool.spool import Spool
 
 SAVED = FilePosition("/log/a.jsonl", 1, 100, "f" * 64, 1024, 5000, 50)
 

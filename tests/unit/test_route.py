@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config import ChannelConfig, load_config
-from shipper.route import Router
-from shipper.severity import Severity
+from shipper.config.load import load_config
+from shipper.config.model import ChannelConfig
+from shipper.config.severity import Severity
+from shipper.routing.route import Router
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 

@@ -13,9 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from shipper.intake import IntakeStats
-from shipper.lifecycle import LOW_OPEN_FILES, raise_open_files_limit
-from shipper.server import (
+from shipper.ops.server import (
     LISTEN_BACKLOG,
     MAX_CONNECTIONS,
     RESERVED_FILES,
@@ -24,7 +22,9 @@ from shipper.server import (
     connection_cap,
     is_loopback,
 )
-from shipper.status import SourceState, Status
+from shipper.ops.status import SourceState, Status
+from shipper.routing.intake import IntakeStats
+from shipper.run.lifecycle import LOW_OPEN_FILES, raise_open_files_limit
 from tests.e2e.cli import free_port
 
 
@@ -174,7 +174,7 @@ def test_a_limit_that_cannot_be_raised_stays_and_a_low_one_is_warned_about(
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(resource, "setrlimit", refused)
-    with caplog.at_level(logging.WARNING, "shipper.lifecycle"):
+    with caplog.at_level(logging.WARNING, "shipper.run.lifecycle"):
         assert raise_open_files_limit() == LOW_OPEN_FILES // 2
     assert f"the open files limit is {LOW_OPEN_FILES // 2}" in caplog.text
     assert "LimitNOFILE=" in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipper.severity import Severity, parse_severity
+from shipper.config.severity import Severity, parse_severity
 
 
 @pytest.mark.parametrize(

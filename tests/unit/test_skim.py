@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipper.config import ChannelConfig, Config, load_config
-from shipper.event import Fields
-from shipper.intake import Intake
-from shipper.severity import Severity
-from shipper.skim import Skimmer, glob_to_bytes_pattern
+from shipper.config.load import load_config
+from shipper.config.model import ChannelConfig, Config, Fields
+from shipper.config.severity import Severity
+from shipper.routing.intake import Intake
+from shipper.routing.skim import Skimmer, glob_to_bytes_pattern
 from shipper.sources.lines import Block, LineSplitter, TooLong
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"

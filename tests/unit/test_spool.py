@@ -18,26 +18,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper import spool as spool_module
-from shipper.answers import Delivered, Outcome
-from shipper.backlog import Backlog
 from shipper.clock import FakeClock
-from shipper.config import ChannelConfig, DeliveryConfig
-from shipper.deadletter import DeadLetters
-from shipper.delivery import ChannelWorker
+from shipper.config.model import ChannelConfig, DeliveryConfig
+from shipper.config.severity import Severity
+from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.worker import ChannelWorker
 from shipper.errors import BacklogFullError, SpoolError
-from shipper.event import Alert
-from shipper.formats import Rendered
-from shipper.severity import Severity
-from shipper.spool import Spool
-from shipper.spool_cursor import encode_slot
-from shipper.spool_records import (
+from shipper.routing.event import Alert
+from shipper.sinks.answers import Delivered, Outcome
+from shipper.sinks.base import Rendered
+from shipper.spool import spool as spool_module
+from shipper.spool.backlog import Backlog
+from shipper.spool.cursor import encode_slot
+from shipper.spool.records import (
     BadRecord,
     Position,
     decode_record,
     encode_record,
     segment_name,
 )
+from shipper.spool.spool import Spool
 
 CURSOR = "cursor"
 

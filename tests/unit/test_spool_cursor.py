@@ -12,11 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-import shipper.spool_cursor
-from shipper.event import Alert
-from shipper.severity import Severity
-from shipper.spool import Spool
-from shipper.spool_cursor import (
+import shipper.spool.cursor
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
+from shipper.spool.cursor import (
     CURSOR_NAME,
     LEGACY_CURSOR_NAME,
     SLOT_BYTES,
@@ -26,7 +25,8 @@ from shipper.spool_cursor import (
     encode_slot,
     read_cursor,
 )
-from shipper.spool_records import Position, segment_name
+from shipper.spool.records import Position, segment_name
+from shipper.spool.spool import Spool
 
 
 def alert(n: int) -> Alert:
@@ -103,7 +103,7 @@ async def test_a_legacy_cursor_json_is_read_then_replaced(tmp_path: Path) -> Non
 async def test_a_save_is_synced_within_the_interval_and_at_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shipper.spool_cursor, "SYNC_INTERVAL", 0.05)
+    monkeypatch.setattr(shipper.spool.cursor, "SYNC_INTERVAL", 0.05)
     synced: list[int] = []
     loop, first_sync = asyncio.get_running_loop(), asyncio.Event()
     real = os.fdatasync
@@ -154,7 +154,7 @@ async def test_segments_are_deleted_only_behind_a_durable_cursor(
 async def test_a_save_made_during_a_slow_sync_is_synced_by_a_later_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shipper.spool_cursor, "SYNC_INTERVAL", 0.01)
+    monkeypatch.setattr(shipper.spool.cursor, "SYNC_INTERVAL", 0.01)
     loop = asyncio.get_running_loop()
     release, started = threading.Event(), asyncio.Queue[int]()
     real = os.fdatasync

@@ -21,17 +21,17 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper import spool as spool_module
-from shipper import store as store_module
-from shipper.deadletter import DeadLetters
+from shipper.config.severity import Severity
+from shipper.delivery.deadletter import DeadLetters
 from shipper.errors import SpoolError
-from shipper.event import Alert
-from shipper.severity import Severity
-from shipper.sources.checkpoint import FilePosition
-from shipper.spool import Spool
-from shipper.spool_cursor import CURSOR_NAME, CursorFile, read_cursor
-from shipper.spool_records import Position
-from shipper.store import Store
+from shipper.routing.event import Alert
+from shipper.sources.position import FilePosition
+from shipper.spool import spool as spool_module
+from shipper.spool import store as store_module
+from shipper.spool.cursor import CURSOR_NAME, CursorFile, read_cursor
+from shipper.spool.records import Position
+from shipper.spool.spool import Spool
+from shipper.spool.store import Store
 
 PAD = "x" * 1000
 
@@ -158,7 +158,7 @@ async def test_records_that_never_reached_the_file_are_not_counted_after_close(
 
 
 def test_segments_are_at_most_a_sixteenth_of_the_file_system(tmp_path: Path) -> None:
-    from shipper.spool import MIN_SEGMENT_BYTES, segment_bytes_for
+    from shipper.spool.spool import MIN_SEGMENT_BYTES, segment_bytes_for
 
     st = os.statvfs(tmp_path)
     size = st.f_blocks * st.f_frsize
@@ -255,7 +255,7 @@ def test_a_torn_dead_letter_left_by_a_crash_is_cut_before_the_next(tmp_path: Pat
 
 
 def test_replay_counts_whole_dead_letters_only() -> None:
-    from shipper.replays import count_dead_letters
+    from shipper.run.replays import count_dead_letters
 
     record = {"time": "t", "channel": "siem", "reason": "r", "attempts": 1, "line": 3}
     good = orjson.dumps({**record, "event": {"action": "x"}}) + b"\n"

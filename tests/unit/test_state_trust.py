@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from shipper.channel_files import MAX_FILE_NAME, channel_name_problems, file_name_for
-from shipper.config import load_config
-from shipper.deadletter import DeadLetters
+from shipper.config.channel_files import MAX_FILE_NAME, channel_name_problems, file_name_for
+from shipper.config.load import load_config
+from shipper.config.severity import Severity
+from shipper.delivery.deadletter import DeadLetters
 from shipper.durable import (
     UntrustedPathError,
     ensure_private_dir,
@@ -24,10 +25,9 @@ from shipper.durable import (
     write_atomic,
 )
 from shipper.errors import ConfigError, SpoolError, StateError
-from shipper.event import Alert
-from shipper.severity import Severity
-from shipper.spool import Spool
-from shipper.state import StateDir
+from shipper.routing.event import Alert
+from shipper.spool.spool import Spool
+from shipper.spool.state import StateDir
 
 OTHER_UID = 65534
 SECRET = b"not shipper's to touch\n"

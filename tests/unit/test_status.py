@@ -9,10 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shipper import __version__
-from shipper.intake import IntakeStats
-from shipper.metrics import make_registry, render_metrics
-from shipper.status import ChannelStatus, SourceState, Status, health
-from shipper.worker_stats import FAILURE_CLASSES, WorkerStats
+from shipper.delivery.stats import FAILURE_CLASSES, ChannelStatus, WorkerStats
+from shipper.ops.metrics import make_registry, render_metrics
+from shipper.ops.status import SourceState, Status, health
+from shipper.routing.intake import IntakeStats
 
 NOW = 1_700_000_000.0
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from shipper.config.severity import Severity
 from shipper.errors import SpoolError
-from shipper.event import Alert
-from shipper.severity import Severity
-from shipper.sources.checkpoint import FilePosition
-from shipper.spool import Spool
-from shipper.store import Store
+from shipper.routing.event import Alert
+from shipper.sources.position import FilePosition
+from shipper.spool.spool import Spool
+from shipper.spool.store import Store
 
 
 def alert(n: int) -> Alert:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from shipper.store import uninterrupted
+from shipper.spool.store import uninterrupted
 
 
 async def test_a_cancelled_step_still_runs_to_its_end_then_the_cancel_goes_on() -> None:

@@ -1,0 +1,1 @@
+"""The config: TOML -> frozen dataclasses, ${VAR}, every error named by its key, reload plans."""

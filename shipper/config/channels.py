@@ -1,0 +1,233 @@
+"""The ``[delivery]`` defaults and the ``[channels.NAME]`` tables of the config.
+
+Part of ``config.load_config``: every problem is added to ``problems`` under its
+key path, never raised on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from shipper.config.channel_files import channel_name_problems
+from shipper.config.model import (
+    DEFAULT_MAX_RATE,
+    KINDS,
+    ChannelConfig,
+    DeliveryConfig,
+    Kind,
+    TeamsFormat,
+)
+from shipper.config.severity import Severity
+from shipper.config.values import (
+    Problems,
+    expand_env,
+    kind_of,
+    parse_duration,
+    parse_glob,
+    parse_size,
+    parse_url,
+    read_positive_int,
+    read_severity,
+    read_string,
+    reject_unknown,
+    written,
+)
+
+WORKFLOWS_HOST_SUFFIXES = (".logic.azure.com", ".api.powerplatform.com")
+
+_DURATION_KEYS = (
+    "timeout",
+    "retry_initial",
+    "retry_max",
+    "give_up_after",
+    "drain_timeout",
+    "retry_after_max",
+)
+_DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
+_CHANNEL_KEYS = {"kind", "url", "label", "min_severity", "actions", "exclude", "format"}
+_CHANNEL_KEYS |= _DELIVERY_KEYS
+
+
+def parse_delivery(
+    table: dict[str, Any],
+    prefix: str,
+    base: DeliveryConfig,
+    environ: Mapping[str, str],
+    problems: Problems,
+) -> DeliveryConfig:
+    if prefix == "delivery.":
+        reject_unknown(table, _DELIVERY_KEYS, prefix, problems)
+    values: dict[str, Any] = {}
+    for key in _DURATION_KEYS:
+        if key in table:
+            parsed = parse_duration(table[key], f"{prefix}{key}", problems)
+            if parsed is not None:
+                values[key] = parsed
+    if "spool_max_bytes" in table:
+        size = parse_size(table["spool_max_bytes"], f"{prefix}spool_max_bytes", problems)
+        if size is not None:
+            values["spool_max_bytes"] = size
+    if "batch_max" in table:
+        values["batch_max"] = read_positive_int(
+            table, "batch_max", prefix, base.batch_max, problems
+        )
+    if "max_rate" in table:
+        rate = table["max_rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 0:
+            problems.error(
+                f"{prefix}max_rate: must be a number of messages a second "
+                f"(0 for no limit), got {written(rate)}"
+            )
+        else:
+            values["max_rate"] = float(rate) if rate > 0 else None
+    result = replace(base, **values)
+    if result.retry_initial > result.retry_max:
+        problems.error(
+            f"{prefix}retry_initial: ({result.retry_initial:g}s) is longer than "
+            f"retry_max ({result.retry_max:g}s)"
+        )
+    return result
+
+
+def parse_channels(
+    table: dict[str, Any],
+    delivery: DeliveryConfig,
+    rate_is_global: bool,
+    environ: Mapping[str, str],
+    problems: Problems,
+    *,
+    posts: bool,
+) -> tuple[ChannelConfig, ...]:
+    if not table:
+        problems.error("channels: no channel defined; add at least one [channels.NAME] table")
+        return ()
+    for problem in channel_name_problems(table):
+        problems.error(problem)
+    channels = []
+    for name, body in table.items():
+        prefix = f"channels.{name}."
+        if not isinstance(body, dict):
+            problems.error(f"channels.{name}: must be a table, got {kind_of(body)}")
+            continue
+        channel = _channel(
+            name, body, prefix, delivery, rate_is_global, environ, problems, posts=posts
+        )
+        if channel is not None:
+            channels.append(channel)
+    return tuple(channels)
+
+
+def _channel(
+    name: str,
+    body: dict[str, Any],
+    prefix: str,
+    delivery: DeliveryConfig,
+    rate_is_global: bool,
+    environ: Mapping[str, str],
+    problems: Problems,
+    *,
+    posts: bool,
+) -> ChannelConfig | None:
+    reject_unknown(body, _CHANNEL_KEYS, prefix, problems)
+    kind_raw = read_string(body, "kind", prefix, environ, problems) if "kind" in body else None
+    if "kind" not in body:
+        problems.error(f"{prefix}kind: missing; expected one of {', '.join(KINDS)}")
+    kind: Kind | None = next((k for k in KINDS if k == kind_raw), None)
+    if kind_raw is not None and kind is None:
+        problems.error(
+            f"{prefix}kind: unknown kind {written(body['kind'])}; "
+            f"expected one of {', '.join(KINDS)}"
+        )
+    url = _channel_url(body, prefix, environ, problems, posts=posts)
+    label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
+    min_severity = read_severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
+    actions = _globs(body, "actions", prefix, problems, default=("*",))
+    exclude = _globs(body, "exclude", prefix, problems, default=())
+    teams_format = _teams_format(body, prefix, kind, url, environ, problems)
+    # [delivery].max_rate, when given, replaces every kind's own default.
+    base = (
+        delivery
+        if rate_is_global
+        else replace(delivery, max_rate=DEFAULT_MAX_RATE[kind] if kind else None)
+    )
+    own = parse_delivery(body, prefix, base, environ, problems)
+    if kind is None:
+        return None
+    return ChannelConfig(name, kind, url, label, min_severity, actions, exclude, teams_format, own)
+
+
+def _channel_url(
+    body: dict[str, Any],
+    prefix: str,
+    environ: Mapping[str, str],
+    problems: Problems,
+    *,
+    posts: bool,
+) -> str | None:
+    if "url" not in body:
+        problems.error(f'{prefix}url: missing; the webhook URL, e.g. "${{SLACK_WEBHOOK_URL}}"')
+        return None
+    value = body["url"]
+    if not isinstance(value, str):
+        problems.error(f"{prefix}url: must be a string, got {kind_of(value)}")
+        return None
+    target = problems if posts else problems.as_warnings()
+    expanded = expand_env(value, environ, f"{prefix}url", target)
+    if expanded is None:
+        return None
+    return parse_url(expanded, f"{prefix}url", problems)
+
+
+def _globs(
+    body: dict[str, Any], key: str, prefix: str, problems: Problems, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    if key not in body:
+        return default
+    value = body[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.error(f"{prefix}{key}: must be a list of glob strings, got {written(value)}")
+        return default
+    if key == "actions" and not value:
+        problems.error(
+            f"{prefix}actions: is empty, so the channel would never match; "
+            'remove the key to match every action, or list globs like "login.*"'
+        )
+    return tuple(g for g in value if parse_glob(g, f"{prefix}{key}", problems))
+
+
+def _teams_format(
+    body: dict[str, Any],
+    prefix: str,
+    kind: Kind | None,
+    url: str | None,
+    environ: Mapping[str, str],
+    problems: Problems,
+) -> TeamsFormat:
+    choice = "auto"
+    if "format" in body:
+        if kind != "teams":
+            problems.error(f"{prefix}format: only teams channels have a format")
+        choice = read_string(body, "format", prefix, environ, problems) or "auto"
+        if choice not in ("auto", "messagecard", "adaptivecard"):
+            problems.error(
+                f"{prefix}format: unknown format {written(body['format'])}; expected auto, "
+                "messagecard or adaptivecard"
+            )
+            choice = "auto"
+    if choice == "messagecard":
+        return "messagecard"
+    if choice == "adaptivecard":
+        return "adaptivecard"
+    return "adaptivecard" if url is not None and is_workflows_url(url) else "messagecard"
+
+
+@functools.lru_cache(maxsize=64)  # asked on every post's answer
+def is_workflows_url(url: str) -> bool:
+    """Teams Workflows (Power Automate) hosts take Adaptive Cards, not MessageCards."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host.endswith(s) or host == s[1:] for s in WORKFLOWS_HOST_SUFFIXES)

@@ -1,0 +1,1 @@
+"""Delivery: a worker per channel posts, paces, backs off and dead-letters."""

@@ -1,0 +1,172 @@
+"""The HTTP edge of delivery: one ``aiohttp.ClientSession``, one POST, one ``Outcome``.
+
+``Poster.post`` serialises a payload with orjson, posts it with the channel's
+own ``ClientTimeout``, reads the answer (capped) and hands it to
+``answers.classify``. Transport failures are translated here, at the edge,
+into ``TransportError``/``PostTimeoutError`` and then into a ``Retry`` whose
+reason names the host only: aiohttp's own messages carry the full URL, and
+the URL is the webhook's secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from shipper import __version__
+from shipper.clock import Clock, SystemClock
+from shipper.config.model import ChannelConfig
+from shipper.errors import PostTimeoutError, TransportError
+from shipper.ops.logs import SecretFilter, host_of
+from shipper.sinks.answers import GiveUp, Outcome, Retry, classify, format_delay, service_of
+
+# Answers are a word or a short JSON object; never buffer a runaway body.
+MAX_ANSWER_BYTES = 64 * 1024
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+# aiohttp errors in plain words, most specific first. Never str(exc): aiohttp
+# puts the full URL, secret included, into its exception messages.
+_TRANSPORT_WORDS: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ClientConnectorDNSError, "its name did not resolve"),
+    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was refused"),
+    (aiohttp.ClientSSLError, "the TLS handshake failed"),
+    (aiohttp.ClientProxyConnectionError, "the proxy refused the connection"),
+    (aiohttp.ServerDisconnectedError, "the server closed the connection without answering"),
+    (aiohttp.ClientPayloadError, "the answer was cut short"),
+)
+
+
+class Sender(Protocol):
+    """What a worker posts through; ``Poster`` in production, a fake in unit tests."""
+
+    async def post(self, channel: ChannelConfig, payload: Any) -> Outcome:
+        """Post one message; never raises for a delivery failure."""
+
+
+class Poster:
+    """One HTTP session for every channel: ``async with Poster() as poster: ...``."""
+
+    def __init__(self, *, clock: Clock | None = None, user_agent: str | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._user_agent = user_agent or f"shipper/{__version__}"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the session (inside the running event loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": self._user_agent},
+                cookie_jar=aiohttp.DummyCookieJar(),  # webhooks have no use for cookies
+                timeout=aiohttp.ClientTimeout(total=30),  # posts pass their own; a fallback only
+            )
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def __aenter__(self) -> Poster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def post(self, channel: ChannelConfig, payload: Any) -> Outcome:
+        """POST ``payload`` as JSON to the channel's webhook and classify the answer."""
+        if self._session is None:
+            raise RuntimeError("Poster.start() was not called")
+        if channel.url is None:
+            return GiveUp(f"channel {channel.name} has no URL: its variable was unset")
+        try:
+            data = orjson.dumps(payload)
+        except TypeError as exc:
+            return GiveUp(f"the message could not be encoded as JSON ({type(exc).__name__})")
+        try:
+            status, body, headers = await self._send(self._session, channel, data)
+        except aiohttp.InvalidURL:
+            return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
+        except TransportError as exc:
+            return Retry(None, str(exc))
+        # Scrub before the answer is read: its echo is cut short, and a cut may halve a secret.
+        body = _filter_for(channel.url).scrub(body)
+        outcome = classify(
+            service_of(channel),
+            status,
+            body,
+            headers,
+            now=self._clock.time(),
+            retry_after_max=channel.delivery.retry_after_max,
+        )
+        return _scrubbed(outcome, channel.url)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, channel: ChannelConfig, data: bytes
+    ) -> tuple[int, str, Mapping[str, str]]:
+        assert channel.url is not None
+        host = host_of(channel.url)
+        limit = channel.delivery.timeout
+        try:
+            async with session.post(
+                channel.url,
+                data=data,
+                headers=_JSON_HEADERS,
+                timeout=aiohttp.ClientTimeout(total=limit),
+                allow_redirects=False,  # a redirect would resend the event somewhere unchecked
+            ) as response:
+                raw = await _read_capped(response.content, MAX_ANSWER_BYTES)
+                return response.status, raw.decode("utf-8", "replace"), response.headers
+        except TimeoutError as exc:  # before ClientError: ServerTimeoutError is both
+            raise PostTimeoutError(f"{host} did not answer within {format_delay(limit)}") from exc
+        except aiohttp.InvalidURL:
+            raise
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"could not reach {host}: {_transport_words(exc)}") from exc
+
+
+async def post_once(poster: Sender, channel: ChannelConfig, payload: Any) -> Outcome:
+    """One attempt, no retries, nothing dead-lettered: for ``shipper test``."""
+    return await poster.post(channel, payload)
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _transport_words(exc: BaseException) -> str:
+    for cls, words in _TRANSPORT_WORDS:
+        if isinstance(exc, cls):
+            return words
+    number = getattr(exc, "errno", None)
+    if isinstance(number, int) and number:
+        return os.strerror(number).lower()
+    return f"the connection failed ({type(exc).__name__})"
+
+
+@functools.lru_cache(maxsize=64)
+def _filter_for(url: str) -> SecretFilter:
+    # One per webhook, not one per post: building it parses the URL.
+    return SecretFilter([url])
+
+
+def _scrubbed(outcome: Outcome, url: str) -> Outcome:
+    """Belt and braces: an endpoint that echoes its own URL must not leak it into logs."""
+    reason = _filter_for(url).scrub(outcome.reason)
+    if reason == outcome.reason:
+        return outcome
+    return dataclasses.replace(outcome, reason=reason)

@@ -1,0 +1,348 @@
+"""Delivery: post rendered messages, classify the answers, pace, back off and dead-letter.
+
+``Poster`` (in ``poster``, re-exported here) owns the one
+``aiohttp.ClientSession`` and turns a POST into an ``Outcome``, the reason
+naming the host only. ``ChannelWorker`` drains one channel's backlog:
+it batches, stays under the channel's ``max_rate``, retries with full-jitter
+backoff or ``Retry-After``, and dead-letters what the endpoint refuses or what
+keeps failing past ``give_up_after``. One worker per channel is what keeps a
+slow or dead channel from delaying the others: each waits only on itself.
+Each worker keeps its ``WorkerStats`` (``stats``) for metrics and ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from shipper.clock import Clock, SystemClock
+from shipper.config.model import ChannelConfig
+from shipper.delivery.backoff import full_jitter
+from shipper.delivery.deadletter import DeadLetterSink
+from shipper.delivery.poster import Poster, Sender, post_once
+from shipper.delivery.stats import WorkerStats, failure_class
+from shipper.routing.event import Alert
+from shipper.sinks.answers import Delivered, GiveUp, Outcome, Retry, format_delay
+from shipper.sinks.base import Rendered, Renderer
+from shipper.spool.backlog import Backlog
+
+__all__ = [
+    "ChannelWorker",
+    "Poster",
+    "Report",
+    "Sender",
+    "WorkerStats",
+    "drain_workers",
+    "failure_class",
+    "post_once",
+]
+
+logger = logging.getLogger(__name__)
+
+# Stay 5% under max_rate: the service's window and ours never line up exactly.
+PACING_MARGIN = 1.05
+# While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
+# next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
+# handful, and a lone alert waits one gap. Real time, not the Clock: a wait for alerts
+# is not a delay that pacing or backoff asked for.
+LINGER_GAP = 0.005
+LINGER_MAX = 0.025
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One post and what came of it; ``delay`` is the pause before the next try, if any."""
+
+    channel: str
+    outcome: Outcome
+    count: int
+    attempt: int
+    delay: float | None
+    dead_lettered: bool
+
+
+class ChannelWorker:
+    """Drains one channel's backlog until it is closed and empty; see ``run``."""
+
+    def __init__(
+        self,
+        channel: ChannelConfig,
+        backlog: Backlog,
+        poster: Sender,
+        dead_letters: DeadLetterSink,
+        *,
+        renderer: Renderer,
+        clock: Clock | None = None,
+        rand: Callable[[], float] = random.random,
+        on_result: Callable[[Report], None] | None = None,
+        stats: WorkerStats | None = None,
+        linger: bool = True,
+    ) -> None:
+        self.channel = channel
+        self._linger = linger
+        # A worker that replaces another (a reload changed the channel) carries its stats on.
+        self.stats = stats if stats is not None else WorkerStats()
+        self._backlog = backlog
+        self._poster = poster
+        self._dead_letters = dead_letters
+        self._renderer = renderer
+        self._clock = clock or SystemClock()
+        self._rand = rand
+        self._on_result = on_result
+        rate = channel.delivery.max_rate
+        self._min_interval = PACING_MARGIN / rate if rate else 0.0
+        self._last_post: float | None = None
+        self._attempts = 0  # tries of the message at the head of the backlog
+        self._failures = 0  # failed tries since the last success: the backoff exponent
+        self._failing_since: float | None = None  # monotonic start of the current outage
+        self._posting = False  # a post is in flight or its answer is being settled
+        self._retiring = False
+
+    async def run(self) -> None:
+        """Post, retry and dead-letter until the backlog is closed and empty, or ``retire``.
+
+        Cancelling it is safe: whatever was not acknowledged stays in the backlog.
+        """
+        while not self._retiring:
+            await self._backlog.wait()
+            if not len(self._backlog):
+                return
+            # Pace before peeking, so alerts that arrive meanwhile join the batch.
+            await self._pace()
+            await self._fill()
+            alerts = await self._backlog.peek(self.channel.delivery.batch_max)
+            if not alerts:
+                return
+            self._posting = True
+            try:
+                pause = await self._send(alerts)
+            finally:
+                self._posting = False
+            if pause is not None and not self._retiring:
+                # A worker serves one channel, so this sleep pauses the whole channel:
+                # what a 429 with Retry-After asks for.
+                await self._clock.sleep(pause)
+
+    async def _fill(self) -> None:
+        """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""
+        limit = self.channel.delivery.batch_max
+        if not self._linger or self._failures:
+            return  # a retry goes out as soon as its backoff ends
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_MAX
+        waiting = len(self._backlog)
+        while waiting < limit and not self._backlog.closed:
+            gap = min(LINGER_GAP, deadline - loop.time())
+            if gap <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._backlog.wait(waiting), gap)
+            except TimeoutError:
+                return
+            waiting = len(self._backlog)
+
+    def retire(self) -> bool:
+        """Make ``run`` return once the post in flight, if any, is answered and settled.
+
+        Returns ``True`` when no post is in flight: the worker is waiting (for
+        alerts, its pace or a backoff), and its task may be cancelled at once.
+        """
+        self._retiring = True
+        return not self._posting
+
+    async def _send(self, alerts: Sequence[Alert]) -> float | None:
+        """Render, post and settle ``alerts``; the pause before the next post, if any."""
+        try:
+            rendered = self._renderer(self.channel, alerts)
+        except Exception as exc:  # a renderer bug must not wedge the channel
+            reason = f"could not render the message: {type(exc).__name__}: {exc}"
+            self.stats.failures["unsendable"] += 1
+            return await self._dead_letter(alerts[:1], GiveUp(reason), 1)
+        return await self._post(rendered, alerts)
+
+    async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> float | None:
+        covered = alerts[: min(max(rendered.count, 1), len(alerts))]
+        self._last_post = self._clock.monotonic()
+        self._attempts += 1
+        outcome = await self._poster.post(self.channel, rendered.payload)
+        if isinstance(outcome, Delivered):
+            await self._backlog.ack(len(covered))
+            self._record_success(outcome, len(covered))
+            return None
+        stats = self.stats
+        stats.failures[failure_class(outcome)] += 1
+        stats.last_error = outcome.reason
+        if stats.failing_since is None:
+            stats.failing_since = self._clock.time()
+        if isinstance(outcome, GiveUp):
+            return await self._dead_letter(covered, outcome, self._attempts)
+        return await self._retry(outcome, covered)
+
+    async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> float | None:
+        now = self._clock.monotonic()
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        limits = self.channel.delivery
+        if outcome.after is None:
+            delay = full_jitter(
+                self._failures - 1, limits.retry_initial, limits.retry_max, self._rand
+            )
+        else:
+            # Honour Retry-After, but never below retry_initial: "Retry-After: 0" on
+            # every answer would otherwise spin on an unpaced channel; nor above
+            # retry_after_max: a server must not park the channel's alerts for days.
+            asked = outcome.asked if outcome.asked is not None else outcome.after
+            delay = min(max(outcome.after, limits.retry_initial), limits.retry_after_max)
+            if asked > limits.retry_after_max:
+                logger.warning(
+                    "channel %s: the endpoint asked to wait %s before the next try; "
+                    "waiting %s instead (retry_after_max)",
+                    self.channel.name,
+                    format_delay(asked),
+                    format_delay(limits.retry_after_max),
+                    extra={"channel": self.channel.name, "delay": limits.retry_after_max},
+                )
+        remaining = limits.give_up_after - (now - self._failing_since)
+        if remaining <= 0:
+            # Failing for give_up_after: dead-letter, then still pause before the
+            # next message, since the endpoint has not recovered.
+            retry_in = await self._dead_letter(covered, outcome, self._attempts)
+            if retry_in is not None:
+                return retry_in
+            if not len(self._backlog):
+                return None  # nothing waits: no need to pause, and a drain can end now
+        else:
+            # Never sleep past the deadline: the last try happens right at it.
+            delay = min(delay, remaining)
+            self.stats.retries += 1
+            self._log(
+                logging.WARNING,
+                outcome,
+                len(covered),
+                self._attempts,
+                delay,
+                "channel %s: attempt %d failed, next try in %s: %s",
+                self.channel.name,
+                self._attempts,
+                format_delay(delay),
+                outcome.reason,
+            )
+        return delay
+
+    async def _dead_letter(
+        self, covered: Sequence[Alert], outcome: Retry | GiveUp, attempts: int
+    ) -> float | None:
+        """Write ``covered`` as dead letters and acknowledge them.
+
+        ``None`` once written; if the write failed, the pause before trying again.
+        """
+        try:
+            await asyncio.to_thread(
+                self._dead_letters.write, self.channel.name, covered, outcome.reason, attempts
+            )
+        except OSError as exc:
+            # Not written means not acknowledged: keep the alerts and try again later.
+            delay = full_jitter(
+                self._failures,
+                self.channel.delivery.retry_initial,
+                self.channel.delivery.retry_max,
+                self._rand,
+            )
+            logger.error(
+                "channel %s: could not write dead letters (%s); retrying in %s",
+                self.channel.name,
+                os.strerror(exc.errno) if exc.errno else exc,
+                format_delay(delay),
+                extra={"channel": self.channel.name},
+            )
+            return delay
+        await self._backlog.ack(len(covered))
+        self.stats.dead_lettered += len(covered)
+        self.stats.last_error = outcome.reason
+        self._attempts = 0
+        self._log(
+            logging.ERROR,
+            outcome,
+            len(covered),
+            attempts,
+            None,
+            "channel %s: dead-lettered %d event(s) after %d attempt(s): %s",
+            self.channel.name,
+            len(covered),
+            attempts,
+            outcome.reason,
+            dead=True,
+        )
+        return None
+
+    def _record_success(self, outcome: Delivered, count: int) -> None:
+        stats = self.stats
+        stats.delivered_events += count
+        stats.delivered_messages += 1
+        stats.last_success = self._clock.time()
+        stats.failing_since = None
+        stats.last_error = None
+        self._log(
+            logging.INFO,
+            outcome,
+            count,
+            self._attempts,
+            None,
+            "channel %s: delivered %d event(s) on attempt %d (status %s)",
+            self.channel.name,
+            count,
+            self._attempts,
+            outcome.status,
+        )
+        self._attempts = self._failures = 0
+        self._failing_since = None
+
+    async def _pace(self) -> None:
+        if self._last_post is None or self._min_interval <= 0:
+            return
+        wait = self._last_post + self._min_interval - self._clock.monotonic()
+        if wait > 0:
+            await self._clock.sleep(wait)
+
+    def _log(
+        self,
+        level: int,
+        outcome: Outcome,
+        count: int,
+        attempt: int,
+        delay: float | None,
+        msg: str,
+        *args: object,
+        dead: bool = False,
+    ) -> None:
+        """The one log line of an outcome, with fields a JSON formatter can emit, and its report."""
+        extra = {
+            "channel": self.channel.name,
+            "status": outcome.status,
+            "attempt": attempt,
+            "delay": delay,
+            "reason": outcome.reason,
+        }
+        logger.log(level, msg, *args, extra=extra)
+        if self._on_result is not None:
+            self._on_result(Report(self.channel.name, outcome, count, attempt, delay, dead))
+
+
+async def drain_workers(tasks: Collection[asyncio.Task[None]], seconds: float) -> bool:
+    """Wait up to ``seconds`` for worker tasks whose backlogs were closed; cancel the rest.
+
+    ``True`` when every worker finished (its backlog is empty). Cancelled workers
+    leave their unacknowledged alerts in their backlogs for the next run.
+    """
+    if not tasks:
+        return True
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, seconds))
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return not pending

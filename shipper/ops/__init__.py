@@ -1,0 +1,1 @@
+"""Operations: metrics, the health server, logs and the redaction of secrets."""

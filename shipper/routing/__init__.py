@@ -1,0 +1,1 @@
+"""Routing: lines -> events, severities, skimming, and the channels' rules."""

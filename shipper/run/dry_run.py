@@ -1,0 +1,59 @@
+"""``shipper run --dry-run``: route as a run would and print each message instead of posting it.
+
+It shares the real run's lifecycle (signals, SIGHUP reload of the routing and
+channels, systemd notify) but opens no state directory, spool, HTTP session
+or metrics server: it prints ``{"channel": NAME, "payload": {...}}`` per
+message on stdout and writes nothing to disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import BinaryIO
+
+import orjson
+
+from shipper.config.model import Config
+from shipper.config.reload import ReloadPlan
+from shipper.routing.intake import Intake
+from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source
+from shipper.run.notify import Notifier
+from shipper.sinks import render
+
+
+class DryRun(Lifecycle):
+    """Prints the messages a run would post; posts nothing, writes no state."""
+
+    def __init__(
+        self, config: Config, out: BinaryIO, load: Callable[[], Config], notifier: Notifier
+    ) -> None:
+        super().__init__(config, load, notifier)
+        self.out = out
+        self.channels = {c.name: c for c in config.channels}
+
+    async def run(self, source: Source) -> RunResult:
+        try:
+            await self.read_until_stopped(self._print(self.batches(source, None)))
+        finally:
+            self.remove_signal_handlers()
+        return RunResult(self.intake.stats)
+
+    async def apply(self, plan: ReloadPlan) -> bool:
+        self.config = plan.config
+        self.intake = Intake(plan.config, self.intake.stats)
+        self.channels = {c.name: c for c in plan.config.channels}
+        return True
+
+    async def _print(self, batches: AsyncIterator[Batch]) -> None:
+        async for lines, _ in batches:
+            channels = self.channels
+            messages = [
+                orjson.dumps(
+                    {"channel": name, "payload": render(channels[name], [r.alert]).payload}
+                )
+                for r in self.intake.process(lines)
+                for name in r.channels
+            ]
+            if messages:
+                self.out.write(b"\n".join(messages) + b"\n")
+                self.out.flush()

@@ -1,0 +1,384 @@
+"""``shipper run``: wire source -> intake -> spools -> channel workers, and run the lifecycle.
+
+Start: take the state directory (its lock), open one durable spool and one
+worker per channel (``channels.ChannelSet``), re-queue dead letters handed back
+by ``shipper replay``, and serve ``/metrics`` and ``/healthz`` if
+``[metrics] listen`` is set. Run: read batches of lines, route them, and
+hand them to the ``store``, which appends each alert to the spool of every
+channel that takes it, makes the spools durable (fsync), and only then saves
+the tailed file's read position, so a crash at any moment loses nothing: the
+lines after the saved position are read again. The position is saved with
+each spool's end, so lines read again after a crash between the two steps
+are not queued twice (``resume``). Reload, on SIGHUP (``lifecycle``): between
+two groups, channels are added, removed or given new settings, and lines read
+from then on are routed by the new config. Stop, at end of stdin or on SIGTERM/SIGINT:
+stop reading, store what was routed (a full backlog is not waited for:
+``_give_up_on_full_backlogs``), let the workers deliver what is queued until
+``drain_timeout``; what is left stays in the spools for the next run. A
+second SIGINT skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import random
+import sys
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, BinaryIO
+
+from shipper.clock import Clock, SystemClock
+from shipper.config.load import load_config
+from shipper.config.model import Config
+from shipper.config.reload import ReloadPlan
+from shipper.delivery.channels import ChannelSet
+from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.stats import WorkerStats
+from shipper.delivery.worker import Poster
+from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError, StateError
+from shipper.ops.logs import flush_suppressed
+from shipper.ops.status import SourceState, Status
+from shipper.routing.event import Alert
+from shipper.routing.intake import Intake, IntakeStats
+from shipper.run.dry_run import DryRun
+from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
+from shipper.run.notify import Notifier
+from shipper.run.replays import ReplayInbox
+from shipper.sources.lines import Line
+from shipper.sources.position import Checkpoint, FilePosition, load_checkpoint, save_position
+from shipper.spool.resume import Resume
+from shipper.spool.spool import Spool
+from shipper.spool.state import StateDir
+from shipper.spool.store import Store
+
+__all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
+
+if TYPE_CHECKING:
+    from shipper.ops.server import StatusServer
+
+log = logging.getLogger(__name__)
+
+# How often a running process looks for dead letters handed back by `shipper replay`
+# (and logs the summaries of rate-limited warnings).
+# Threads for blocking file work (stdin reads, fsyncs, cursor saves).
+IO_THREADS = 3
+REPLAY_POLL_SECONDS = 1.0
+
+
+async def run_pipeline(
+    config: Config,
+    source: Source,
+    *,
+    dry_run: bool,
+    out: BinaryIO | None = None,
+    clock: Clock | None = None,
+    rand: Callable[[], float] = random.random,
+    load: Callable[[], Config] | None = None,
+    notifier: Notifier | None = None,
+) -> RunResult:
+    """Read ``source`` until its end (stdin) or a stop signal, and deliver what matches.
+
+    ``load`` reads the config again on SIGHUP (default: the same file, the same
+    environment); ``notifier`` talks to systemd (default: from ``$NOTIFY_SOCKET``).
+    """
+    load = load or functools.partial(load_config, config.path, os.environ, posts=not dry_run)
+    # Threads only read stdin and fsync; a few suffice, and each thread that allocates
+    # gets its own malloc arena (several MB of resident memory) from glibc.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="shipper-io")
+    )
+    notifier = notifier or Notifier.from_environ(os.environ)
+    watchdog = asyncio.create_task(notifier.keep_alive(), name="watchdog")
+    try:
+        if dry_run:
+            result = await DryRun(config, out or sys.stdout.buffer, load, notifier).run(source)
+            _log_summary(result.intake)
+            return result
+        return await Run(config, clock or SystemClock(), rand, load, notifier).run(source)
+    finally:
+        watchdog.cancel()
+        await asyncio.gather(watchdog, return_exceptions=True)
+        notifier.close()
+
+
+class Run(Lifecycle):
+    """One real run: state directory, spools, workers, signals, reloads, drain."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        rand: Callable[[], float],
+        load: Callable[[], Config],
+        notifier: Notifier,
+    ) -> None:
+        super().__init__(config, load, notifier)
+        self.clock = clock
+        self.state = StateDir(config.source.state_dir)
+        # Spool appends, checkpoint saves and changes to the set of spools take turns
+        # (channels.lock), so the spool ends saved with a position always mark where
+        # that position's lines end in each spool.
+        self.channels = ChannelSet(
+            self.state, DeadLetters(config.source.state_dir), clock=clock, rand=rand
+        )
+        self.failed = False
+        self.resume = Resume(None, {})
+        self.replays = ReplayInbox(self.state, self.channels, self._resave_checkpoint)
+        self._saved: FilePosition | None = None
+        self._server: StatusServer | None = None
+        # The counters of channels a reload removed: their dead letters count for the exit.
+        self._removed_stats: list[WorkerStats] = []
+
+    async def run(self, source: Source) -> RunResult:
+        """Deliver until the input ends or a signal arrives; raises ``StateError`` up front,
+        ``ConfigError`` if ``[metrics] listen`` cannot be used."""
+        raise_open_files_limit()
+        self.state.prepare()
+        with self.state.lock():
+            try:
+                for channel in self.config.channels:
+                    try:
+                        spool = await self.channels.open_spool(channel)
+                    except SpoolError as exc:  # nothing read yet: the state dir is unusable
+                        raise StateError(str(exc)) from exc
+                    await self.channels.add(channel, spool)
+                queued = sum(len(s) for s in self.channels.spools.values())
+                if queued:
+                    log.info("%d event(s) queued by an earlier run will be sent first", queued)
+                if source.path is not None:
+                    checkpoint = self._load_checkpoint()
+                    self._saved = checkpoint.position if checkpoint is not None else None
+                    self.resume = await Resume.find(checkpoint, self.channels.spools)
+                await self.replays.take(self.config)
+                await self._serve(source)
+            finally:
+                await self.channels.aclose()
+        return self._finish()
+
+    def status(self) -> Status:
+        """What ``/metrics`` and ``/healthz`` show, as of now."""
+        return Status(
+            source=str(self.tail.path) if self.tail is not None else "stdin",
+            state=self.source_state,
+            intake=self.intake.stats,
+            channels=self.channels.statuses(),
+            now=self.clock.time(),
+        )
+
+    async def apply(self, plan: ReloadPlan) -> bool:
+        opened: dict[str, Spool] = {}
+        try:
+            for channel in plan.added:
+                opened[channel.name] = await self.channels.open_spool(channel)
+        except SpoolError as exc:
+            for spool in opened.values():
+                await spool.aclose()
+            log.error("reload refused, the running config stays: %s", exc)
+            return False
+        async with self.channels.between_batches():
+            # Lines read from now on are routed by the new config; none before it.
+            self.config = plan.config
+            self.intake = Intake(plan.config, self.intake.stats)
+        for channel in plan.added:
+            await self.channels.add(channel, opened[channel.name])
+        for channel in plan.rerouted:
+            self.channels.reroute(channel)
+        for channel in plan.changed:
+            await self.channels.replace(channel)
+        for name in plan.removed:
+            self._removed_stats += [c.stats for c in self.channels.statuses() if c.name == name]
+            spool = await self.channels.remove(name)
+            log.warning(
+                "channel %s was removed: its backlog (%d event(s)) stays on disk in %s; "
+                "add the channel back to deliver it",
+                name,
+                len(spool),
+                spool.directory,
+                extra={"channel": name, "count": len(spool)},
+            )
+        if plan.is_listen_changed:
+            await self._move_server()
+        return True
+
+    async def _serve(self, source: Source) -> None:
+        saved = self._saved
+        async with Poster(clock=self.clock) as poster:
+            if self.config.metrics_listen is not None:
+                self._server = await self._start_server(self.config.metrics_listen)
+            self.channels.start(poster, self.config.channels)
+            housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")
+            try:
+                await self.read_until_stopped(self._store_all(self.batches(source, saved)))
+                housekeeping.cancel()
+                # Signals stay ours while draining: a second SIGINT cuts the drain short.
+                await self.channels.drain(self.config.delivery.drain_timeout, self.forced)
+            finally:
+                housekeeping.cancel()
+                self.remove_signal_handlers()
+                if self._server is not None:
+                    await self._server.stop()
+
+    async def _start_server(self, listen: tuple[str, int]) -> StatusServer:
+        # Imported here: the web server and prometheus-client cost about 4 MB of memory,
+        # which a run without [metrics] does not need to carry.
+        from shipper.ops.server import serve_status
+
+        return await serve_status(listen, self.status, lambda: self.config.unhealthy_after)
+
+    async def _move_server(self) -> None:
+        """``[metrics] listen`` changed: stop serving on the old address, start on the new."""
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        listen = self.config.metrics_listen
+        if listen is None:
+            log.info("metrics server stopped: [metrics] listen was removed")
+            return
+        try:
+            self._server = await self._start_server(listen)
+        except ConfigError as exc:
+            log.error("%s; metrics are not served until a reload fixes it", exc)
+
+    def _load_checkpoint(self) -> Checkpoint | None:
+        try:
+            return load_checkpoint(self.state.position_path)
+        except PositionError as exc:
+            log.warning(
+                "the saved read position is unusable (%s): starting at the %s of the file",
+                exc,
+                "beginning" if self.config.source.start_at == "beginning" else "end",
+            )
+            return None
+
+    async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+        # A failed store stops the reading as a stop signal would; the error comes out
+        # of the flush below.
+        store = Store(self.channels, self._save_checkpoint, on_failure=self.stopping.set)
+        ended = asyncio.Event()
+        giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
+        try:
+            try:
+                async for lines, position in batches:
+                    # Routing is pure: a batch is routed while the ones before it are
+                    # made durable (their fsyncs run in threads). No name is kept for
+                    # its alerts, which would stay alive while the next batch is routed.
+                    await store.put(self._route(lines, position), position)
+            finally:
+                # Stopped or not, what was read and routed is stored before reading ends.
+                ended.set()
+                await store.flush()
+        except BacklogFullError as exc:
+            lost = self.tail is None
+            self.failed |= lost
+            log.warning(
+                "stopped while the backlog of channel %s was full (its webhook is not "
+                "taking events): the last lines read were not queued; %s",
+                exc.channel,
+                "they are lost" if lost else "the next run reads them again",
+                extra={"channel": exc.channel},
+            )
+        except (SpoolError, OSError) as exc:
+            # Stop reading: what was not made durable is read again by the next run (a
+            # tailed file's position was not saved past it).
+            self.failed = True
+            self.source_state = SourceState.FAILED
+            again = (
+                "the next run reads the unsaved lines again"
+                if self.tail is not None
+                else "lines read from stdin since the last save are lost"
+            )
+            log.error("cannot keep events on disk, reading stopped (%s): %s", again, exc)
+        else:
+            if self.tail is None:
+                log.info("end of input after %d lines", self.intake.stats.lines_read)
+        finally:
+            giving_up.cancel()
+
+    async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
+        """Once reading stops, stop waiting for room in a full backlog.
+
+        A channel whose webhook is down fills its backlog, and the batch being stored
+        waits for room that may never come; a stop or the end of stdin must not wait
+        with it. A tailed file's lines that were not stored are read again by the next
+        run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
+        drain may (``drain_timeout``, or until a second SIGINT).
+        """
+        signals = [asyncio.ensure_future(e.wait()) for e in (self.stopping, ended)]
+        try:
+            await asyncio.wait(signals, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in signals:
+                waiter.cancel()
+        if self.tail is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
+        self.channels.give_up_waiting()
+
+    def _route(
+        self, lines: Sequence[Line], position: FilePosition | None
+    ) -> dict[str, list[Alert]]:
+        """A batch's alerts per channel, less those queued before a restart (``resume``)."""
+        pending: dict[str, list[Alert]] = defaultdict(list)
+        for routed in self.intake.process(lines):
+            for name in routed.channels:
+                pending[name].append(routed.alert)
+        self.resume.drop_queued(pending, lines, position)
+        return pending
+
+    async def _save_checkpoint(self, position: FilePosition) -> None:
+        ends = {
+            name: (spool.end.segment, spool.end.offset)
+            for name, spool in self.channels.spools.items()
+        }
+        await asyncio.to_thread(save_position, self.state.position_path, position, ends)
+        self._saved = position
+
+    async def _resave_checkpoint(self) -> None:
+        if self._saved is not None:
+            await self._save_checkpoint(self._saved)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(REPLAY_POLL_SECONDS)
+            flush_suppressed()
+            try:
+                await self.replays.take(self.config)
+            except (SpoolError, OSError) as exc:
+                log.error("cannot re-queue replayed dead letters: %s", exc)
+
+    def _finish(self) -> RunResult:
+        stats = [c.stats for c in self.channels.statuses()] + self._removed_stats
+        result = RunResult(
+            self.intake.stats,
+            forced=self.forced.is_set(),
+            failed=self.failed,
+            dead_lettered=sum(s.dead_lettered for s in stats),
+        )
+        for name, spool in self.channels.spools.items():
+            if len(spool):
+                result.undelivered += len(spool)
+                log.warning(
+                    "%s: %d event(s) not delivered yet; they stay queued in %s for the next run",
+                    name,
+                    len(spool),
+                    spool.directory,
+                    extra={"channel": name, "count": len(spool)},
+                )
+        _log_summary(self.intake.stats)
+        return result
+
+
+def _log_summary(stats: IntakeStats) -> None:
+    matched = ", ".join(f"{k}={v}" for k, v in sorted(stats.matched.items())) or "none"
+    log.info(
+        "read %d lines, skipped %d, unknown severity %d; matched: %s",
+        stats.lines_read,
+        stats.lines_rejected,
+        stats.unknown_severity,
+        matched,
+    )

@@ -1,0 +1,559 @@
+"""A channel's durable backlog: checksummed records in segment files, and a cursor.
+
+Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700)::
+
+    00000000000000000001.seg   records, oldest first; a new segment once one reaches
+    00000000000000000002.seg   ``segment_bytes`` (at most 1/16 of the file system);
+                               finished segments are deleted
+    cursor                     where the oldest unacknowledged record starts
+
+Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``records`` has
+the details). Files are created 0600: records hold whole events.
+
+Durability contract. ``append`` buffers records in memory and writes them to
+the segment when 64 KiB are pending or a reader needs them; ``commit`` writes
+and fsyncs everything appended so far (and the directory, for new segments).
+The pipeline saves its source offset only after ``commit`` returns, so after
+a crash every line past the saved offset is read again and nothing is lost. A
+worker may post a record before it is committed; a crash then only duplicates
+it. ``ack`` moves the cursor past delivered records and saves it in place
+(``cursor``: one ``pwrite``, made durable within a second by a
+background fdatasync): after a ``kill -9`` they are never sent again, after a
+power loss at most that second's are. Segments wholly before the cursor are
+deleted once the cursor past them is durable. If saving the cursor fails, the
+records are still dropped from memory and an error is logged: the cost is
+duplicates after a crash, not loss.
+
+Recovery (``Spool.open``, rules in ``recovery``): a torn tail left by
+a crash is cut with a warning, a damaged record is skipped with an error, and
+a missing or damaged cursor restarts from the oldest segment: duplicates
+rather than loss.
+
+Bounded memory: ``peek`` reads from the segment files (``reader``) and
+keeps at most the ``limit`` records it was last asked for, except that a
+reader which has read everything is handed each appended alert directly (up
+to 256 of them); ``append`` waits while more than ``max_bytes`` are
+unacknowledged (backpressure, never a silent drop). A batch
+larger than ``max_bytes`` is still accepted when nothing else is pending,
+or it would wait forever. Reads and buffered writes run on the event loop
+(small, mostly page cache, and no locking against appends is needed); every
+fsync runs in a thread.
+
+Errors. ``OSError`` becomes ``SpoolError`` naming the directory. A failed
+write (a full disk) is cut back to the last whole record and kept in memory
+for the next try, every record of the append included; records handed to the
+reader are taken back until they reach the file, and the saved cursor never
+points past what the file holds, so a crash then costs at most the batch in
+flight (``Store`` waits for room and tries again). A failed fsync makes the
+spool refuse further writes (the kernel may have dropped the data it could
+not write), so the run stops without saving its offset and the next run
+repairs and re-reads.
+
+A full disk. Deleting delivered segments needs no room (an unlink, and the
+cursor saved in place, also when the spool is opened), and a segment is at
+most 1/16 of the file system, so delivering the backlog frees room in steps;
+``reclaim`` frees the segment written to once all it holds was delivered. A
+reader at the end of the files waits (``peek``) for what could not be written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import os
+from collections.abc import Callable, Sequence
+from itertools import islice
+from pathlib import Path
+
+from shipper.durable import fsync_directory
+from shipper.errors import BacklogFullError, SpoolError
+from shipper.routing.event import Alert
+from shipper.spool.cursor import CursorFile, CursorKeeper
+from shipper.spool.reader import SpoolReader
+from shipper.spool.records import Position, encode_record, open_segment, segment_name
+from shipper.spool.recovery import last_record, recover
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DEFAULT_MAX_BYTES = 256 * MiB
+DEFAULT_SEGMENT_BYTES = 16 * MiB
+MIN_SEGMENT_BYTES = 64 * 1024
+ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
+_FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
+
+
+class Spool:
+    """A ``Backlog`` for one channel, kept on disk; create it with ``await Spool.open(...)``."""
+
+    def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int, name: str) -> None:
+        self.directory = directory
+        self.name = name or directory.name
+        self._max_bytes = max_bytes
+        self._segment_bytes = segment_bytes
+        self._segments: list[int] = []  # numbers, ascending; the last one is written to
+        self._sizes: dict[int, int] = {}  # bytes per segment, the write buffer included
+        self._cursor = self._saved_cursor = Position(0, 0)
+        self._count = 0  # valid records from the cursor to the end
+        self._fd = -1  # the last segment, O_APPEND
+        self._flushed = 0  # bytes of the last segment that reached the file
+        self._buffer = bytearray()  # whole records not yet written to the file
+        self._buffered = 0  # records in the buffer
+        self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
+        self._dir_dirty = False  # a segment was created since the last commit
+        self._broken: str | None = None
+        self._reader = SpoolReader(directory, self.name, Position(0, 0), Position(0, 0))
+        self._changed = asyncio.Event()
+        self._room = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
+        self._giving_up = False  # a stop: appends no longer wait for room
+        self._cursor_keeper: CursorKeeper | None = None
+        self._deleting = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        directory: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        name: str = "",
+    ) -> Spool:
+        """Open (or create) the spool in ``directory`` and recover what an earlier run left."""
+        spool = cls(directory, max_bytes=max_bytes, segment_bytes=segment_bytes, name=name)
+        try:
+            await asyncio.to_thread(spool._recover)
+        except OSError as exc:
+            spool._close_files()
+            raise spool._error(exc, "open") from exc
+        return spool
+
+    async def append(self, alerts: Sequence[Alert]) -> None:
+        """Add alerts at the end, in order; durable only after ``commit``.
+
+        Waits while the unacknowledged bytes would pass ``max_bytes``, until
+        ``give_up_waiting``: then it raises ``BacklogFullError`` and appends nothing. On
+        ``SpoolError`` the alerts are kept in memory and written by the next call; do not
+        append them again.
+        """
+        if not alerts:
+            return
+        records = [encode_record(alert) for alert in alerts]
+        size = sum(map(len, records))
+        while self._count and self.bytes_pending + size > self._max_bytes:
+            if self._giving_up:
+                raise BacklogFullError(self.name)
+            self._room.clear()
+            await self._room.wait()
+        self._check_usable()
+        # A failed write or roll (a full disk) keeps every alert of the call in the
+        # buffer, so that the caller knows exactly what the spool holds: all of them.
+        failed: SpoolError | None = None
+        try:
+            for alert, record in zip(alerts, records, strict=True):
+                caught_up = failed is None and self._reader.caught_up(self.end)
+                if failed is None and self._sizes[self._segments[-1]] >= self._segment_bytes:
+                    failed = self._try(self._roll)
+                self._buffer += record
+                self._buffered += 1
+                self._sizes[self._segments[-1]] += len(record)
+                self._count += 1
+                if caught_up:
+                    self._reader.hand_off(alert, self.end)
+            if failed is None and len(self._buffer) >= _FLUSH_BYTES:
+                failed = self._try(self._flush)
+        finally:
+            self._changed.set()
+        if failed is not None:
+            try:
+                raise failed
+            finally:
+                # The frame would hold the error, whose traceback holds this frame: a
+                # cycle that keeps the write buffer's views alive until a garbage collection.
+                del failed
+
+    async def commit(self) -> None:
+        """Make everything appended so far durable (write, fsync); then the source may advance."""
+        async with self._commit_lock:
+            self._check_usable()
+            self._flush()
+            fds = [*self._unsynced, self._fd]
+            new_entries, self._dir_dirty = self._dir_dirty, False
+            try:
+                await asyncio.to_thread(_sync, fds, self.directory if new_entries else None)
+            except OSError as exc:
+                self._broken = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise self._error(exc, "write") from exc
+            for fd in fds[:-1]:
+                self._unsynced.remove(fd)
+                os.close(fd)
+
+    async def peek(self, limit: int) -> list[Alert]:
+        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files.
+
+        When every record in the files was delivered and the rest waits in memory for
+        room (a full disk), it waits until they are written: an empty answer would
+        tell the worker that the backlog is empty.
+        """
+        while True:
+            unwritten = False  # the end of the files, and the rest could not be written
+            try:
+                while len(self._reader.ahead) < min(limit, self._count):
+                    found = self._read_next()
+                    if found is None:
+                        unwritten = bool(self._buffer)
+                        if not unwritten:
+                            self._resync()
+                        break
+                    self._reader.ahead.append(found)
+            except OSError as exc:
+                raise self._error(exc, "read") from exc
+            if self._reader.ahead or not unwritten or self._broken is not None or self._fd < 0:
+                return [alert for alert, _ in islice(self._reader.ahead, limit)]
+            await asyncio.sleep(ROOM_POLL)
+
+    async def ack(self, count: int) -> None:
+        """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
+        cursor = self._cursor
+        done = 0
+        try:
+            while done < min(count, self._count):
+                if self._reader.ahead:
+                    cursor = self._reader.ahead.popleft()[1]
+                elif (found := self._read_next()) is not None:
+                    cursor = found[1]
+                else:
+                    break
+                done += 1
+        except OSError as exc:
+            raise self._error(exc, "read") from exc
+        if not done:
+            return
+        self._count -= done
+        self._cursor = self._skip_finished(cursor)
+        self._room.set()
+        await self._save_cursor()
+
+    async def reclaim(self) -> None:
+        """Free the room of the segment written to, once all it holds was delivered.
+
+        For a full disk: only whole segments are deleted, and the one written to
+        may hold every delivered record (a large file system's 16 MiB segment on
+        a volume that other files filled). What waits in memory moves to a new
+        segment, and the old files are closed and deleted.
+        """
+        last = self._segments[-1]
+        written_end = Position(last, self._flushed)
+        if (
+            not self._flushed
+            or self._cursor != written_end
+            or self._reader.read_at != written_end  # records handed over, not delivered
+            or self._reader.ahead
+            or self._cursor_keeper is None
+        ):
+            return
+        try:
+            fd = open_segment(self.directory / segment_name(last + 1), os.O_EXCL)
+        except OSError:
+            return
+        # Every record in these files was delivered: no fsync is owed, and an open
+        # file keeps its room after it is deleted.
+        for old in [*self._unsynced, self._fd]:
+            os.close(old)
+        self._unsynced.clear()
+        self._reader.close()
+        moved = self._sizes[last] - self._flushed
+        self._sizes[last] = self._flushed
+        self._fd, self._flushed, self._dir_dirty = fd, 0, True
+        self._segments.append(last + 1)
+        self._sizes[last + 1] = moved
+        self._reader.read_at = Position(last + 1, 0)
+        self._cursor = self._skip_finished(self._cursor)
+        await self._save_cursor()
+
+    def give_up_waiting(self) -> None:
+        """From now on an append that finds no room raises ``BacklogFullError`` instead of
+        waiting: a stop must not wait for a webhook that is down."""
+        self._giving_up = True
+        self._room.set()
+
+    async def wait(self, than: int = 0) -> None:
+        """Return once more than ``than`` alerts wait or the spool is closed."""
+        while self._count <= than and not self._closed:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def close(self) -> None:
+        """No more appends; ``wait`` returns from now on. Files stay open: see ``aclose``."""
+        self._closed = True
+        self._changed.set()
+
+    async def aclose(self) -> None:
+        """Commit what was appended (unless the spool is broken) and close the files."""
+        try:
+            if self._fd >= 0 and self._broken is None:
+                await self.commit()
+        except SpoolError as exc:
+            # Already reported by the append or commit that failed first; closing must
+            # still release the files.
+            logger.error("%s", exc)
+        finally:
+            # Records a full disk kept in memory are not queued: the source reads them
+            # again (its position was not saved past them), and ``len`` says what waits.
+            self._count -= self._buffered
+            self._buffered = 0
+            async with self._commit_lock, self._deleting:
+                if self._cursor_keeper is not None:
+                    await self._cursor_keeper.aclose()
+                self._close_files()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def is_giving_up(self) -> bool:
+        """Whether ``give_up_waiting`` was called: a stop is under way."""
+        return self._giving_up
+
+    @property
+    def is_broken(self) -> bool:
+        """Whether a failed fsync made the spool refuse writes until a restart."""
+        return self._broken is not None
+
+    @property
+    def bytes_pending(self) -> int:
+        """Unacknowledged bytes, on disk and in the write buffer."""
+        first = self._cursor.segment
+        return sum(n for s, n in self._sizes.items() if s >= first) - self._cursor.offset
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def end(self) -> Position:
+        """Where the next record will be written; durable once ``commit`` returns."""
+        last = self._segments[-1]
+        return Position(last, self._sizes[last])
+
+    async def last_record(self, after: Position) -> Alert | None:
+        """The last record appended, if it ends past ``after`` (an earlier ``end``).
+
+        For the first moments after a restart; it reads the files, not the write buffer.
+        """
+        try:
+            found = await asyncio.to_thread(
+                last_record, self.directory, list(self._segments), dict(self._sizes), after
+            )
+        except OSError as exc:
+            raise self._error(exc, "read") from exc
+        return found[0] if found is not None else None
+
+    # --- writing -------------------------------------------------------------------
+
+    def _try(self, step: Callable[[], None]) -> SpoolError | None:
+        """Run a write step; the error it raised, as a ``SpoolError``."""
+        try:
+            step()
+        except SpoolError as exc:
+            return exc
+        except OSError as exc:
+            return self._error(exc, "write")
+        return None
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        self._check_usable()
+        written = 0
+        with memoryview(self._buffer) as view:
+            try:
+                while written < len(view):
+                    written += os.write(self._fd, view[written:])
+            except OSError as exc:
+                # Never leave half a record: the next one would fuse with it.
+                try:
+                    os.ftruncate(self._fd, self._flushed)
+                except OSError as again:
+                    self._broken = os.strerror(again.errno) if again.errno else str(again)
+                # Records handed to the reader are read from the file once they are in it.
+                self._reader.forget_after(self._written_end)
+                raise self._error(exc, "write") from exc
+        self._flushed += written
+        self._buffer.clear()
+        self._buffered = 0
+        if self._cursor != self._saved_cursor:
+            # An ack that came before this write could not save a cursor past the file.
+            self._save_cursor_now()
+
+    @property
+    def _written_end(self) -> Position:
+        """The end of what reached the file: a saved cursor never points past it."""
+        return Position(self._segments[-1], self._flushed)
+
+    def _roll(self) -> None:
+        self._flush()
+        number = self._segments[-1] + 1
+        fd = open_segment(self.directory / segment_name(number), os.O_EXCL)
+        self._unsynced.append(self._fd)
+        self._fd, self._flushed, self._dir_dirty = fd, 0, True
+        self._segments.append(number)
+        self._sizes[number] = 0
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise SpoolError(
+                f"cannot write the backlog in {self.directory}: {self._broken} "
+                "(an earlier write failed; restart shipper to recover)"
+            )
+        if self._fd < 0:
+            raise SpoolError(f"the backlog in {self.directory} is closed")
+
+    # --- reading and the cursor ----------------------------------------------------------
+
+    def _read_next(self) -> tuple[Alert, Position] | None:
+        return self._reader.next(self._segments, self._flush_for_reader, self._lost_one)
+
+    def _flush_for_reader(self) -> bool:
+        """Write the buffer for a reader at the end of the file; whether it wrote anything."""
+        if not self._buffer:
+            return False
+        try:
+            self._flush()
+        except SpoolError:
+            # The writer reports it; a reader sees only what reached the file.
+            return False
+        return True
+
+    def _lost_one(self) -> None:
+        self._count -= 1
+
+    def _resync(self) -> None:
+        # Only reachable if records were damaged after open(): believe the files.
+        logger.error(
+            "spool %s: counted %d waiting event(s) but found %d on disk",
+            self.name,
+            self._count,
+            len(self._reader.ahead),
+        )
+        self._count = len(self._reader.ahead)
+
+    def _skip_finished(self, position: Position) -> Position:
+        """Move a position at the end of a finished segment to the start of the next one."""
+        while position.segment != self._segments[-1] and position.offset >= self._sizes.get(
+            position.segment, 0
+        ):
+            later = bisect.bisect_right(self._segments, position.segment)
+            position = Position(self._segments[later], 0)
+        return position
+
+    def _save_cursor_now(self) -> None:
+        """Save the cursor, or as much of it as the file holds: a worker may have posted
+        records that a full disk kept in the write buffer, and a cursor past the end of
+        the file would be distrusted after a crash (everything sent again)."""
+        keeper = self._cursor_keeper
+        cursor = min(self._cursor, self._written_end)
+        if keeper is not None and cursor != self._saved_cursor and keeper.save(cursor):
+            self._saved_cursor = cursor
+
+    async def _save_cursor(self) -> None:
+        keeper = self._cursor_keeper
+        if keeper is None:
+            return
+        self._save_cursor_now()
+        if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
+            async with self._deleting:
+                await self._delete_finished(keeper)
+
+    async def _delete_finished(self, keeper: CursorKeeper) -> None:
+        """Delete the segments the saved cursor has moved past, once it is durable."""
+        while finished := [s for s in self._segments if s < self._saved_cursor.segment]:
+            try:
+                # Never a deleted segment behind a cursor that a power loss could undo.
+                await keeper.sync()
+                await asyncio.to_thread(
+                    _delete_segments, [self.directory / segment_name(s) for s in finished]
+                )
+            except OSError as exc:
+                self._cursor_error(exc)
+                return
+            for number in finished:
+                self._segments.remove(number)
+                del self._sizes[number]
+
+    def _cursor_error(self, exc: OSError) -> None:
+        logger.error(
+            "spool %s: could not save the cursor in %s (%s); delivered events "
+            "may be sent again after a crash",
+            self.name,
+            self.directory,
+            os.strerror(exc.errno) if exc.errno else exc,
+        )
+
+    # --- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        found = recover(self.directory, self.name)
+        self._segment_bytes = segment_bytes_for(self.directory, self._segment_bytes)
+        self._segments, self._sizes = found.segments, found.sizes
+        self._cursor = self._saved_cursor = found.cursor
+        # Also where a damaged or missing cursor is replaced, so it is reported once.
+        cursor_file = CursorFile.create(self.directory, found.cursor)
+        self._cursor_keeper = CursorKeeper(cursor_file, self._cursor_error)
+        self._count = found.count
+        last = self._segments[-1]
+        # Damage before the end was reported (and not counted) by recover().
+        scanned_to = Position(last, self._sizes[last])
+        self._reader = SpoolReader(self.directory, self.name, found.cursor, scanned_to)
+        self._fd = open_segment(self.directory / segment_name(last))
+        self._flushed = self._sizes[last]
+        if self._count:
+            logger.info("spool %s: %d event(s) waiting from an earlier run", self.name, self._count)
+
+    def _close_files(self) -> None:
+        for fd in [*self._unsynced, self._fd]:
+            if fd >= 0:
+                os.close(fd)
+        self._unsynced.clear()
+        self._fd = -1
+        if self._cursor_keeper is not None:
+            self._cursor_keeper.close()
+        # An ack after the close (a worker outliving a failed run) is not saved: its
+        # events are sent again by the next run.
+        self._cursor_keeper = None
+        self._reader.close()
+
+    def _error(self, exc: OSError, verb: str) -> SpoolError:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return SpoolError(f"cannot {verb} the backlog in {self.directory}: {reason}")
+
+
+def segment_bytes_for(directory: Path, configured: int) -> int:
+    """The segment size to use on the file system of ``directory``.
+
+    Only whole segments are deleted, so on a small file system (a 2 MiB tmpfs,
+    a nearly full volume's quota) a segment is at most 1/16 of it: delivered
+    events then free space while the backlog drains.
+    """
+    st = os.statvfs(directory)
+    size = st.f_blocks * st.f_frsize
+    if not size:
+        return configured  # a file system that does not say its size
+    return min(configured, max(MIN_SEGMENT_BYTES, size // 16))
+
+
+def _sync(fds: list[int], directory: Path | None) -> None:
+    for fd in fds:
+        os.fsync(fd)
+    if directory is not None:
+        fsync_directory(directory)
+
+
+def _delete_segments(finished: list[Path]) -> None:
+    for path in finished:
+        path.unlink(missing_ok=True)
+    fsync_directory(finished[0].parent)

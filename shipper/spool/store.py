@@ -1,0 +1,219 @@
+"""Routed batches -> the channels' spools, then the read position: group commit.
+
+``Store.put`` queues a batch's alerts (per channel) and its read position; a
+background task appends them to the spools, makes the spools durable (one
+fsync per spool) and only then saves the position. Batches routed while a
+group is being made durable wait and go together in the next group, with
+one set of fsyncs and one position save (the last batch's). When input
+arrives slower than a fsync, every batch is its own group, stored at once;
+when shipper catches up on a backlog of lines, the fsyncs per line drop
+with no wait added. At most ``max_waiting`` batches, or batches holding
+``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
+progress (backpressure on the reading).
+
+A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
+pauses the storing, and with it the reading: the alerts a failed write left in
+the spools' memory are written again, and the position saved, once delivered
+events have freed room (tried every ``ROOM_POLL`` seconds, logged once per
+pause; each try first lets the spools ``reclaim`` a delivered segment still
+written to), so the position never passes what the spools hold. A stop ends the
+wait (``Spool.give_up_waiting``) as a failure. Any other failure stops the
+storing: ``on_failure`` is called, and ``put`` and ``flush`` raise the error
+from then on.
+
+Each group is stored under the channels' lock, as one batch was before: a
+reload, a replay or a change of channels never falls between a group's
+appends and its position save. A batch routed before a reload removed one
+of its channels is not queued to that channel any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+from shipper.errors import SpoolError
+from shipper.routing.event import Alert
+from shipper.sources.position import FilePosition
+from shipper.spool.spool import Spool
+
+__all__ = ["MAX_WAITING", "MAX_WAITING_ALERTS", "Store", "uninterrupted"]
+
+# Batches routed while a group is being stored, and the alerts they hold: a catch-up
+# on lines that mostly match must not gather a large part of its input in memory.
+MAX_WAITING = 16
+MAX_WAITING_ALERTS = 1000
+# Seconds between tries to store a group while the disk is full.
+ROOM_POLL = 0.5
+
+log = logging.getLogger(__name__)
+
+Pending = dict[str, list[Alert]]
+
+
+class Spools(Protocol):
+    """The spools by channel, and the lock their appends and the position saves share
+    (``channels.ChannelSet``)."""
+
+    @property
+    def lock(self) -> asyncio.Lock: ...
+
+    @property
+    def spools(self) -> Mapping[str, Spool]: ...
+
+
+class Store:
+    """Stores routed batches in order, in a task of its own; ``flush`` before dropping it."""
+
+    def __init__(
+        self,
+        channels: Spools,
+        save: Callable[[FilePosition], Awaitable[None]],
+        *,
+        on_failure: Callable[[], object] = lambda: None,
+        max_waiting: int = MAX_WAITING,
+        max_waiting_alerts: int = MAX_WAITING_ALERTS,
+    ) -> None:
+        self._channels = channels
+        self._save = save
+        self._on_failure = on_failure
+        self._max_waiting = max_waiting
+        self._max_waiting_alerts = max_waiting_alerts
+        self._waiting_alerts = 0
+        self._waiting: list[tuple[Pending, FilePosition | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._paused = False  # the disk is full: a group waits for room
+        self._full: BaseException = OSError(errno.ENOSPC, "no room")  # why it waits
+
+    async def put(self, pending: Pending, position: FilePosition | None) -> None:
+        """Queue one batch's alerts per channel and the position after its lines."""
+        if self._task is not None and self._task.done():
+            self._task.result()  # raises what stopped the storing
+        self._waiting.append((pending, position))
+        self._waiting_alerts += sum(map(len, pending.values()))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._store_waiting(), name="store")
+            self._task.add_done_callback(self._report_failure)
+        if (
+            len(self._waiting) >= self._max_waiting
+            or self._waiting_alerts >= self._max_waiting_alerts
+        ):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until every batch queued so far is stored and its position saved."""
+        if self._task is not None:
+            await uninterrupted(self._task)
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        # The reading may be waiting for lines that never come (a quiet tail): it is
+        # told to stop, and the error comes out of its ``flush``.
+        if not task.cancelled() and task.exception() is not None:
+            self._on_failure()
+
+    async def _store_waiting(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            self._waiting_alerts = 0
+            merged: Pending = defaultdict(list)
+            for pending, _ in group:
+                for name, alerts in pending.items():
+                    merged[name].extend(alerts)
+            async with self._channels.lock:
+                names = await self._append(merged)
+                while not await self._stored(names, group[-1][1]):
+                    await self._wait_for_room()
+            if self._paused:
+                self._paused = False
+                log.info("room again in the state directory: reading goes on")
+
+    async def _append(self, pending: Pending) -> list[str]:
+        """Append each channel's alerts once; the channels appended to.
+
+        A spool keeps the alerts of an append whose write failed, so a full disk is
+        not an error here: the commit writes them once there is room.
+        """
+        spools = self._channels.spools
+        names = [name for name, alerts in pending.items() if alerts and name in spools]
+        for name in names:
+            try:
+                await spools[name].append(pending[name])
+            except SpoolError as exc:
+                if not _is_full(exc):
+                    raise
+        return names
+
+    async def _stored(self, names: list[str], position: FilePosition | None) -> bool:
+        """Commit the spools, then save ``position``; ``False`` when the disk is full."""
+        spools = self._channels.spools
+        names = [name for name in names if name in spools]
+        # The fsyncs run side by side, each in its own thread; every one must end
+        # before the position is saved, failed or not.
+        results = await asyncio.gather(
+            *(spools[name].commit() for name in names), return_exceptions=True
+        )
+        full: BaseException | None = None
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, BaseException):
+                # A failed fsync, full disk or not, may have lost data: no retry.
+                if not _is_full(result) or spools[name].is_broken:
+                    raise result
+                full = result
+        if full is None and position is not None:
+            try:
+                await self._save(position)
+            except OSError as exc:
+                if not _is_full(exc):
+                    raise
+                full = exc
+        if full is None:
+            return True
+        self._full = full
+        return False
+
+    async def _wait_for_room(self) -> None:
+        """Wait ``ROOM_POLL`` for deliveries to free room; raise the error on a stop (after
+        the try that followed the last wait: the room may have come meanwhile)."""
+        if any(spool.is_giving_up for spool in self._channels.spools.values()):
+            raise self._full
+        if not self._paused:
+            self._paused = True
+            cause = self._full.__cause__ if isinstance(self._full, SpoolError) else self._full
+            log.warning(
+                "the state directory is full (%s): reading paused until delivered events "
+                "free room (the read position stays before what could not be stored)",
+                os.strerror(cause.errno) if isinstance(cause, OSError) and cause.errno else cause,
+            )
+        await asyncio.sleep(ROOM_POLL)
+        for spool in list(self._channels.spools.values()):
+            await spool.reclaim()
+
+
+def _is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a full disk (a write, not an fsync: a failed fsync breaks the spool)."""
+    cause = exc.__cause__ if isinstance(exc, SpoolError) else exc
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+async def uninterrupted(step: Coroutine[Any, Any, None] | asyncio.Future[None]) -> None:
+    """Run ``step`` to its end even if the caller is cancelled, then pass the cancel on.
+
+    A stop signal cancels reading. Cancelled between the spools' fsync and the
+    position save, a clean stop would leave the state a crash leaves: lines
+    read again by the next run, and only ``resume`` keeping them from being
+    queued twice. A group is a few fsyncs, so finishing it delays a stop by
+    milliseconds.
+    """
+    task = asyncio.ensure_future(step)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            raise
+        await task
+        raise
