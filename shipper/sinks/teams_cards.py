@@ -1,15 +1,15 @@
 """Microsoft Teams payloads: a MessageCard for classic connectors, an Adaptive Card for Workflows.
 
 Pure; the Teams sink (``teams``) renders with it. ``render_teams`` picks the
-card by ``channel.teams_format`` (already resolved from the URL by config)
-and builds one message for the first alerts of a batch: one section (or
-TextBlock + FactSet) per alert, at most 10 alerts (Microsoft's advice for
-MessageCard sections), and at most 20,000 bytes of serialized JSON. Teams documents 28 KB but drops messages from ~20 KB
-(reference 2.4), so long values are cut with a marker, facts past the budget
-are summed up in a last "N more facts" fact, and a batch that does not fit
-covers fewer alerts (``Rendered.count``). All event text goes through
-``escape_teams`` (reference 2.7: Teams renders Markdown and some HTML, so raw
-text could carry links, tracking images or headings).
+card by ``channel.teams_format`` (already resolved from the URL by config) and
+builds one message for the first alerts of a batch: one section (or TextBlock
++ FactSet) per alert, at most 10 alerts (Microsoft's advice for MessageCard
+sections), and at most 20,000 bytes of serialized JSON. Teams documents 28 KB
+but drops messages from ~20 KB (reference 2.4), so long values are cut with a
+marker, facts past the budget are summed up in a last "N more facts" fact, and
+a batch that does not fit covers fewer alerts (``Rendered.count``). All event
+text goes through ``escape_teams`` (reference 2.7: Teams renders Markdown and
+some HTML, so raw text could carry links, tracking images or headings).
 """
 
 from __future__ import annotations
