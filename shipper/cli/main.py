@@ -25,6 +25,7 @@ from shipper.config.load import find_config, load_config
 from shipper.config.model import Config
 from shipper.errors import ConfigError, StateError, UnknownChannelError
 from shipper.ops.logs import flush_suppressed, redact_url, scrub_secrets, setup_logging
+from shipper.sinks import channel_secrets
 
 if TYPE_CHECKING:
     from shipper.run.lifecycle import RunResult
@@ -122,7 +123,10 @@ def _echo_scrubbed(text: str) -> None:
 def _start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: bool) -> Config:
     secrets = setup_logging(level.value, fmt.value)
     config = _load(config_path, posts=posts)
-    secrets.set_urls(c.url for c in config.channels if c.url)
+    found = channel_secrets(config.channels)  # each kind says which of its values are secret
+    secrets.set_urls(found.urls)
+    for value in found.values:
+        secrets.add_secret(value)
     for warning in config.warnings:
         logging.getLogger("shipper.config.load").warning("%s", warning)
     return config

@@ -1,8 +1,8 @@
 """``shipper test CHANNEL``: post one test message now and say what the endpoint answered.
 
 The test event clears the channel's threshold by construction (its severity is
-the channel's ``min_severity``) and goes through the same payload builder and
-the same answer classification as real alerts, so a passing test means real
+the channel's ``min_severity``) and goes through the same sink (its rendering
+and its reading of answers) as real alerts, so a passing test means real
 alerts will arrive. One attempt, no retries: the operator wants the answer now.
 """
 
@@ -12,10 +12,10 @@ import socket
 from datetime import UTC, datetime
 
 from shipper.config.model import ChannelConfig, Config
-from shipper.delivery.worker import Poster, post_once
+from shipper.delivery.poster import Poster
 from shipper.errors import UnknownChannelError
 from shipper.routing.event import Alert
-from shipper.sinks import render
+from shipper.sinks import sink_for
 from shipper.sinks.answers import Delivered
 
 TEST_ACTION = "shipper.test"
@@ -57,7 +57,8 @@ async def send_test(config: Config, name: str) -> tuple[bool, str]:
     channel = config.channel(name)
     if channel is None:
         raise UnknownChannelError(name, [c.name for c in config.channels])
-    payload = render(channel, [test_alert(channel, datetime.now(UTC))]).payload
+    sink = sink_for(channel)
+    request = sink.render(channel, [test_alert(channel, datetime.now(UTC))])
     async with Poster() as poster:
-        outcome = await post_once(poster, channel, payload)
+        outcome = await poster.post(channel, sink, request)  # one try: the answer is wanted now
     return isinstance(outcome, Delivered), outcome.reason

@@ -25,7 +25,7 @@ from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.stats import ChannelStatus, WorkerStats
 from shipper.delivery.worker import ChannelWorker, Sender
-from shipper.sinks import render
+from shipper.sinks import sink_for
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
 
@@ -185,7 +185,7 @@ class ChannelSet:
             self.spools[channel.name],
             self._poster,
             self._dead_letters,
-            renderer=render,
+            sink=sink_for(channel),
             clock=self._clock,
             rand=self._rand,
             stats=stats,

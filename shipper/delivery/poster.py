@@ -1,11 +1,12 @@
 """The HTTP edge of delivery: one ``aiohttp.ClientSession``, one POST, one ``Outcome``.
 
-``Poster.post`` serialises a payload with orjson, posts it with the channel's
-own ``ClientTimeout``, reads the answer (capped) and hands it to
-``answers.classify``. Transport failures are translated here, at the edge,
-into ``TransportError``/``PostTimeoutError`` and then into a ``Retry`` whose
-reason names the host only: aiohttp's own messages carry the full URL, and
-the URL is the webhook's secret.
+``Poster.post`` serialises a sink's request with orjson, posts it with the
+channel's own ``ClientTimeout``, reads the answer (capped) and hands it to the
+sink to read. Transport failures are translated here, at the edge, into
+``TransportError``/``PostTimeoutError`` and then into the typed retries
+``Unreachable``/``TimedOut``, whose reason names the host only: aiohttp's own
+messages carry the full URL, and the URL is the webhook's secret. Whatever the
+sink declares secret is scrubbed from the answer before it is read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import orjson
@@ -24,7 +25,8 @@ from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
 from shipper.errors import PostTimeoutError, TransportError
 from shipper.ops.logs import SecretFilter, host_of
-from shipper.sinks.answers import GiveUp, Outcome, Retry, classify, format_delay, service_of
+from shipper.sinks.answers import Answer, GiveUp, Outcome, TimedOut, Unreachable, format_delay
+from shipper.sinks.base import Rendered, Secrets, Sink
 
 # Answers are a word or a short JSON object; never buffer a runaway body.
 MAX_ANSWER_BYTES = 64 * 1024
@@ -45,8 +47,9 @@ _TRANSPORT_WORDS: tuple[tuple[type[BaseException], str], ...] = (
 class Sender(Protocol):
     """What a worker posts through; ``Poster`` in production, a fake in unit tests."""
 
-    async def post(self, channel: ChannelConfig, payload: Any) -> Outcome:
-        """Post one message; never raises for a delivery failure."""
+    async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
+        """Post ``request`` to ``channel`` and let ``sink`` read the answer; never raises for a
+        delivery failure."""
 
 
 class Poster:
@@ -79,45 +82,47 @@ class Poster:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def post(self, channel: ChannelConfig, payload: Any) -> Outcome:
-        """POST ``payload`` as JSON to the channel's webhook and classify the answer."""
+    async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
+        """POST ``request`` as JSON to the channel's URL and let ``sink`` read the answer."""
         if self._session is None:
             raise RuntimeError("Poster.start() was not called")
         if channel.url is None:
             return GiveUp(f"channel {channel.name} has no URL: its variable was unset")
         try:
-            data = orjson.dumps(payload)
+            data = orjson.dumps(request.payload)
         except TypeError as exc:
             return GiveUp(f"the message could not be encoded as JSON ({type(exc).__name__})")
+        headers = {**_JSON_HEADERS, **dict(request.headers)} if request.headers else _JSON_HEADERS
         try:
-            status, body, headers = await self._send(self._session, channel, data)
+            status, body, answer_headers = await self._send(
+                self._session, channel.url, headers, data, channel.delivery.timeout
+            )
         except aiohttp.InvalidURL:
             return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
+        except PostTimeoutError as exc:
+            return TimedOut(None, str(exc))
         except TransportError as exc:
-            return Retry(None, str(exc))
+            return Unreachable(None, str(exc))
+        secrets = _filter_for(sink.secrets(channel))
         # Scrub before the answer is read: its echo is cut short, and a cut may halve a secret.
-        body = _filter_for(channel.url).scrub(body)
-        outcome = classify(
-            service_of(channel),
-            status,
-            body,
-            headers,
-            now=self._clock.time(),
-            retry_after_max=channel.delivery.retry_after_max,
-        )
-        return _scrubbed(outcome, channel.url)
+        answer = Answer(status, secrets.scrub(body), answer_headers)
+        outcome = sink.read_answer(channel, answer, now=self._clock.time())
+        return _scrubbed(outcome, secrets)
 
     async def _send(
-        self, session: aiohttp.ClientSession, channel: ChannelConfig, data: bytes
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        headers: Mapping[str, str],
+        data: bytes,
+        limit: float,
     ) -> tuple[int, str, Mapping[str, str]]:
-        assert channel.url is not None
-        host = host_of(channel.url)
-        limit = channel.delivery.timeout
+        host = host_of(url)
         try:
             async with session.post(
-                channel.url,
+                url,
                 data=data,
-                headers=_JSON_HEADERS,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=limit),
                 allow_redirects=False,  # a redirect would resend the event somewhere unchecked
             ) as response:
@@ -129,11 +134,6 @@ class Poster:
             raise
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"could not reach {host}: {_transport_words(exc)}") from exc
-
-
-async def post_once(poster: Sender, channel: ChannelConfig, payload: Any) -> Outcome:
-    """One attempt, no retries, nothing dead-lettered: for ``shipper test``."""
-    return await poster.post(channel, payload)
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -159,14 +159,17 @@ def _transport_words(exc: BaseException) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _filter_for(url: str) -> SecretFilter:
-    # One per webhook, not one per post: building it parses the URL.
-    return SecretFilter([url])
+def _filter_for(secrets: Secrets) -> SecretFilter:
+    # One per channel's secrets, not one per post: building it parses the URLs.
+    found = SecretFilter(secrets.urls)
+    for value in secrets.values:
+        found.add_secret(value)
+    return found
 
 
-def _scrubbed(outcome: Outcome, url: str) -> Outcome:
+def _scrubbed(outcome: Outcome, secrets: SecretFilter) -> Outcome:
     """Belt and braces: an endpoint that echoes its own URL must not leak it into logs."""
-    reason = _filter_for(url).scrub(outcome.reason)
+    reason = secrets.scrub(outcome.reason)
     if reason == outcome.reason:
         return outcome
     return dataclasses.replace(outcome, reason=reason)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from shipper.sinks.answers import GiveUp, Retry
+from shipper.sinks.answers import GiveUp, Retry, TimedOut, Unreachable
 
 # The failure classes of ``failure_class``: the values of the metrics' ``reason`` label.
 FAILURE_CLASSES = (
@@ -23,9 +23,6 @@ FAILURE_CLASSES = (
     "refused",
     "unsendable",
 )
-# How poster.py words a post that got no answer in time (PostTimeoutError); the
-# outcome carries only this text, so the class is read from it.
-_TIMEOUT_WORDS = " did not answer within "
 
 
 def failure_class(outcome: Retry | GiveUp) -> str:
@@ -36,8 +33,10 @@ def failure_class(outcome: Retry | GiveUp) -> str:
     """
     if isinstance(outcome, GiveUp):
         return "refused" if outcome.status is not None else "unsendable"
-    if outcome.status is None:
-        return "timeout" if _TIMEOUT_WORDS in outcome.reason else "connection"
+    if isinstance(outcome, TimedOut):
+        return "timeout"
+    if isinstance(outcome, Unreachable) or outcome.status is None:
+        return "connection"
     if outcome.status == 429:
         return "http_429"
     if 500 <= outcome.status < 600:

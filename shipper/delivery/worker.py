@@ -1,13 +1,15 @@
-"""Delivery: post rendered messages, classify the answers, pace, back off and dead-letter.
+"""Delivery: post rendered messages, read the answers, pace, back off and dead-letter.
 
 ``Poster`` (in ``poster``, re-exported here) owns the one
 ``aiohttp.ClientSession`` and turns a POST into an ``Outcome``, the reason
-naming the host only. ``ChannelWorker`` drains one channel's backlog:
-it batches, stays under the channel's ``max_rate``, retries with full-jitter
-backoff or ``Retry-After``, and dead-letters what the endpoint refuses or what
-keeps failing past ``give_up_after``. One worker per channel is what keeps a
-slow or dead channel from delaying the others: each waits only on itself.
-Each worker keeps its ``WorkerStats`` (``stats``) for metrics and ``/healthz``.
+naming the host only. ``ChannelWorker`` drains one channel's backlog through
+the channel's ``Sink``, the only thing it knows of the destination: it
+batches, stays under the channel's ``max_rate``, retries with full-jitter
+backoff or ``Retry-After`` (``retries``), and dead-letters what the endpoint
+refuses or what keeps failing past ``give_up_after``. One worker per channel
+is what keeps a slow or dead channel from delaying the others: each waits
+only on itself. Each worker keeps its ``WorkerStats`` (``stats``) for metrics
+and ``/healthz``.
 """
 
 from __future__ import annotations
@@ -16,30 +18,20 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
-from shipper.delivery.backoff import full_jitter
 from shipper.delivery.deadletter import DeadLetterSink
-from shipper.delivery.poster import Poster, Sender, post_once
+from shipper.delivery.poster import Poster, Sender
+from shipper.delivery.retries import Outage
 from shipper.delivery.stats import WorkerStats, failure_class
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Delivered, GiveUp, Outcome, Retry, format_delay
-from shipper.sinks.base import Rendered, Renderer
+from shipper.sinks.base import Rendered, Sink
 from shipper.spool.backlog import Backlog
 
-__all__ = [
-    "ChannelWorker",
-    "Poster",
-    "Report",
-    "Sender",
-    "WorkerStats",
-    "drain_workers",
-    "failure_class",
-    "post_once",
-]
+__all__ = ["ChannelWorker", "Poster", "Sender", "WorkerStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +45,6 @@ LINGER_GAP = 0.005
 LINGER_MAX = 0.025
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One post and what came of it; ``delay`` is the pause before the next try, if any."""
-
-    channel: str
-    outcome: Outcome
-    count: int
-    attempt: int
-    delay: float | None
-    dead_lettered: bool
-
-
 class ChannelWorker:
     """Drains one channel's backlog until it is closed and empty; see ``run``."""
 
@@ -75,10 +55,9 @@ class ChannelWorker:
         poster: Sender,
         dead_letters: DeadLetterSink,
         *,
-        renderer: Renderer,
+        sink: Sink,
         clock: Clock | None = None,
         rand: Callable[[], float] = random.random,
-        on_result: Callable[[Report], None] | None = None,
         stats: WorkerStats | None = None,
         linger: bool = True,
     ) -> None:
@@ -89,16 +68,13 @@ class ChannelWorker:
         self._backlog = backlog
         self._poster = poster
         self._dead_letters = dead_letters
-        self._renderer = renderer
+        self._sink = sink
         self._clock = clock or SystemClock()
         self._rand = rand
-        self._on_result = on_result
         rate = channel.delivery.max_rate
         self._min_interval = PACING_MARGIN / rate if rate else 0.0
         self._last_post: float | None = None
-        self._attempts = 0  # tries of the message at the head of the backlog
-        self._failures = 0  # failed tries since the last success: the backoff exponent
-        self._failing_since: float | None = None  # monotonic start of the current outage
+        self._outage = Outage()
         self._posting = False  # a post is in flight or its answer is being settled
         self._retiring = False
 
@@ -130,7 +106,7 @@ class ChannelWorker:
     async def _fill(self) -> None:
         """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""
         limit = self.channel.delivery.batch_max
-        if not self._linger or self._failures:
+        if not self._linger or self._outage.failures:
             return  # a retry goes out as soon as its backoff ends
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LINGER_MAX
@@ -157,7 +133,7 @@ class ChannelWorker:
     async def _send(self, alerts: Sequence[Alert]) -> float | None:
         """Render, post and settle ``alerts``; the pause before the next post, if any."""
         try:
-            rendered = self._renderer(self.channel, alerts)
+            rendered = self._sink.render(self.channel, alerts)
         except Exception as exc:  # a renderer bug must not wedge the channel
             reason = f"could not render the message: {type(exc).__name__}: {exc}"
             self.stats.failures["unsendable"] += 1
@@ -167,8 +143,8 @@ class ChannelWorker:
     async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> float | None:
         covered = alerts[: min(max(rendered.count, 1), len(alerts))]
         self._last_post = self._clock.monotonic()
-        self._attempts += 1
-        outcome = await self._poster.post(self.channel, rendered.payload)
+        self._outage.attempts += 1
+        outcome = await self._poster.post(self.channel, self._sink, rendered)
         if isinstance(outcome, Delivered):
             await self._backlog.ack(len(covered))
             self._record_success(outcome, len(covered))
@@ -179,39 +155,27 @@ class ChannelWorker:
         if stats.failing_since is None:
             stats.failing_since = self._clock.time()
         if isinstance(outcome, GiveUp):
-            return await self._dead_letter(covered, outcome, self._attempts)
+            return await self._dead_letter(covered, outcome, self._outage.attempts)
         return await self._retry(outcome, covered)
 
     async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> float | None:
-        now = self._clock.monotonic()
-        self._failures += 1
-        if self._failing_since is None:
-            self._failing_since = now
         limits = self.channel.delivery
-        if outcome.after is None:
-            delay = full_jitter(
-                self._failures - 1, limits.retry_initial, limits.retry_max, self._rand
+        attempts = self._outage.attempts
+        next_try = self._outage.next_try(outcome, limits, self._clock.monotonic(), self._rand)
+        delay, remaining = next_try.delay, next_try.remaining
+        if next_try.asked is not None and next_try.asked > limits.retry_after_max:
+            logger.warning(
+                "channel %s: the endpoint asked to wait %s before the next try; "
+                "waiting %s instead (retry_after_max)",
+                self.channel.name,
+                format_delay(next_try.asked),
+                format_delay(limits.retry_after_max),
+                extra={"channel": self.channel.name, "delay": limits.retry_after_max},
             )
-        else:
-            # Honour Retry-After, but never below retry_initial: "Retry-After: 0" on
-            # every answer would otherwise spin on an unpaced channel; nor above
-            # retry_after_max: a server must not park the channel's alerts for days.
-            asked = outcome.asked if outcome.asked is not None else outcome.after
-            delay = min(max(outcome.after, limits.retry_initial), limits.retry_after_max)
-            if asked > limits.retry_after_max:
-                logger.warning(
-                    "channel %s: the endpoint asked to wait %s before the next try; "
-                    "waiting %s instead (retry_after_max)",
-                    self.channel.name,
-                    format_delay(asked),
-                    format_delay(limits.retry_after_max),
-                    extra={"channel": self.channel.name, "delay": limits.retry_after_max},
-                )
-        remaining = limits.give_up_after - (now - self._failing_since)
         if remaining <= 0:
             # Failing for give_up_after: dead-letter, then still pause before the
             # next message, since the endpoint has not recovered.
-            retry_in = await self._dead_letter(covered, outcome, self._attempts)
+            retry_in = await self._dead_letter(covered, outcome, attempts)
             if retry_in is not None:
                 return retry_in
             if not len(self._backlog):
@@ -223,12 +187,11 @@ class ChannelWorker:
             self._log(
                 logging.WARNING,
                 outcome,
-                len(covered),
-                self._attempts,
+                attempts,
                 delay,
                 "channel %s: attempt %d failed, next try in %s: %s",
                 self.channel.name,
-                self._attempts,
+                attempts,
                 format_delay(delay),
                 outcome.reason,
             )
@@ -247,12 +210,7 @@ class ChannelWorker:
             )
         except OSError as exc:
             # Not written means not acknowledged: keep the alerts and try again later.
-            delay = full_jitter(
-                self._failures,
-                self.channel.delivery.retry_initial,
-                self.channel.delivery.retry_max,
-                self._rand,
-            )
+            delay = self._outage.backoff(self.channel.delivery, self._rand)
             logger.error(
                 "channel %s: could not write dead letters (%s); retrying in %s",
                 self.channel.name,
@@ -264,11 +222,10 @@ class ChannelWorker:
         await self._backlog.ack(len(covered))
         self.stats.dead_lettered += len(covered)
         self.stats.last_error = outcome.reason
-        self._attempts = 0
+        self._outage.attempts = 0
         self._log(
             logging.ERROR,
             outcome,
-            len(covered),
             attempts,
             None,
             "channel %s: dead-lettered %d event(s) after %d attempt(s): %s",
@@ -276,7 +233,6 @@ class ChannelWorker:
             len(covered),
             attempts,
             outcome.reason,
-            dead=True,
         )
         return None
 
@@ -290,17 +246,15 @@ class ChannelWorker:
         self._log(
             logging.INFO,
             outcome,
-            count,
-            self._attempts,
+            self._outage.attempts,
             None,
             "channel %s: delivered %d event(s) on attempt %d (status %s)",
             self.channel.name,
             count,
-            self._attempts,
+            self._outage.attempts,
             outcome.status,
         )
-        self._attempts = self._failures = 0
-        self._failing_since = None
+        self._outage.recovered()
 
     async def _pace(self) -> None:
         if self._last_post is None or self._min_interval <= 0:
@@ -313,14 +267,12 @@ class ChannelWorker:
         self,
         level: int,
         outcome: Outcome,
-        count: int,
         attempt: int,
         delay: float | None,
         msg: str,
         *args: object,
-        dead: bool = False,
     ) -> None:
-        """The one log line of an outcome, with fields a JSON formatter can emit, and its report."""
+        """The one log line of an outcome, with fields a JSON formatter can emit."""
         extra = {
             "channel": self.channel.name,
             "status": outcome.status,
@@ -329,20 +281,3 @@ class ChannelWorker:
             "reason": outcome.reason,
         }
         logger.log(level, msg, *args, extra=extra)
-        if self._on_result is not None:
-            self._on_result(Report(self.channel.name, outcome, count, attempt, delay, dead))
-
-
-async def drain_workers(tasks: Collection[asyncio.Task[None]], seconds: float) -> bool:
-    """Wait up to ``seconds`` for worker tasks whose backlogs were closed; cancel the rest.
-
-    ``True`` when every worker finished (its backlog is empty). Cancelled workers
-    leave their unacknowledged alerts in their backlogs for the next run.
-    """
-    if not tasks:
-        return True
-    _, pending = await asyncio.wait(tasks, timeout=max(0.0, seconds))
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    return not pending

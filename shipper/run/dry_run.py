@@ -13,12 +13,13 @@ from typing import BinaryIO
 
 import orjson
 
-from shipper.config.model import Config
+from shipper.config.model import ChannelConfig, Config
 from shipper.config.reload import ReloadPlan
+from shipper.routing.event import Alert
 from shipper.routing.intake import Intake
 from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source
 from shipper.run.notify import Notifier
-from shipper.sinks import render
+from shipper.sinks import sink_for
 
 
 class DryRun(Lifecycle):
@@ -48,12 +49,14 @@ class DryRun(Lifecycle):
         async for lines, _ in batches:
             channels = self.channels
             messages = [
-                orjson.dumps(
-                    {"channel": name, "payload": render(channels[name], [r.alert]).payload}
-                )
+                orjson.dumps({"channel": name, "payload": _payload(channels[name], r.alert)})
                 for r in self.intake.process(lines)
                 for name in r.channels
             ]
             if messages:
                 self.out.write(b"\n".join(messages) + b"\n")
                 self.out.flush()
+
+
+def _payload(channel: ChannelConfig, alert: Alert) -> object:
+    return sink_for(channel).render(channel, [alert]).payload

@@ -27,10 +27,11 @@ from typing import Any
 from shipper.config.model import Config
 from shipper.config.reload import ReloadPlan, plan_reload
 from shipper.errors import ConfigError
-from shipper.ops.logs import protect_urls
+from shipper.ops.logs import protect_secret, protect_urls
 from shipper.ops.status import SourceState
 from shipper.routing.intake import Intake, IntakeStats
 from shipper.run.notify import Notifier
+from shipper.sinks import channel_secrets
 from shipper.sources.file import FileTail
 from shipper.sources.lines import Line
 from shipper.sources.position import FilePosition
@@ -225,7 +226,10 @@ class Lifecycle(abc.ABC):
         plan = plan_reload(self.config, new)
         for warning in plan.warnings:
             log.warning("reload: %s", warning)
-        protect_urls(c.url for c in new.channels if c.url)
+        found = channel_secrets(new.channels)
+        protect_urls(found.urls)
+        for value in found.values:
+            protect_secret(value)
         if not await self.apply(plan):
             return False
         log.info("reloaded %s: %s", path, plan.summary)

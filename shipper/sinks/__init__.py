@@ -1,28 +1,43 @@
-"""The destinations, one module per kind of channel, and the table that picks one.
+"""The destinations: one module per kind of channel, and the table that picks one.
 
-Pure: rendering a batch (``base.Rendered``) and reading an answer (``answers``)
-touch no file, socket or clock.
+Pure: a sink renders a batch, reads an answer and declares its limits and
+secrets (``base.Sink``), touching no file, socket or clock. A new kind of
+destination is one new module holding one sink, and one row in ``SINKS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from shipper.config.model import ChannelConfig, Kind
+from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
-from shipper.sinks.base import Rendered, Renderer
-from shipper.sinks.slack import render_slack
-from shipper.sinks.teams import render_teams
-from shipper.sinks.webhook import render_webhook
+from shipper.sinks.base import Rendered, Secrets, Sink
+from shipper.sinks.slack import SLACK
+from shipper.sinks.teams import TEAMS
+from shipper.sinks.webhook import WEBHOOK
 
-# Which builder makes a channel's messages, by the channel's kind.
-RENDERERS: dict[Kind, Renderer] = {
-    "slack": render_slack,
-    "teams": render_teams,
-    "webhook": render_webhook,
-}
+__all__ = ["SINKS", "Rendered", "Secrets", "Sink", "channel_secrets", "render", "sink_for"]
+
+# The sink of each channel kind.
+SINKS: dict[str, Sink] = {sink.kind: sink for sink in (SLACK, TEAMS, WEBHOOK)}
+
+
+def sink_for(channel: ChannelConfig) -> Sink:
+    """The sink that serves ``channel``, by its kind."""
+    return SINKS[channel.kind]
 
 
 def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
-    """The next message for ``channel``: it covers ``Rendered.count`` leading ``alerts``."""
-    return RENDERERS[channel.kind](channel, alerts)
+    """The next request for ``channel``: it covers ``Rendered.count`` leading ``alerts``."""
+    return sink_for(channel).render(channel, alerts)
+
+
+def channel_secrets(channels: Iterable[ChannelConfig]) -> Secrets:
+    """Every secret the ``channels`` hold, each kind saying which of its values are secret."""
+    urls: list[str] = []
+    values: list[str] = []
+    for channel in channels:
+        secrets = sink_for(channel).secrets(channel)
+        urls.extend(secrets.urls)
+        values.extend(secrets.values)
+    return Secrets(tuple(urls), tuple(values))

@@ -1,34 +1,36 @@
-"""What an HTTP answer from a webhook means: delivered, retry (maybe after a delay) or give up.
+"""What every destination's answers have in common: the outcome types and the status table.
 
-Pure: ``classify`` reads a status, a body and headers and returns an
-``Outcome`` with a reason in plain words that names the service, the status and
-what the service said, never the URL. Decisions come from tables (success by
-service, action and meaning by status, meaning by Slack error string) so that a
-new rule is a new row. The delay of a retry without ``Retry-After`` is not
-decided here: that is ``backoff``'s job; a ``Retry-After`` longer than the
-channel's ``retry_after_max`` is cut to it here, the reason saying so.
+Pure. A sink reads an HTTP answer into an ``Outcome``: ``Delivered``, ``Retry``
+(maybe after a delay) or ``GiveUp``, each with a reason in plain words that
+names the service, the status and what the service said, never the URL. What
+success looks like and what a service's error strings mean live in each
+sink's module; what a status means for every service lives here
+(``read_failure``), so a new rule is a new row. The delay of a retry without
+``Retry-After`` is not decided here: that is ``backoff``'s job; a
+``Retry-After`` longer than the channel's ``retry_after_max`` is cut to it
+here, the reason saying so. ``TimedOut`` and ``Unreachable`` are the retries
+of a post that got no answer at all, so that nothing downstream has to read
+their words.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal
 
-import orjson
-
-from shipper.config.channels import is_workflows_url
-from shipper.config.model import ChannelConfig, Kind
 from shipper.sinks.retry_after import parse_retry_after
 
-# How an answer is read. Teams Workflows answer differently from the classic
-# connector (202 and an empty body), so they are a service of their own here.
-Service = Literal["slack", "teams", "workflows", "webhook"]
-
 BODY_ECHO_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What an endpoint answered: status, body (decoded, capped) and headers."""
+
+    status: int
+    body: str
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +45,23 @@ class Delivered:
 class Retry:
     """Not delivered, worth trying again: after ``after`` seconds, or ``None`` for backoff.
 
-    ``status`` is ``None`` when there was no HTTP answer (timeout, connection error).
+    ``status`` is ``None`` when there was no HTTP answer (``TimedOut``, ``Unreachable``).
     """
 
     after: float | None
     reason: str
     status: int | None = None
     asked: float | None = None  # the longer wait the server asked for, when ``after`` caps it
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut(Retry):
+    """No answer within the channel's ``timeout``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable(Retry):
+    """No answer at all: the connection failed (refused, DNS, TLS, cut short)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +82,6 @@ class Action(Enum):
     BACKOFF = "retry with backoff"
     GIVE_UP = "give up"
 
-
-_SERVICE_NAMES: dict[Service, str] = {
-    "slack": "Slack",
-    "teams": "Teams",
-    "workflows": "Teams Workflows",
-    "webhook": "The webhook",
-}
-
-# Success per service (reference 1.2, 2.2, 2.6). Classic Teams also takes 202:
-# the connector never sends it, but a Workflows URL on an unknown host does.
-_SUCCESS: dict[Service, Callable[[int, str], bool]] = {
-    "slack": lambda status, body: status == 200 and body == "ok",
-    "teams": lambda status, body: (status == 200 and body == "1") or status == 202,
-    "workflows": lambda status, body: status in (200, 202),
-    "webhook": lambda status, body: 200 <= status < 300,
-}
 
 # Status -> action and meaning (reference 3.6). Statuses missing here fall back
 # to their class in _STATUS_CLASS.
@@ -113,94 +109,60 @@ _STATUS_CLASS: dict[int, tuple[Action, str]] = {
 }
 _INVALID_STATUS = (Action.GIVE_UP, "that is not a valid HTTP status")
 
-# Slack's error strings (reference 1.4). The status decides retry or give up;
-# the string says why, which is what an operator needs to fix it.
-SLACK_ERRORS: dict[str, str] = {
-    "invalid_payload": "the message is malformed",
-    "user_not_found": "a user the message refers to does not exist",
-    "action_prohibited": "an admin restricts posting to this channel",
-    "channel_not_found": "the channel does not exist",
-    "channel_is_archived": "the channel is archived",
-    "rollup_error": "Slack had an internal error",
-    "posting_to_general_channel_denied": (
-        "posting to #general is restricted and the webhook's creator may not"
-    ),
-    "too_many_attachments": "the message has more than 100 attachments",
-    "no_text": "the message has no text",
-    "no_service": "the webhook was revoked or the URL is wrong",
-    "no_service_id": "the webhook's service id is wrong or missing",
-    "no_team": "the workspace is wrong or missing",
-    "team_disabled": "the workspace is no longer active",
-    "invalid_token": "the webhook's token is invalid or expired",
-    "no_active_hooks": "the webhook is disabled",
-    "rate_limited": "rate limited",
-    "invalid_blocks": "the message's blocks are malformed",
-    "invalid_blocks_format": "the message's blocks are malformed",
-    "msg_blocks_too_long": "the message's blocks are too long",
-}
 
-# The classic Teams connector wraps failures in a 200 (reference 2.2); the real
-# status is inside the text. Meanings that differ from _STATUS for Teams:
-_TEAMS_ERROR = re.compile(r"HTTP error (\d{3})")
-_TEAMS_MEANINGS: dict[int, str] = {
-    400: "the message was refused (malformed, or the channel was removed)",
-}
-_TEAMS_TEXTS: dict[str, str] = {
-    "Summary or Text is required.": "the card has neither a summary nor a text",
-}
-_SLACK_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+def status_meaning(status: int) -> tuple[Action, str]:
+    """What a failed ``status`` calls for, and what it means in plain words."""
+    return _STATUS.get(status) or _STATUS_CLASS.get(status // 100, _INVALID_STATUS)
 
 
-def service_of(channel: ChannelConfig) -> Service:
-    """How answers from ``channel`` are read."""
-    return service_for(channel.kind, workflows=_is_workflows(channel))
+def delivered(name: str, status: int, text: str) -> Delivered:
+    """``name``'s success answer, its body echoed."""
+    return Delivered(status, join(f"{name} answered {status}", echo(text)))
 
 
-def service_for(kind: Kind, *, workflows: bool = False) -> Service:
-    """The ``Service`` of a channel kind; ``workflows`` marks a Teams Workflows endpoint."""
-    if kind == "teams" and workflows:
-        return "workflows"
-    return kind
-
-
-def classify(
-    service: Service,
-    status: int,
-    body: str,
-    headers: Mapping[str, str],
+def read_failure(
+    name: str,
+    answer: Answer,
+    text: str,
     *,
     now: float,
-    retry_after_max: float = math.inf,
-) -> Outcome:
-    """The outcome of one answer. ``now`` (unix time) resolves an HTTP-date ``Retry-After``;
-    a wait asked for beyond ``retry_after_max`` is cut to it (``Retry.asked`` keeps it)."""
-    name = _SERVICE_NAMES[service]
-    text = body.strip()
-    wrapped = _TEAMS_ERROR.search(text) if service in ("teams", "workflows") else None
-    if status == 200 and wrapped is not None:
-        return _teams_error(int(wrapped.group(1)), text, headers, now, retry_after_max)
-    if _SUCCESS[service](status, text):
-        return Delivered(status, _join(f"{name} answered {status}", echo(text)))
-    if service == "teams" and status == 200:
-        return _teams_error(None, text, headers, now, retry_after_max)
-    action, meaning = _STATUS.get(status) or _STATUS_CLASS.get(status // 100, _INVALID_STATUS)
-    detail = echo(text)
-    after = None
-    if service == "slack":
-        code, body_after = _slack_error(text)
-        if code is not None:
-            detail, meaning = code, SLACK_ERRORS.get(code, meaning)
-        after = body_after
-    elif service in ("teams", "workflows") and text in _TEAMS_TEXTS:
-        meaning = _TEAMS_TEXTS[text]
-    head = _join(f"{name} answered {status}", detail)
+    retry_after_max: float,
+    detail: str | None = None,
+    meaning: str | None = None,
+    body_after: float | None = None,
+) -> Retry | GiveUp:
+    """A failed answer from service ``name`` by its status; ``text`` is its stripped body.
+
+    A service may name the error (``detail``, else the body is echoed), explain it
+    (``meaning``, else the status's) and ask for a wait in its body (``body_after``,
+    used when there is no ``Retry-After`` header).
+    """
+    action, status_words = status_meaning(answer.status)
+    head = join(f"{name} answered {answer.status}", echo(text) if detail is None else detail)
+    meaning = meaning or status_words
     if action is Action.RETRY_AFTER:
-        header_after = parse_retry_after(_header(headers, "retry-after"), now)
-        asked = header_after if header_after is not None else after
-        return _retry(head, meaning, asked, status, retry_after_max)
+        header_after = parse_retry_after(header(answer.headers, "retry-after"), now)
+        asked = header_after if header_after is not None else body_after
+        return retry(head, meaning, asked, answer.status, retry_after_max)
     if action is Action.BACKOFF:
-        return _retry(head, meaning, None, status, retry_after_max)
-    return GiveUp(f"{head}: {meaning}", status)
+        return retry(head, meaning, None, answer.status, retry_after_max)
+    return GiveUp(f"{head}: {meaning}", answer.status)
+
+
+def retry(
+    head: str, meaning: str, asked: float | None, status: int, retry_after_max: float
+) -> Retry:
+    """A ``Retry`` after ``asked`` seconds (``None``: backoff), cut to ``retry_after_max``."""
+    if asked is None:
+        return Retry(None, f"{head}: {meaning}, retrying with backoff", status)
+    if asked > retry_after_max:
+        # A server must not park a channel for days: its alerts would wait as long.
+        when = (
+            f"retrying after {format_delay(retry_after_max)} (retry_after_max), "
+            f"not the {format_delay(asked)} asked for"
+        )
+        return Retry(retry_after_max, f"{head}: {meaning}, {when}", status, asked)
+    return Retry(asked, f"{head}: {meaning}, retrying after {format_delay(asked)}", status)
 
 
 def echo(body: str) -> str:
@@ -216,58 +178,8 @@ def format_delay(seconds: float) -> str:
     return f"{seconds:.1f}".removesuffix(".0") + "s"
 
 
-def _teams_error(
-    inner: int | None, text: str, headers: Mapping[str, str], now: float, retry_after_max: float
-) -> Outcome:
-    """A classic connector's 200 that is not ``1``; ``inner`` is the status quoted in the text."""
-    if inner is None:
-        action = Action.GIVE_UP
-        meaning = _TEAMS_TEXTS.get(text, "the connector answers 1 on success")
-    else:
-        action, meaning = _STATUS.get(inner) or _STATUS_CLASS.get(inner // 100, _INVALID_STATUS)
-        meaning = _TEAMS_MEANINGS.get(inner, meaning)
-    head = f"Teams answered 200 with an error: {echo(text)}" if text else "Teams answered 200"
-    if action is Action.GIVE_UP:
-        return GiveUp(f"{head}: {meaning}", 200)
-    # The connector does not send Retry-After with these; honour one if it ever does.
-    after = parse_retry_after(_header(headers, "retry-after"), now)
-    asked = after if action is Action.RETRY_AFTER else None
-    return _retry(head, meaning, asked, 200, retry_after_max)
-
-
-def _retry(
-    head: str, meaning: str, asked: float | None, status: int, retry_after_max: float
-) -> Retry:
-    if asked is None:
-        return Retry(None, f"{head}: {meaning}, retrying with backoff", status)
-    if asked > retry_after_max:
-        # A server must not park a channel for days: its alerts would wait as long.
-        when = (
-            f"retrying after {format_delay(retry_after_max)} (retry_after_max), "
-            f"not the {format_delay(asked)} asked for"
-        )
-        return Retry(retry_after_max, f"{head}: {meaning}, {when}", status, asked)
-    return Retry(asked, f"{head}: {meaning}, retrying after {format_delay(asked)}", status)
-
-
-def _slack_error(text: str) -> tuple[str | None, float | None]:
-    """Slack's error string and ``retry_after``; 429s come as JSON, other errors as plain text."""
-    if text.startswith("{"):
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return None, None
-        if not isinstance(data, dict):
-            return None, None
-        error, after = data.get("error"), data.get("retry_after")
-        code = error if isinstance(error, str) and _SLACK_CODE.fullmatch(error) else None
-        if isinstance(after, int | float) and not isinstance(after, bool) and after >= 0:
-            return code, float(after)
-        return code, None
-    return (text if _SLACK_CODE.fullmatch(text) else None), None
-
-
-def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
+def header(headers: Mapping[str, str], lower_name: str) -> str | None:
+    """A header's value, whatever the case of its name."""
     # aiohttp's headers are case-insensitive already; plain dicts (tests, fakes) are not.
     value = headers.get(lower_name)
     if value is not None:
@@ -275,12 +187,6 @@ def _header(headers: Mapping[str, str], lower_name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == lower_name), None)
 
 
-def _join(head: str, detail: str) -> str:
+def join(head: str, detail: str) -> str:
+    """``head`` and ``detail`` with one space, or ``head`` alone when there is no detail."""
     return f"{head} {detail}" if detail else head
-
-
-def _is_workflows(channel: ChannelConfig) -> bool:
-    # An explicit adaptivecard format marks Workflows too: only they need it.
-    return channel.teams_format == "adaptivecard" or (
-        channel.url is not None and is_workflows_url(channel.url)
-    )

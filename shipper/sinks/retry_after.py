@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 # proxies send them and rounding them away would retry early.
 _SECONDS = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header, given the unix time ``now``.
 

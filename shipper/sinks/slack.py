@@ -1,276 +1,109 @@
-"""Slack incoming-webhook payloads: Block Kit blocks plus a plain ``text`` fallback.
+"""The Slack incoming webhook: Block Kit messages, ``200 ok`` is success, errors by name.
 
-Pure. ``render_slack`` turns a batch of alerts into one message within Slack's
-limits (reference 1.5): at most 50 blocks, a header of 150 characters, section
-text of 3000, at most 10 fields of 2000 each, a fallback of 4000, and the
-whole block text well under the ~12,000 characters where Slack answers
-``msg_blocks_too_long``. A lone alert gets a header, a fields section, its facts
-and a context line; a batch gets one compact section per alert. When a batch
-does not fit, the message covers only its first alerts and says so in
-``Rendered.count``. All event text goes through ``escape_slack`` and every
-mrkdwn object is ``verbatim``, so an event can neither mention nor link.
+Pure. Rendering is ``slack_blocks``; reading answers is here: Slack names its
+errors (``no_service``, ``channel_is_archived``...), in plain text or, for a
+429, in JSON with a ``retry_after``; the status decides retry or give up, and
+the error string says why, which is what an operator needs to fix it. Slack
+takes about one message a second per channel.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Literal, Required, TypedDict
+
+import orjson
 
 from shipper.config.model import ChannelConfig
-from shipper.config.severity import Severity
 from shipper.routing.event import Alert
-from shipper.sinks.base import Rendered
-from shipper.sinks.escape import ELLIPSIS, escape_slack, truncate, utf16_len
+from shipper.sinks.answers import Answer, Outcome, delivered, read_failure
+from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, url_secrets
+from shipper.sinks.slack_blocks import MAX_BLOCKS, render_slack
 
-MAX_BLOCKS = 50
-HEADER_MAX = 150
-SECTION_TEXT_MAX = 3000
-FIELD_MAX = 2000
-FALLBACK_MAX = 4000
-# Slack refuses messages whose blocks hold ~13.2k characters in all (bolt-js#2509)
-# and caps markdown at 12k; staying at 10k leaves room for its own counting.
-BLOCK_TEXT_BUDGET = 10_000
-# One fact line may not crowd out the others.
-FACT_LINE_MAX = 1000
-BATCH_FACT_LINE_MAX = 300
-BATCH_ALERT_MAX = 2000
-TITLE_MAX = 200
+__all__ = ["SLACK", "SLACK_ERRORS", "SlackSink", "render_slack"]
 
-SEVERITY_EMOJI: dict[Severity, str] = {
-    Severity.DEBUG: ":mag:",
-    Severity.INFO: ":information_source:",
-    Severity.LOW: ":large_blue_circle:",
-    Severity.MEDIUM: ":warning:",
-    Severity.HIGH: ":rotating_light:",
-    Severity.CRITICAL: ":fire:",
+NAME = "Slack"
+
+# Slack's error strings (reference 1.4). The status decides retry or give up;
+# the string says why, which is what an operator needs to fix it.
+SLACK_ERRORS: dict[str, str] = {
+    "invalid_payload": "the message is malformed",
+    "user_not_found": "a user the message refers to does not exist",
+    "action_prohibited": "an admin restricts posting to this channel",
+    "channel_not_found": "the channel does not exist",
+    "channel_is_archived": "the channel is archived",
+    "rollup_error": "Slack had an internal error",
+    "posting_to_general_channel_denied": (
+        "posting to #general is restricted and the webhook's creator may not"
+    ),
+    "too_many_attachments": "the message has more than 100 attachments",
+    "no_text": "the message has no text",
+    "no_service": "the webhook was revoked or the URL is wrong",
+    "no_service_id": "the webhook's service id is wrong or missing",
+    "no_team": "the workspace is wrong or missing",
+    "team_disabled": "the workspace is no longer active",
+    "invalid_token": "the webhook's token is invalid or expired",
+    "no_active_hooks": "the webhook is disabled",
+    "rate_limited": "rate limited",
+    "invalid_blocks": "the message's blocks are malformed",
+    "invalid_blocks_format": "the message's blocks are malformed",
+    "msg_blocks_too_long": "the message's blocks are too long",
 }
+_SLACK_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-class PlainText(TypedDict):
-    type: Literal["plain_text"]
-    text: str
-    emoji: bool
+class SlackSink:
+    """Slack incoming webhooks; see the module docstring."""
 
-
-class Mrkdwn(TypedDict):
-    type: Literal["mrkdwn"]
-    text: str
-    verbatim: bool
-
-
-class HeaderBlock(TypedDict):
-    type: Literal["header"]
-    text: PlainText
-
-
-class SectionBlock(TypedDict, total=False):
-    type: Required[Literal["section"]]
-    text: Mrkdwn
-    fields: list[Mrkdwn]
-
-
-class ContextBlock(TypedDict):
-    type: Literal["context"]
-    elements: list[Mrkdwn]
-
-
-class DividerBlock(TypedDict):
-    type: Literal["divider"]
-
-
-Block = HeaderBlock | SectionBlock | ContextBlock | DividerBlock
-
-
-class SlackMessage(TypedDict):
-    text: str
-    blocks: list[Block]
-    unfurl_links: bool
-    unfurl_media: bool
-
-
-def render_slack(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
-    """One Slack message for the first alerts of ``alerts`` (at least one)."""
-    if not alerts:
-        raise ValueError("render_slack needs at least one alert")
-    texts = _batch_texts(alerts) if len(alerts) > 1 else []
-    count = len(texts) or 1
-    covered = alerts[:count]
-    blocks = (
-        _single_blocks(channel, covered[0])
-        if count == 1
-        else _batch_blocks(channel, covered, texts)
+    kind = "slack"
+    limits = Limits(
+        request_bytes=None,  # Slack counts characters; slack_blocks keeps its budgets
+        # A batch is a header, a context line and per alert a section and a divider.
+        request_items=(MAX_BLOCKS - 1) // 2,
+        max_rate=1.0,
+        batch_max=20,
+        flood_control=CHAT_FLOOD_CONTROL,
     )
-    message: SlackMessage = {
-        "text": _fallback(covered),
-        "blocks": blocks,
-        # Slack would otherwise fetch every URL found in audit data (reference 1.7).
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
-    return Rendered(payload=message, count=count)
+    secret_keys = frozenset({"url"})
+
+    def render(self, channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
+        return render_slack(channel, alerts)
+
+    def read_answer(self, channel: ChannelConfig, answer: Answer, *, now: float) -> Outcome:
+        text = answer.body.strip()
+        if answer.status == 200 and text == "ok":
+            return delivered(NAME, answer.status, text)
+        code, body_after = _slack_error(text)
+        return read_failure(
+            NAME,
+            answer,
+            text,
+            now=now,
+            retry_after_max=channel.delivery.retry_after_max,
+            detail=code,
+            meaning=SLACK_ERRORS.get(code) if code is not None else None,
+            body_after=body_after,
+        )
+
+    def secrets(self, channel: ChannelConfig) -> Secrets:
+        return url_secrets(channel)
 
 
-def _single_blocks(channel: ChannelConfig, alert: Alert) -> list[Block]:
-    blocks: list[Block] = [_header(_title(alert))]
-    fields = [
-        _mrkdwn(_field(label, value)) for label, value in _labelled(alert) if value is not None
-    ]
-    blocks.append({"type": "section", "fields": fields})
-    context = _context(f"shipper · {_channel_title(channel)} · line {alert.line}")
-    used = sum(utf16_len(t) for t in _texts(blocks)) + utf16_len(context["elements"][0]["text"])
-    lines = [truncate(_fact(key, value), FACT_LINE_MAX) for key, value in alert.facts]
-    sections = _pack(lines, BLOCK_TEXT_BUDGET - used, MAX_BLOCKS - len(blocks) - 1)
-    blocks.extend({"type": "section", "text": _mrkdwn(text)} for text in sections)
-    blocks.append(context)
-    return blocks
+SLACK = SlackSink()
 
 
-def _batch_blocks(
-    channel: ChannelConfig, alerts: Sequence[Alert], texts: Sequence[str]
-) -> list[Block]:
-    worst = max(alert.severity for alert in alerts)
-    blocks: list[Block] = [_header(f"{SEVERITY_EMOJI[worst]} {len(alerts)} events")]
-    for index, text in enumerate(texts):
-        if index:
-            blocks.append({"type": "divider"})
-        blocks.append({"type": "section", "text": _mrkdwn(text)})
-    lines = f"lines {alerts[0].line}–{alerts[-1].line}"
-    blocks.append(_context(f"shipper · {_channel_title(channel)} · {lines}"))
-    return blocks
-
-
-def _batch_texts(alerts: Sequence[Alert]) -> list[str]:
-    """The sections of the leading alerts that fit one batch message (at least one)."""
-    # Header, context and their text, sized for the widest values they can take.
-    blocks = 2
-    used = HEADER_MAX + TITLE_MAX + 64
-    texts: list[str] = []
-    for alert in alerts:
-        need = 2 if texts else 1
-        text = _batch_text(alert)
-        size = utf16_len(text)
-        if texts and (blocks + need > MAX_BLOCKS or used + size > BLOCK_TEXT_BUDGET):
-            break
-        blocks += need
-        used += size
-        texts.append(text)
-    return texts
-
-
-def _batch_text(alert: Alert) -> str:
-    """One alert as a compact section: title, one labelled item a line, then facts."""
-    head = [_title(alert)]
-    head += [
-        f"*{label}:* {truncate(value, BATCH_FACT_LINE_MAX)}"
-        for label, value in _labelled(alert)
-        if value is not None
-    ]
-    facts = [truncate(_fact(key, value), BATCH_FACT_LINE_MAX) for key, value in alert.facts]
-    budget = BATCH_ALERT_MAX - sum(utf16_len(line) + 1 for line in head)
-    return "\n".join([*head, *_pack(facts, budget, 1)])
-
-
-def _pack(lines: list[str], budget: int, max_sections: int) -> list[str]:
-    """Fact lines -> section texts within ``budget`` characters in all; what does not
-    fit is named by a closing "… (N more facts)" line, never silently dropped."""
-    if not lines or max_sections < 1:
-        return []
-    reserve = utf16_len(f"{ELLIPSIS} ({len(lines)} more facts)") + 1
-    sections: list[list[str]] = [[]]
-    section_size = 0
-    used = 0
-    placed = 0
-    for line in lines:
-        size = utf16_len(line) + 1
-        if used + size > budget - reserve:
-            break
-        if section_size + size > SECTION_TEXT_MAX - reserve:
-            if len(sections) == max_sections:
-                break
-            sections.append([])
-            section_size = 0
-        sections[-1].append(line)
-        section_size += size
-        used += size
-        placed += 1
-    if placed < len(lines):
-        sections[-1].append(f"{ELLIPSIS} ({len(lines) - placed} more facts)")
-    return ["\n".join(section) for section in sections if section]
-
-
-def _fallback(alerts: Sequence[Alert]) -> str:
-    """The notification text: one plain line per alert."""
-    lines = [_summary(alert) for alert in alerts]
-    if len(alerts) > 1:
-        lines.insert(0, f"{len(alerts)} events")
-    return truncate("\n".join(lines), FALLBACK_MAX)
-
-
-def _summary(alert: Alert) -> str:
-    text = f"{alert.severity.label}: {escape_slack(alert.action) or '(no action)'}"
-    if alert.actor is not None:
-        text += f" by {escape_slack(alert.actor)}"
-    if alert.status is not None:
-        text += f" ({escape_slack(alert.status)})"
-    return truncate(text, FACT_LINE_MAX)
-
-
-def _labelled(alert: Alert) -> list[tuple[str, str | None]]:
-    """The labelled items every message shows, escaped; ``None`` where missing."""
-
-    def shown(value: str | None) -> str | None:
-        return None if value is None else escape_slack(value)
-
-    return [
-        ("Severity", alert.severity.label),
-        ("Actor", shown(alert.actor)),
-        ("Status", shown(alert.status)),
-        ("Time", shown(alert.timestamp)),
-    ]
-
-
-def _title(alert: Alert) -> str:
-    action = escape_slack(alert.action) or "(no action)"
-    return truncate(f"{SEVERITY_EMOJI[alert.severity]} {action}", HEADER_MAX)
-
-
-def _field(label: str, value: str) -> str:
-    # The label sits alone on its line, so a stray "*" in the value cannot pair with it.
-    prefix = f"*{label}*\n"
-    return prefix + truncate(value, min(FIELD_MAX, FACT_LINE_MAX) - utf16_len(prefix))
-
-
-def _fact(key: str, value: str) -> str:
-    return f"{escape_slack(key)}: {escape_slack(value)}"
-
-
-def _channel_title(channel: ChannelConfig) -> str:
-    return truncate(escape_slack(channel.title), TITLE_MAX)
-
-
-def _header(text: str) -> HeaderBlock:
-    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
-
-
-def _mrkdwn(text: str) -> Mrkdwn:
-    # verbatim: Slack must not turn names, channels or URLs in the text into links.
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
-
-
-def _context(text: str) -> ContextBlock:
-    return {"type": "context", "elements": [_mrkdwn(text)]}
-
-
-def _texts(blocks: list[Block]) -> list[str]:
-    """Every text string in ``blocks`` (for measuring)."""
-    out: list[str] = []
-    for block in blocks:
-        if block["type"] == "header":
-            out.append(block["text"]["text"])
-        elif block["type"] == "section":
-            if "text" in block:
-                out.append(block["text"]["text"])
-            out.extend(field["text"] for field in block.get("fields", []))
-        elif block["type"] == "context":
-            out.extend(element["text"] for element in block["elements"])
-    return out
+def _slack_error(text: str) -> tuple[str | None, float | None]:
+    """Slack's error string and ``retry_after``; 429s come as JSON, other errors as plain text."""
+    if text.startswith("{"):
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return None, None
+        if not isinstance(data, dict):
+            return None, None
+        error, after = data.get("error"), data.get("retry_after")
+        code = error if isinstance(error, str) and _SLACK_CODE.fullmatch(error) else None
+        if isinstance(after, int | float) and not isinstance(after, bool) and after >= 0:
+            return code, float(after)
+        return code, None
+    return (text if _SLACK_CODE.fullmatch(text) else None), None

@@ -19,12 +19,16 @@ from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.config.severity import Severity
 from shipper.delivery.channels import ChannelSet
 from shipper.delivery.deadletter import DeadLetters
-from shipper.delivery.worker import ChannelWorker, Poster, failure_class
+from shipper.delivery.stats import failure_class
+from shipper.delivery.worker import ChannelWorker, Poster
 from shipper.routing.event import Alert
+from shipper.sinks.answers import TimedOut, Unreachable
 from shipper.sinks.base import Rendered
+from shipper.sinks.webhook import WEBHOOK
 from shipper.spool.backlog import MemoryBacklog
 from shipper.spool.state import StateDir
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+from tests.integration.workers import Rerendered
 
 DEADLINE = 10.0
 
@@ -49,6 +53,9 @@ def channel(url: str, name: str = "siem", **delivery: Any) -> ChannelConfig:
 
 def render_all(ch: ChannelConfig, alerts: Any) -> Rendered:
     return Rendered([a.line for a in alerts], count=len(alerts))
+
+
+ONE = Rendered({"x": 1}, count=1)
 
 
 def seqs(requests: list[Request]) -> list[int]:
@@ -102,14 +109,16 @@ async def test_failure_classes_of_real_answers(
     fake: FakeWebhook, poster: Poster, reply: Reply, expected: str
 ) -> None:
     fake.script("/hook", reply)
-    outcome = await poster.post(channel(fake.to("/hook"), timeout=0.3), {"x": 1})
+    outcome = await poster.post(channel(fake.to("/hook"), timeout=0.3), WEBHOOK, ONE)
     assert not hasattr(outcome, "status") or outcome.status != 204
     assert failure_class(outcome) == expected  # type: ignore[arg-type]
+    assert isinstance(outcome, TimedOut) is (expected == "timeout")
 
 
 async def test_failure_class_of_a_refused_connection(poster: Poster) -> None:
-    outcome = await poster.post(channel(f"http://127.0.0.1:{closed_port()}/x"), {"x": 1})
-    assert failure_class(outcome) == "connection"  # type: ignore[arg-type]
+    outcome = await poster.post(channel(f"http://127.0.0.1:{closed_port()}/x"), WEBHOOK, ONE)
+    assert isinstance(outcome, Unreachable)
+    assert failure_class(outcome) == "connection"
 
 
 async def test_retire_lets_the_post_in_flight_finish(
@@ -123,7 +132,7 @@ async def test_retire_lets_the_post_in_flight_finish(
         backlog,
         poster,
         DeadLetters(tmp_path),
-        renderer=render_all,
+        sink=Rerendered(WEBHOOK, render_all),
     )
     task = asyncio.create_task(worker.run())
     await fake.wait_for(lambda requests: len(requests) == 1)
@@ -144,7 +153,12 @@ async def test_retire_of_a_waiting_worker_says_cancel_now(
     await backlog.append([alert(1)])
     ch = channel(fake.to("/hook"), retry_initial=30.0, retry_max=60.0)
     worker = ChannelWorker(
-        ch, backlog, poster, DeadLetters(tmp_path), renderer=render_all, rand=lambda: 0.5
+        ch,
+        backlog,
+        poster,
+        DeadLetters(tmp_path),
+        sink=Rerendered(WEBHOOK, render_all),
+        rand=lambda: 0.5,
     )
     task = asyncio.create_task(worker.run())
     await fake.wait_for(lambda requests: len(requests) == 1)

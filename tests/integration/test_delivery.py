@@ -23,12 +23,14 @@ from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.config.severity import Severity
 from shipper.delivery import worker as delivery
 from shipper.delivery.deadletter import DeadLetters
-from shipper.delivery.worker import ChannelWorker, Poster, Report, drain_workers, post_once
+from shipper.delivery.worker import ChannelWorker, Poster
 from shipper.routing.event import Alert
-from shipper.sinks.answers import Delivered, GiveUp, Retry
+from shipper.sinks import sink_for
+from shipper.sinks.answers import Delivered, GiveUp, Retry, TimedOut, Unreachable
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
+from tests.integration.workers import Recorder, Report, Rerendered, drain_workers
 
 SECRET = "SECRETTOKEN123"
 SLACK_PATH = f"/services/T000/B000/{SECRET}"
@@ -118,28 +120,23 @@ class Run:
         rand: Callable[[], float] = lambda: 0.5,
     ) -> None:
         self.backlog = MemoryBacklog()
-        self.reports: list[Report] = []
-        self.changed = asyncio.Event()
+        self.recorder = Recorder(poster, dead)
+        self.reports = self.recorder.reports
         self.worker = ChannelWorker(
             ch,
             self.backlog,
-            poster,
-            dead,
-            renderer=renderer,
+            self.recorder.poster,
+            self.recorder.dead_letters,
+            sink=Rerendered.of(ch.kind, renderer),
             clock=clock,
             rand=rand,
-            on_result=self._report,
         )
-
-    def _report(self, report: Report) -> None:
-        self.reports.append(report)
-        self.changed.set()
 
     async def until(self, predicate: Callable[[list[Report]], bool]) -> None:
         async with asyncio.timeout(DEADLINE):
             while not predicate(self.reports):
-                self.changed.clear()
-                await self.changed.wait()
+                self.recorder.changed.clear()
+                await self.recorder.changed.wait()
 
     async def drain(self, *alerts: Alert) -> None:
         """Queue ``alerts``, close the backlog and run the worker until it is empty."""
@@ -263,7 +260,7 @@ async def test_slow_endpoint_times_out_then_succeeds(fake, poster, dead, clock) 
     run = Run(channel("webhook", fake.to("/slow"), timeout=0.2), poster, dead, clock)
     await run.drain(alert(1))
     retry, delivered = (r.outcome for r in run.reports)
-    assert isinstance(retry, Retry)
+    assert isinstance(retry, TimedOut)
     assert retry.reason == "127.0.0.1 did not answer within 0.2s"
     assert retry.status is None
     assert isinstance(delivered, Delivered)
@@ -365,8 +362,8 @@ async def test_without_lingering_each_arrival_is_posted(fake, poster, dead, cloc
     ch = channel("slack", fake.to(SLACK_PATH), max_rate=0.0, batch_max=5)
     run = Run(ch, poster, dead, clock, renderer=render_all)
     run.worker = ChannelWorker(
-        ch, run.backlog, poster, dead, renderer=render_all, clock=clock,
-        on_result=run._report, linger=False,
+        ch, run.backlog, run.recorder.poster, run.recorder.dead_letters,
+        sink=Rerendered.of("slack", render_all), clock=clock, linger=False,
     )  # fmt: skip
     worker = asyncio.create_task(run.worker.run())
     await run.backlog.append([alert(1)])
@@ -399,6 +396,7 @@ async def test_the_url_never_reaches_logs_or_reasons(fake, poster, dead, clock, 
     await echoed.drain(alert(2))
 
     first = refused.reports[0].outcome
+    assert isinstance(first, Unreachable)
     assert first.reason == "could not reach 127.0.0.1: connection refused"
     assert refused.reports[-1].dead_lettered
     assert echoed.reports[-1].dead_lettered
@@ -430,7 +428,8 @@ async def test_log_records_carry_fields_for_json_logs(fake, poster, dead, clock,
 
 async def test_poster_sends_json_and_does_not_follow_redirects(fake, poster, clock) -> None:
     fake.script("/moved", Reply(302, "", {"Location": fake.to("/elsewhere")}))
-    outcome = await post_once(poster, channel("webhook", fake.to("/moved")), {"a": [1, "é"]})
+    ch = channel("webhook", fake.to("/moved"))
+    outcome = await poster.post(ch, sink_for(ch), Rendered({"a": [1, "é"]}, count=1))
     assert isinstance(outcome, GiveUp)
     assert outcome.reason == (
         "The webhook answered 302: a redirect, which shipper does not follow: check the URL"
@@ -447,7 +446,8 @@ async def test_fake_webhook_works_under_aiohttp_server(aiohttp_server, clock) ->
     fake.script(SLACK_PATH, Reply(403, "action_prohibited"))
     server = await aiohttp_server(fake.app)
     async with Poster(clock=clock) as poster:
-        outcome = await poster.post(channel("slack", str(server.make_url(SLACK_PATH))), {})
+        ch = channel("slack", str(server.make_url(SLACK_PATH)))
+        outcome = await poster.post(ch, sink_for(ch), Rendered({}, count=1))
     assert outcome == GiveUp(
         "Slack answered 403 action_prohibited: an admin restricts posting to this channel", 403
     )

@@ -21,12 +21,14 @@ from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
-from shipper.delivery.worker import ChannelWorker, Poster, Report
+from shipper.delivery.worker import ChannelWorker, Poster
 from shipper.routing.event import Alert
-from shipper.sinks.answers import Retry, classify
+from shipper.sinks.answers import Answer, Retry
 from shipper.sinks.base import Rendered
+from shipper.sinks.teams import TEAMS
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
+from tests.integration.workers import Recorder, Report, Rerendered
 
 DEADLINE = 5.0
 
@@ -64,23 +66,22 @@ async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
 
 
 async def deliver(ch: ChannelConfig, clock: FakeClock, tmp_path: Path) -> list[Report]:
-    reports: list[Report] = []
     backlog = MemoryBacklog()
     async with Poster(clock=clock) as poster:
+        recorder = Recorder(poster, DeadLetters(tmp_path))
         worker = ChannelWorker(
             ch,
             backlog,
-            poster,
-            DeadLetters(tmp_path),
-            renderer=render,
+            recorder.poster,
+            recorder.dead_letters,
+            sink=Rerendered.of(ch.kind, render),
             clock=clock,
-            on_result=reports.append,
         )
         await backlog.append([alert(1)])
         backlog.close()
         async with asyncio.timeout(DEADLINE):
             await worker.run()
-    return reports
+    return recorder.reports
 
 
 async def test_a_429_asking_for_eleven_days_waits_an_hour(
@@ -128,13 +129,14 @@ async def test_a_retry_after_within_the_cap_is_honoured_as_asked(
 def test_an_http_date_far_ahead_is_capped_too() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     header = format_datetime(now + timedelta(days=30), usegmt=True)
-    outcome = classify(
-        "workflows",
-        503,
-        "",
-        {"Retry-After": header},
-        now=now.timestamp(),
-        retry_after_max=3600.0,
+    workflows = ChannelConfig(
+        name="infra",
+        kind="teams",
+        url="https://example.logic.azure.com/workflows/x",
+        teams_format="adaptivecard",
+        delivery=DeliveryConfig(retry_after_max=3600.0),
     )
+    answer = Answer(503, "", {"Retry-After": header})
+    outcome = TEAMS.read_answer(workflows, answer, now=now.timestamp())
     assert isinstance(outcome, Retry)
     assert outcome.after == 3600.0 and outcome.asked == 30 * 86400.0

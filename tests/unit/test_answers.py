@@ -1,22 +1,40 @@
-"""The answer table: (service, status, body, headers) -> an outcome and its reason."""
+"""Reading answers: (service, status, body, headers) -> an outcome and its reason, by each sink."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import pytest
 
 from shipper.config.model import ChannelConfig
-from shipper.sinks.answers import (
-    SLACK_ERRORS,
-    Delivered,
-    GiveUp,
-    Retry,
-    Service,
-    classify,
-    service_for,
-    service_of,
-)
+from shipper.sinks import sink_for
+from shipper.sinks.answers import Answer, Delivered, GiveUp, Outcome, Retry
+from shipper.sinks.slack import SLACK_ERRORS
+from shipper.sinks.teams import is_workflows
+
+# How an answer is read: Teams Workflows answer unlike the classic connector.
+Service = Literal["slack", "teams", "workflows", "webhook"]
+CHANNELS: dict[Service, ChannelConfig] = {
+    "slack": ChannelConfig("c", "slack", "https://hooks.slack.com/services/T/B/X"),
+    "teams": ChannelConfig("c", "teams", "https://acme.webhook.office.com/webhookb2/x"),
+    "workflows": ChannelConfig(
+        "c",
+        "teams",
+        "https://prod-1.westus.logic.azure.com/workflows/x",
+        teams_format="adaptivecard",
+    ),
+    "webhook": ChannelConfig("c", "webhook", "https://siem.example/in"),
+}  # fmt: skip
+
+
+def classify(
+    service: Service, status: int, body: str, headers: Mapping[str, str], *, now: float
+) -> Outcome:
+    """What the sink of a channel of ``service`` makes of one answer."""
+    channel = CHANNELS[service]
+    return sink_for(channel).read_answer(channel, Answer(status, body, headers), now=now)
+
 
 NOW = 1_700_000_000.0
 NO_HEADERS: Mapping[str, str] = {}
@@ -565,9 +583,22 @@ def test_long_bodies_are_cut_to_one_short_line() -> None:
 )
 def test_service_of_channel(kind: str, url: str, fmt: str, expected: Service) -> None:
     channel = ChannelConfig(name="c", kind=kind, url=url, teams_format=fmt)  # type: ignore[arg-type]
-    assert service_of(channel) == expected
+    # Workflows answer 202 with an empty body; a classic connector's 200 "1" is theirs only.
+    classic = sink_for(channel).read_answer(channel, Answer(200, "1", {}), now=NOW)
+    workflows = sink_for(channel).read_answer(channel, Answer(202, "", {}), now=NOW)
+    assert isinstance(classic, Delivered) is (expected in ("teams", "workflows", "webhook"))
+    assert isinstance(workflows, Delivered) is (expected != "slack")
+    if channel.kind == "teams":
+        assert is_workflows(channel) is (expected == "workflows")
+        assert workflows.reason.startswith(
+            "Teams Workflows answered" if expected == "workflows" else "Teams answered"
+        )
 
 
 def test_workflows_flag_only_matters_for_teams() -> None:
-    assert service_for("slack", workflows=True) == "slack"
-    assert service_for("teams", workflows=True) == "workflows"
+    channel = ChannelConfig(
+        "c", "slack", "https://x.logic.azure.com/w", teams_format="adaptivecard"
+    )
+    assert not isinstance(
+        sink_for(channel).read_answer(channel, Answer(202, "", {}), now=NOW), Delivered
+    )

@@ -15,8 +15,9 @@ from slack_sdk.models.blocks import Block
 from shipper.config.model import ChannelConfig
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
-from shipper.sinks import RENDERERS, render
-from shipper.sinks.slack import SEVERITY_EMOJI, render_slack
+from shipper.sinks import SINKS, render
+from shipper.sinks.slack import SLACK
+from shipper.sinks.slack_blocks import SEVERITY_EMOJI, render_slack
 from tests.unit.format_samples import (
     assert_golden,
     batch_alerts,
@@ -140,7 +141,7 @@ def test_emoji_table_covers_every_severity() -> None:
 
 
 def test_registry_dispatches_slack() -> None:
-    assert RENDERERS["slack"] is render_slack
+    assert SINKS["slack"] is SLACK
     assert render(CHANNEL, [login_alert()]) == render_slack(CHANNEL, [login_alert()])
 
 

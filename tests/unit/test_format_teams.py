@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from shipper.config.model import ChannelConfig, TeamsFormat
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
-from shipper.sinks import RENDERERS, render
-from shipper.sinks.teams import (
+from shipper.sinks import SINKS, render
+from shipper.sinks.teams import TEAMS
+from shipper.sinks.teams_cards import (
     SEVERITY_EMOJI,
     TEXT_COLOR,
     THEME_COLOR,
@@ -105,7 +106,7 @@ def test_format_follows_the_channel_setting() -> None:
     )
     assert render(channel("adaptivecard"), alerts).payload["type"] == "message"
     assert render(channel("messagecard"), alerts).payload["@type"] == "MessageCard"
-    assert RENDERERS["teams"] is render_teams
+    assert SINKS["teams"] is TEAMS
 
 
 def test_single_card_shows_every_item() -> None:

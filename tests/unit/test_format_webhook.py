@@ -8,9 +8,9 @@ import pytest
 from shipper.config.model import KINDS, ChannelConfig
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
-from shipper.sinks import RENDERERS, render
+from shipper.sinks import SINKS, render
 from shipper.sinks.base import Rendered
-from shipper.sinks.webhook import render_webhook
+from shipper.sinks.webhook import WEBHOOK, render_webhook
 
 CHANNEL = ChannelConfig(name="siem", kind="webhook", url=None)
 
@@ -53,8 +53,8 @@ def test_no_alerts_is_a_programming_error() -> None:
 
 
 def test_registry_has_a_renderer_for_every_kind() -> None:
-    assert set(RENDERERS) == set(KINDS)
-    assert RENDERERS["webhook"] is render_webhook
+    assert set(SINKS) == set(KINDS)
+    assert SINKS["webhook"] is WEBHOOK
 
 
 def test_render_dispatches_by_kind() -> None:

@@ -46,9 +46,13 @@ PURE = {
     "shipper.sinks.retry_after",
     "shipper.sinks.escape",
     "shipper.sinks.slack",
+    "shipper.sinks.slack_blocks",
     "shipper.sinks.teams",
+    "shipper.sinks.teams_cards",
+    "shipper.sinks.teams_schema",
     "shipper.sinks.webhook",
     "shipper.delivery.backoff",
+    "shipper.delivery.retries",
     "shipper.ops.redaction",
 }
 IO_MODULES = {"os", "socket", "asyncio", "aiohttp", "aiofiles", "subprocess", "shutil", "time"}

@@ -26,7 +26,8 @@ from shipper.delivery.worker import ChannelWorker
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Delivered, Outcome
-from shipper.sinks.base import Rendered
+from shipper.sinks.base import Rendered, Sink
+from shipper.sinks.webhook import WEBHOOK
 from shipper.spool import spool as spool_module
 from shipper.spool.backlog import Backlog
 from shipper.spool.cursor import encode_slot
@@ -38,6 +39,7 @@ from shipper.spool.records import (
     segment_name,
 )
 from shipper.spool.spool import Spool
+from tests.integration.workers import Rerendered
 
 CURSOR = "cursor"
 
@@ -171,8 +173,8 @@ async def test_a_channel_worker_drains_a_spool_in_order(tmp_path: Path) -> None:
     posted: list[list[int]] = []
 
     class Sender:
-        async def post(self, channel: ChannelConfig, payload: Any) -> Outcome:
-            posted.append(payload["lines"])
+        async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
+            posted.append(request.payload["lines"])
             return Delivered(200, "ok")
 
     def render_lines(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
@@ -188,7 +190,7 @@ async def test_a_channel_worker_drains_a_spool_in_order(tmp_path: Path) -> None:
         spool,
         Sender(),
         DeadLetters(tmp_path / "state"),
-        renderer=render_lines,
+        sink=Rerendered(WEBHOOK, render_lines),
         clock=FakeClock(),
     )
     spool.close()
