@@ -21,7 +21,7 @@ import pytest
 from shipper.sources.lines import TooLong
 from shipper.sources.stdin import read_lines
 from shipper.sources.tailed_path import TailedPath
-from tests.unit.test_file_source import Tailer, append, make_tail
+from tests.unit.sources.test_file_source import Tailer, append, make_tail
 
 SECRET = b'{"action": "user.lock", "severity": "high", "secret": "root-only"}\n'
 

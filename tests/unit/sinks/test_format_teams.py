@@ -23,7 +23,7 @@ from shipper.sinks.teams import (
     render_messagecard,
     render_teams,
 )
-from tests.unit.format_samples import (
+from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,

@@ -17,7 +17,7 @@ from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.sinks import RENDERERS, render
 from shipper.sinks.slack import SEVERITY_EMOJI, render_slack
-from tests.unit.format_samples import (
+from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,
