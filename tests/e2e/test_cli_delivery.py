@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -26,12 +26,12 @@ SECRETS = ("slackSECRETpath1", "teamsSECRETpath2", "flowSECRETsig3", "siemSECRET
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook() as server:
-        server.always(TEAMS, Reply(200, "1"))
-        server.always(FLOW, Reply(202, ""))
-        server.always(SIEM, Reply(204, ""))
-        yield server
+def fake(fake: FakeWebhook) -> FakeWebhook:
+    fake.default = Reply()
+    fake.always(TEAMS, Reply(200, "1"))
+    fake.always(FLOW, Reply(202, ""))
+    fake.always(SIEM, Reply(204, ""))
+    return fake
 
 
 def write_config(tmp_path: Path, fake: FakeWebhook, extra: str = "", slack: str = "") -> Path:

@@ -13,7 +13,7 @@ import random
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -24,12 +24,6 @@ from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECRETpath9"
 SLACK = "/services/T0/B0/slackSECRETpath8"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 def write_config(tmp_path: Path, log: Path, *, batch_max: int = 20, extra: str = "") -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,9 @@ SHOWN = "nested deeper than 64 levels"  # Slack escapes the angle brackets
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        server.always(SLACK, Reply(200, "ok"))
-        yield server
+def fake(fake: FakeWebhook) -> FakeWebhook:
+    fake.always(SLACK, Reply(200, "ok"))
+    return fake
 
 
 def write_config(tmp_path: Path, *, log: Path | None = None, actions: str = '"login.*"') -> Path:

@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, shipper, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import FakeWebhook, Request
 
 SIEM = "/ingest/siemSECRETlonglines"
 PAD = 100_000
 REASON = "longer than source.max_line_bytes (4096 bytes)"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 def write_config(tmp_path: Path, log: Path | None = None) -> Path:

@@ -13,12 +13,11 @@ import contextlib
 import resource
 import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, free_port, read_until, shipper
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
@@ -27,12 +26,6 @@ SIEM = "/ingest/siemSECRETpath7"
 # What the run may keep open: far fewer than the flood below.
 OPEN_FILES = 256
 FLOOD = 1000
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 def write_config(tmp_path: Path, log: Path, extra: str = "") -> Path:

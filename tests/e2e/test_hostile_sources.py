@@ -20,16 +20,10 @@ import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import FakeWebhook, Request
 
 SIEM = "/ingest/siemSECRETpath9"
 SHADOW_SEQ = 999  # the event in the file standing for /etc/shadow
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 def write_config(tmp_path: Path, log: Path | None) -> Path:

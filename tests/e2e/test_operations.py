@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,6 @@ from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 SIEM = "/ingest/siemSECRETpath5"
 AUDIT = "/ingest/auditSECRETpath6"
 SECRETS = (b"siemSECRETpath5", b"auditSECRETpath6")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 class NotifySocket:

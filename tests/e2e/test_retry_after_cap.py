@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.e2e.cli import StderrWatch, clean_env, shipper, start_run
 from tests.integration.fake_webhook import FakeWebhook, Reply
 
 HOOK = "/ingest/siemRetryS3cret"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 def write_config(tmp_path: Path, channel_extra: str = "") -> Path:

@@ -20,7 +20,6 @@ import pytest
 
 from shipper.clock import Clock, FakeClock, SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
-from shipper.config.severity import Severity
 from shipper.delivery import worker as delivery
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster, Report, drain_workers, post_once
@@ -29,6 +28,7 @@ from shipper.sinks.answers import Delivered, GiveUp, Retry
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
+from tests.support.alerts import make_alert
 
 SECRET = "SECRETTOKEN123"
 SLACK_PATH = f"/services/T000/B000/{SECRET}"
@@ -42,16 +42,7 @@ DEADLINE = 5.0
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": f"user.{n}", "n": n},
-        action=f"user.{n}",
-        severity=Severity.HIGH,
-        actor="ann",
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, f"user.{n}", actor="ann")
 
 
 def render_all(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
@@ -74,17 +65,6 @@ def sequence(*values: float) -> Callable[[], float]:
 
 def lines_posted(fake: FakeWebhook, path: str) -> list[list[int]]:
     return [r.json["lines"] for r in fake.requests_to(path)]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(clock=clock.monotonic) as server:
-        yield server
 
 
 @pytest.fixture

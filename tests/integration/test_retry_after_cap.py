@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ import pytest
 
 from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
-from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster, Report
 from shipper.routing.event import Alert
@@ -27,21 +26,13 @@ from shipper.sinks.answers import Retry, classify
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
+from tests.support.alerts import make_alert
 
 DEADLINE = 5.0
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.lock", "n": n},
-        action="user.lock",
-        severity=Severity.HIGH,
-        actor="ann",
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, actor="ann")
 
 
 def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
@@ -50,17 +41,6 @@ def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
 
 def channel(kind: Kind, url: str, **delivery: Any) -> ChannelConfig:
     return ChannelConfig(name="security", kind=kind, url=url, delivery=DeliveryConfig(**delivery))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(clock=clock.monotonic) as server:
-        yield server
 
 
 async def deliver(ch: ChannelConfig, clock: FakeClock, tmp_path: Path) -> list[Report]:
