@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, clean_env, read_until, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 
 SLACK = "/services/T0E2E/B0E2E/slackSECRETpath1"
@@ -35,16 +36,8 @@ def fake(fake: FakeWebhook) -> FakeWebhook:
 
 
 def write_config(tmp_path: Path, fake: FakeWebhook, extra: str = "", slack: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "200ms"
-drain_timeout = "20s"
-timeout = "2s"
-[channels.security]
+    delivery = 'retry_initial = "50ms"\nretry_max = "200ms"\ndrain_timeout = "20s"\ntimeout = "2s"'
+    channels = f"""[channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
 label = "#security"
@@ -60,13 +53,9 @@ kind = "teams"
 url = "${{FLOW_URL}}"
 format = "adaptivecard"
 actions = ["release.*"]
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-{extra}
-""")
-    return config
+{SIEM_WEBHOOK}max_rate = 0
+{extra}"""
+    return config_file(tmp_path, delivery=delivery, channels=channels)
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:

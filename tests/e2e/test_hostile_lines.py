@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, clean_env, shipper, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file, fake_env
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECREThostile1"
@@ -33,33 +34,19 @@ def fake(fake: FakeWebhook) -> FakeWebhook:
 
 
 def write_config(tmp_path: Path, *, log: Path | None = None, actions: str = '"login.*"') -> Path:
-    source = f'path = "{log}"\nstart_at = "beginning"' if log else ""
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-{source}
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "300ms"
-drain_timeout = "10s"
-timeout = "2s"
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
+    delivery = 'retry_initial = "50ms"\nretry_max = "300ms"\ndrain_timeout = "10s"\ntimeout = "2s"'
+    channels = f"""{SIEM_WEBHOOK}max_rate = 0
 actions = [{actions}]
 [channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
 max_rate = 0
-actions = [{actions}]
-""")
-    return config
+actions = [{actions}]"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=channels)
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:
-    return clean_env({"SIEM_URL": fake.to(SIEM), "SLACK_URL": fake.to(SLACK)})
+    return fake_env(fake, SIEM_URL=SIEM, SLACK_URL=SLACK)
 
 
 def line(seq: int, tail: str = "", action: str = "login.password_failed") -> bytes:

@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, free_port, read_until, shipper
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECRETpath7"
@@ -29,28 +30,17 @@ FLOOD = 1000
 
 
 def write_config(tmp_path: Path, log: Path, extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 drain_timeout = "3s"
 timeout = "2s"
 max_rate = 0
-{extra}
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-""")
-    return config
+{extra}"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=SIEM_WEBHOOK)
 
 
 def event(seq: int, action: str = "user.lock") -> bytes:
-    return orjson.dumps({"action": action, "severity": "high", "seq": seq}) + b"\n"
+    return audit_line(seq, action)
 
 
 def append(log: Path, *lines: bytes) -> None:

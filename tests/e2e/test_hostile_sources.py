@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Request
 
 SIEM = "/ingest/siemSECRETpath9"
@@ -27,26 +28,12 @@ SHADOW_SEQ = 999  # the event in the file standing for /etc/shadow
 
 
 def write_config(tmp_path: Path, log: Path | None) -> Path:
-    config = tmp_path / "shipper.toml"
-    source = f'path = "{log}"\nstart_at = "beginning"\n' if log is not None else ""
-    config.write_text(f"""
-[source]
-{source}state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "300ms"
-drain_timeout = "5s"
-timeout = "2s"
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-""")
-    return config
+    delivery = 'retry_initial = "50ms"\nretry_max = "300ms"\ndrain_timeout = "5s"\ntimeout = "2s"'
+    return config_file(tmp_path, log=log, delivery=delivery, channels=f"{SIEM_WEBHOOK}max_rate = 0")
 
 
 def event(seq: int) -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": "high", "seq": seq}) + b"\n"
+    return audit_line(seq)
 
 
 def append(path: Path, data: bytes) -> None:

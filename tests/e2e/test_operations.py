@@ -22,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, start_run
+from tests.e2e.inputs import audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECRETpath5"
@@ -67,22 +68,13 @@ class NotifySocket:
 
 
 def write_config(tmp_path: Path, log: Path, channels: str, extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 drain_timeout = "3s"
 timeout = "2s"
 max_rate = 0
-{extra}
-{channels}
-""")
-    return config
+{extra}"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=channels)
 
 
 def channel(name: str, var: str, min_severity: str = "debug") -> str:
@@ -99,7 +91,7 @@ def env_for(fake: FakeWebhook, **extra: str) -> dict[str, str]:
 
 
 def event(seq: int, severity: str = "high") -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": severity, "seq": seq}) + b"\n"
+    return audit_line(seq, severity=severity)
 
 
 def append(log: Path, *lines: bytes) -> None:
