@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.cli import SHIPPER, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file, fake_env
-from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 
 SIEM = "/ingest/siemSECRETpath9"
 SLACK = "/services/T0/B0/slackSECRETpath8"
@@ -47,13 +47,7 @@ def event(i: int, action: str = "user.lock") -> bytes:
 
 
 def received(requests: list[Request], path: str = SIEM) -> list[int]:
-    """The seq of every event posted to ``path``, in arrival order, duplicates included."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == path:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, path)
 
 
 # What each process logged before "started", read by ``start``; ``stop`` hands it back.

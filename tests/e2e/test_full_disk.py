@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
 
 SIEM = "/ingest/siemSECRETpath9"
 TOTAL = 3000
@@ -69,13 +69,7 @@ batch_max = {BATCH_MAX}"""
 
 
 def received(requests: list[Request]) -> list[int]:
-    """The seq of every event posted to the webhook, in arrival order, duplicates included."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == SIEM:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, SIEM)
 
 
 class Runs:

@@ -21,7 +21,8 @@ import orjson
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, free_port, read_until, shipper
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
+from tests.support.files import append
 
 SIEM = "/ingest/siemSECRETpath7"
 # What the run may keep open: far fewer than the flood below.
@@ -43,17 +44,8 @@ def event(seq: int, action: str = "user.lock") -> bytes:
     return audit_line(seq, action)
 
 
-def append(log: Path, *lines: bytes) -> None:
-    with log.open("ab") as f:
-        f.write(b"".join(lines))
-
-
 def received(requests: list[Request]) -> set[int]:
-    seqs: set[int] = set()
-    for request in requests:
-        body = request.json
-        seqs.update(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return seqs
+    return set(posted_seqs(requests))
 
 
 def has_all(seqs: range) -> Callable[[list[Request]], bool]:

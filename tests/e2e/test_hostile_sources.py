@@ -21,7 +21,8 @@ import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
-from tests.integration.fake_webhook import FakeWebhook, Request
+from tests.integration.fake_webhook import FakeWebhook, Request, posted_seqs
+from tests.support.files import append
 
 SIEM = "/ingest/siemSECRETpath9"
 SHADOW_SEQ = 999  # the event in the file standing for /etc/shadow
@@ -36,18 +37,8 @@ def event(seq: int) -> bytes:
     return audit_line(seq)
 
 
-def append(path: Path, data: bytes) -> None:
-    with path.open("ab") as f:
-        f.write(data)
-
-
 def received(requests: list[Request]) -> list[int]:
-    out: list[int] = []
-    for request in requests:
-        if request.path == SIEM:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, SIEM)
 
 
 async def wait_seqs(fake: FakeWebhook, *seqs: int) -> None:

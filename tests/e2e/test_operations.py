@@ -23,7 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, start_run
 from tests.e2e.inputs import audit_line, config_file
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
+from tests.support.files import append
 
 SIEM = "/ingest/siemSECRETpath5"
 AUDIT = "/ingest/auditSECRETpath6"
@@ -94,19 +95,8 @@ def event(seq: int, severity: str = "high") -> bytes:
     return audit_line(seq, severity=severity)
 
 
-def append(log: Path, *lines: bytes) -> None:
-    with log.open("ab") as f:
-        f.write(b"".join(lines))
-
-
 def received(requests: list[Request], path: str) -> list[int]:
-    """The seq of every event posted to ``path``, in arrival order."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == path:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, path)
 
 
 def has(path: str, *seqs: int) -> Callable[[list[Request]], bool]:

@@ -23,7 +23,7 @@ from shipper.routing.event import Alert
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from shipper.spool.state import StateDir
-from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 from tests.support.alerts import make_alert
 
 DEADLINE = 10.0
@@ -43,11 +43,7 @@ def render_all(ch: ChannelConfig, alerts: Any) -> Rendered:
 
 
 def seqs(requests: list[Request]) -> list[int]:
-    out: list[int] = []
-    for request in requests:
-        body = request.json
-        out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,
+    hostile_alert,
     login_alert,
     strings,
 )
@@ -282,19 +283,6 @@ HOSTILE = [
     "@Here please",
     "x@everyone",
 ]
-
-
-def hostile_alert(text: str) -> Alert:
-    return Alert(
-        line=1,
-        raw={},
-        action=text,
-        severity=Severity.HIGH,
-        actor=text,
-        status=text,
-        timestamp=text,
-        facts=((text, text),),
-    )
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -27,6 +27,7 @@ from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,
+    hostile_alert,
     login_alert,
     strings,
 )
@@ -292,19 +293,6 @@ HOSTILE = [
     "[x]\n(https://evil)",
     "<at>everyone</at>",
 ]
-
-
-def hostile_alert(text: str) -> Alert:
-    return Alert(
-        line=1,
-        raw={},
-        action=text,
-        severity=Severity.HIGH,
-        actor=text,
-        status=text,
-        timestamp=text,
-        facts=((text, text),),
-    )
 
 
 def assert_inert(payload: dict[str, Any]) -> None:
