@@ -11,18 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
-import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import orjson
 
-from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, free_port, read_until, shipper
+from tests.e2e.cli import (
+    SHIPPER,
+    StderrWatch,
+    clean_env,
+    free_port,
+    read_until,
+    shipper,
+    stop_watched,
+)
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
 from tests.support.files import append
+from tests.support.waiting import poll_until
 
 SIEM = "/ingest/siemSECRETpath7"
 # What the run may keep open: far fewer than the flood below.
@@ -78,9 +86,7 @@ async def start(
 
 async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> tuple[int, bytes]:
     """SIGTERM, then the exit status and everything logged."""
-    proc.send_signal(signal.SIGTERM)
-    status = await asyncio.wait_for(proc.wait(), 20)
-    err = await watch.finish()
+    status, err = await stop_watched(proc, watch)
     assert b"siemSECRETpath7" not in err
     return status, err
 
@@ -97,15 +103,6 @@ async def healthz(port: int) -> int | None:
             return response.status
     except (aiohttp.ClientError, TimeoutError):
         return None
-
-
-async def poll_until(check: Callable[[], Awaitable[bool]], deadline: float) -> None:
-    """Call ``check`` every 100 ms until it holds; fail after ``deadline`` s."""
-    async with asyncio.timeout(deadline):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.1)
 
 
 async def open_idle(port: int, count: int, opened: list[socket.socket]) -> None:

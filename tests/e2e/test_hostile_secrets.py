@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
 import orjson
 import pytest
 import yarl
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, start_run
 from tests.e2e.inputs import config_file
+from tests.support.waiting import get
 
 # Query values and path secrets, as written in the config (percent-encoded in
 # places yarl re-encodes). Every alphanumeric run of 5+ characters is a secret
@@ -238,11 +238,6 @@ async def test_check_never_shows_a_url_put_under_a_wrong_key(
     assert code == 2
     assert f'channels.stray.min_severity: unknown severity "${{{STRAY_VAR}}}"' in err.decode()
     assert_no_secret("check of a config with a URL under min_severity", out + err)
-
-
-async def get(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.read()
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

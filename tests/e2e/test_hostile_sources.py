@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
-import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
+from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_watched, stop_watched
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Request, posted_seqs
 from tests.support.files import append
@@ -61,15 +60,13 @@ async def _no_leftovers() -> AsyncIterator[None]:
 
 
 async def start(config: Path, fake: FakeWebhook) -> tuple[asyncio.subprocess.Process, StderrWatch]:
-    proc, seen = await start_run(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
+    proc, watch = await start_watched(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
     _started.append(proc)
-    return proc, StderrWatch(proc, seen)
+    return proc, watch
 
 
 async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> bytes:
-    proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.wait(), 20)
-    err = await watch.finish()
+    _, err = await stop_watched(proc, watch)
     assert b"Traceback" not in err, err.decode()
     assert b"siemSECRET" not in err
     return err
