@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -122,3 +123,18 @@ class StderrWatch:
         """Everything logged, once the process closed its stderr."""
         await asyncio.wait_for(self._reader, 20)
         return self.text
+
+
+async def start_watched(
+    config: Path, env: Mapping[str, str], *args: str
+) -> tuple[asyncio.subprocess.Process, StderrWatch]:
+    """``start_run``, with its stderr read from then on by a ``StderrWatch``."""
+    proc, seen = await start_run(config, env, *args)
+    return proc, StderrWatch(proc, seen)
+
+
+async def stop_watched(proc: asyncio.subprocess.Process, watch: StderrWatch) -> tuple[int, bytes]:
+    """SIGTERM, then the exit status and everything it logged."""
+    proc.send_signal(signal.SIGTERM)
+    status = await asyncio.wait_for(proc.wait(), 20)
+    return status, await watch.finish()

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, clean_env, read_until, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 
 SLACK = "/services/T0E2E/B0E2E/slackSECRETpath1"
@@ -26,25 +27,17 @@ SECRETS = ("slackSECRETpath1", "teamsSECRETpath2", "flowSECRETsig3", "siemSECRET
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook() as server:
-        server.always(TEAMS, Reply(200, "1"))
-        server.always(FLOW, Reply(202, ""))
-        server.always(SIEM, Reply(204, ""))
-        yield server
+def fake(fake: FakeWebhook) -> FakeWebhook:
+    fake.default = Reply()
+    fake.always(TEAMS, Reply(200, "1"))
+    fake.always(FLOW, Reply(202, ""))
+    fake.always(SIEM, Reply(204, ""))
+    return fake
 
 
 def write_config(tmp_path: Path, fake: FakeWebhook, extra: str = "", slack: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "200ms"
-drain_timeout = "20s"
-timeout = "2s"
-[channels.security]
+    delivery = 'retry_initial = "50ms"\nretry_max = "200ms"\ndrain_timeout = "20s"\ntimeout = "2s"'
+    channels = f"""[channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
 label = "#security"
@@ -60,13 +53,9 @@ kind = "teams"
 url = "${{FLOW_URL}}"
 format = "adaptivecard"
 actions = ["release.*"]
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-{extra}
-""")
-    return config
+{SIEM_WEBHOOK}max_rate = 0
+{extra}"""
+    return config_file(tmp_path, delivery=delivery, channels=channels)
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:

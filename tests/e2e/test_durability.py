@@ -13,63 +13,41 @@ import random
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, clean_env, start_run
-from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+from tests.e2e.cli import SHIPPER, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file, fake_env
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 
 SIEM = "/ingest/siemSECRETpath9"
 SLACK = "/services/T0/B0/slackSECRETpath8"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def write_config(tmp_path: Path, log: Path, *, batch_max: int = 20, extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "300ms"
 drain_timeout = "5s"
 timeout = "2s"
-batch_max = {batch_max}
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-{extra}
-""")
-    return config
+batch_max = {batch_max}"""
+    return config_file(
+        tmp_path, log=log, delivery=delivery, channels=f"{SIEM_WEBHOOK}max_rate = 0\n{extra}"
+    )
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:
-    return clean_env({"SIEM_URL": fake.to(SIEM), "SLACK_URL": fake.to(SLACK)})
+    return fake_env(fake, SIEM_URL=SIEM, SLACK_URL=SLACK)
 
 
 def event(i: int, action: str = "user.lock") -> bytes:
-    return orjson.dumps({"action": action, "severity": "high", "seq": i}) + b"\n"
+    return audit_line(i, action)
 
 
 def received(requests: list[Request], path: str = SIEM) -> list[int]:
-    """The seq of every event posted to ``path``, in arrival order, duplicates included."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == path:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, path)
 
 
 # What each process logged before "started", read by ``start``; ``stop`` hands it back.

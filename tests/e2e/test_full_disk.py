@@ -13,14 +13,15 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
 
 SIEM = "/ingest/siemSECRETpath9"
 TOTAL = 3000
@@ -51,46 +52,24 @@ def small_disk(directory: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(directory)], check=False)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def event(i: int) -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": "high", "seq": i, "pad": PAD}) + b"\n"
+    return audit_line(i, pad=PAD)
 
 
 def write_config(tmp_path: Path, state: Path, log: Path, give_up_after: str) -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{state}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 give_up_after = "{give_up_after}"
 drain_timeout = "2s"
 timeout = "2s"
-batch_max = {BATCH_MAX}
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-""")
-    return config
+batch_max = {BATCH_MAX}"""
+    return config_file(
+        tmp_path, log=log, state=state, delivery=delivery, channels=f"{SIEM_WEBHOOK}max_rate = 0"
+    )
 
 
 def received(requests: list[Request]) -> list[int]:
-    """The seq of every event posted to the webhook, in arrival order, duplicates included."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == SIEM:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, SIEM)
 
 
 class Runs:

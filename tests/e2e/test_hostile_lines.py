@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import orjson
 import pytest
 
 from tests.e2e.cli import SHIPPER, clean_env, shipper, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file, fake_env
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 
 SIEM = "/ingest/siemSECREThostile1"
@@ -28,40 +28,25 @@ SHOWN = "nested deeper than 64 levels"  # Slack escapes the angle brackets
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        server.always(SLACK, Reply(200, "ok"))
-        yield server
+def fake(fake: FakeWebhook) -> FakeWebhook:
+    fake.always(SLACK, Reply(200, "ok"))
+    return fake
 
 
 def write_config(tmp_path: Path, *, log: Path | None = None, actions: str = '"login.*"') -> Path:
-    source = f'path = "{log}"\nstart_at = "beginning"' if log else ""
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-{source}
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "300ms"
-drain_timeout = "10s"
-timeout = "2s"
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
+    delivery = 'retry_initial = "50ms"\nretry_max = "300ms"\ndrain_timeout = "10s"\ntimeout = "2s"'
+    channels = f"""{SIEM_WEBHOOK}max_rate = 0
 actions = [{actions}]
 [channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
 max_rate = 0
-actions = [{actions}]
-""")
-    return config
+actions = [{actions}]"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=channels)
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:
-    return clean_env({"SIEM_URL": fake.to(SIEM), "SLACK_URL": fake.to(SLACK)})
+    return fake_env(fake, SIEM_URL=SIEM, SLACK_URL=SLACK)
 
 
 def line(seq: int, tail: str = "", action: str = "login.password_failed") -> bytes:

@@ -12,46 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
-from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, shipper, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.e2e.cli import SHIPPER, StderrWatch, shipper, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file, fake_env
+from tests.integration.fake_webhook import FakeWebhook, Request
 
 SIEM = "/ingest/siemSECRETlonglines"
 PAD = 100_000
 REASON = "longer than source.max_line_bytes (4096 bytes)"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def write_config(tmp_path: Path, log: Path | None = None) -> Path:
-    source = f'path = "{log}"\nstart_at = "beginning"\n' if log else ""
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-{source}max_line_bytes = 4096
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "300ms"
-drain_timeout = "10s"
-timeout = "2s"
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-actions = ["login.*"]
-""")
-    return config
+    delivery = 'retry_initial = "50ms"\nretry_max = "300ms"\ndrain_timeout = "10s"\ntimeout = "2s"'
+    channels = f'{SIEM_WEBHOOK}max_rate = 0\nactions = ["login.*"]'
+    return config_file(
+        tmp_path, log=log, source="max_line_bytes = 4096\n", delivery=delivery, channels=channels
+    )
 
 
 def line(seq: int, tail: str = "") -> bytes:
@@ -96,7 +76,7 @@ def check_posted(events: list[dict[str, Any]]) -> None:
 
 
 def env_for(fake: FakeWebhook) -> dict[str, str]:
-    return clean_env({"SIEM_URL": fake.to(SIEM)})
+    return fake_env(fake, SIEM_URL=SIEM)
 
 
 async def test_a_padded_line_on_stdin_is_posted_as_a_malformed_event(

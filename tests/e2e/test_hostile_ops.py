@@ -11,17 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
-import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 
-from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, free_port, read_until, shipper
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.e2e.cli import (
+    SHIPPER,
+    StderrWatch,
+    clean_env,
+    free_port,
+    read_until,
+    shipper,
+    stop_watched,
+)
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
+from tests.support.files import append
+from tests.support.waiting import poll_until
 
 SIEM = "/ingest/siemSECRETpath7"
 # What the run may keep open: far fewer than the flood below.
@@ -29,48 +38,22 @@ OPEN_FILES = 256
 FLOOD = 1000
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def write_config(tmp_path: Path, log: Path, extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 drain_timeout = "3s"
 timeout = "2s"
 max_rate = 0
-{extra}
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-""")
-    return config
+{extra}"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=SIEM_WEBHOOK)
 
 
 def event(seq: int, action: str = "user.lock") -> bytes:
-    return orjson.dumps({"action": action, "severity": "high", "seq": seq}) + b"\n"
-
-
-def append(log: Path, *lines: bytes) -> None:
-    with log.open("ab") as f:
-        f.write(b"".join(lines))
+    return audit_line(seq, action)
 
 
 def received(requests: list[Request]) -> set[int]:
-    seqs: set[int] = set()
-    for request in requests:
-        body = request.json
-        seqs.update(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return seqs
+    return set(posted_seqs(requests))
 
 
 def has_all(seqs: range) -> Callable[[list[Request]], bool]:
@@ -103,9 +86,7 @@ async def start(
 
 async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> tuple[int, bytes]:
     """SIGTERM, then the exit status and everything logged."""
-    proc.send_signal(signal.SIGTERM)
-    status = await asyncio.wait_for(proc.wait(), 20)
-    err = await watch.finish()
+    status, err = await stop_watched(proc, watch)
     assert b"siemSECRETpath7" not in err
     return status, err
 
@@ -122,15 +103,6 @@ async def healthz(port: int) -> int | None:
             return response.status
     except (aiohttp.ClientError, TimeoutError):
         return None
-
-
-async def poll_until(check: Callable[[], Awaitable[bool]], deadline: float) -> None:
-    """Call ``check`` every 100 ms until it holds; fail after ``deadline`` s."""
-    async with asyncio.timeout(deadline):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.1)
 
 
 async def open_idle(port: int, count: int, opened: list[socket.socket]) -> None:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
 import orjson
 import pytest
 import yarl
 from aiohttp import web
 
 from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, start_run
+from tests.e2e.inputs import config_file
+from tests.support.waiting import get
 
 # Query values and path secrets, as written in the config (percent-encoded in
 # places yarl re-encodes). Every alphanumeric run of 5+ characters is a secret
@@ -164,23 +165,14 @@ def environment(endpoint: EchoEndpoint, tmp_path: Path) -> dict[str, str]:
 
 
 def write_config(tmp_path: Path, hooks: Iterable[Hook], extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    tables = "\n".join(h.table for h in hooks)
-    config.write_text(f"""
-[source]
-path = "{tmp_path / "audit.jsonl"}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 timeout = "2s"
 drain_timeout = "1s"
 max_rate = 0
-{extra}
-{tables}
-""")
-    return config
+{extra}"""
+    tables = "\n".join(h.table for h in hooks)
+    return config_file(tmp_path, log=tmp_path / "audit.jsonl", delivery=delivery, channels=tables)
 
 
 # The same config with a URL variable put under a wrong key, and a new channel.
@@ -246,11 +238,6 @@ async def test_check_never_shows_a_url_put_under_a_wrong_key(
     assert code == 2
     assert f'channels.stray.min_severity: unknown severity "${{{STRAY_VAR}}}"' in err.decode()
     assert_no_secret("check of a config with a URL under min_severity", out + err)
-
-
-async def get(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.read()
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

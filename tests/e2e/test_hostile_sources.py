@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
-import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -19,54 +18,26 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.e2e.cli import SHIPPER, StderrWatch, clean_env, start_watched, stop_watched
+from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
+from tests.integration.fake_webhook import FakeWebhook, Request, posted_seqs
+from tests.support.files import append
 
 SIEM = "/ingest/siemSECRETpath9"
 SHADOW_SEQ = 999  # the event in the file standing for /etc/shadow
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def write_config(tmp_path: Path, log: Path | None) -> Path:
-    config = tmp_path / "shipper.toml"
-    source = f'path = "{log}"\nstart_at = "beginning"\n' if log is not None else ""
-    config.write_text(f"""
-[source]
-{source}state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "300ms"
-drain_timeout = "5s"
-timeout = "2s"
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-max_rate = 0
-""")
-    return config
+    delivery = 'retry_initial = "50ms"\nretry_max = "300ms"\ndrain_timeout = "5s"\ntimeout = "2s"'
+    return config_file(tmp_path, log=log, delivery=delivery, channels=f"{SIEM_WEBHOOK}max_rate = 0")
 
 
 def event(seq: int) -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": "high", "seq": seq}) + b"\n"
-
-
-def append(path: Path, data: bytes) -> None:
-    with path.open("ab") as f:
-        f.write(data)
+    return audit_line(seq)
 
 
 def received(requests: list[Request]) -> list[int]:
-    out: list[int] = []
-    for request in requests:
-        if request.path == SIEM:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, SIEM)
 
 
 async def wait_seqs(fake: FakeWebhook, *seqs: int) -> None:
@@ -89,15 +60,13 @@ async def _no_leftovers() -> AsyncIterator[None]:
 
 
 async def start(config: Path, fake: FakeWebhook) -> tuple[asyncio.subprocess.Process, StderrWatch]:
-    proc, seen = await start_run(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
+    proc, watch = await start_watched(config, clean_env({"SIEM_URL": fake.to(SIEM)}))
     _started.append(proc)
-    return proc, StderrWatch(proc, seen)
+    return proc, watch
 
 
 async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> bytes:
-    proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.wait(), 20)
-    err = await watch.finish()
+    _, err = await stop_watched(proc, watch)
     assert b"Traceback" not in err, err.decode()
     assert b"siemSECRET" not in err
     return err

@@ -19,10 +19,10 @@ import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import orjson
 import pytest
 
 from tests.e2e.cli import clean_env, free_port, shipper
+from tests.e2e.inputs import audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply
 
 HOOK = "/hooks/siemSECRET"
@@ -32,21 +32,12 @@ OTHER_UID = 65534
 
 
 def write_config(tmp_path: Path, url: str, channels: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-retry_max = "100ms"
-drain_timeout = "2s"
-timeout = "1s"
-give_up_after = "1s"
-{channels or "[channels.siem]"}
-kind = "webhook"
-url = "{url}"
-""")
-    return config
+    delivery = (
+        'retry_initial = "50ms"\nretry_max = "100ms"\ndrain_timeout = "2s"\n'
+        'timeout = "1s"\ngive_up_after = "1s"'
+    )
+    table = f'{channels or "[channels.siem]"}\nkind = "webhook"\nurl = "{url}"'
+    return config_file(tmp_path, delivery=delivery, channels=table)
 
 
 def unreachable() -> str:
@@ -71,7 +62,7 @@ def victim(tmp_path: Path) -> Path:
 
 
 def event(i: int = 1) -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": "high", "seq": i}) + b"\n"
+    return audit_line(i)
 
 
 def assert_refused(result: subprocess.CompletedProcess[bytes], *needles: str) -> str:

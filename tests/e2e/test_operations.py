@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,16 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, start_run
-from tests.integration.fake_webhook import FakeWebhook, Reply, Request
+from tests.e2e.cli import StderrWatch, clean_env, free_port, shipper, stop_watched
+from tests.e2e.cli import start_watched as start
+from tests.e2e.inputs import audit_line, config_file
+from tests.integration.fake_webhook import FakeWebhook, Reply, Request, posted_seqs
+from tests.support.files import append
+from tests.support.waiting import get, poll_until
 
 SIEM = "/ingest/siemSECRETpath5"
 AUDIT = "/ingest/auditSECRETpath6"
 SECRETS = (b"siemSECRETpath5", b"auditSECRETpath6")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
 
 
 class NotifySocket:
@@ -73,22 +71,13 @@ class NotifySocket:
 
 
 def write_config(tmp_path: Path, log: Path, channels: str, extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{log}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
+    delivery = f"""retry_initial = "50ms"
 retry_max = "200ms"
 drain_timeout = "3s"
 timeout = "2s"
 max_rate = 0
-{extra}
-{channels}
-""")
-    return config
+{extra}"""
+    return config_file(tmp_path, log=log, delivery=delivery, channels=channels)
 
 
 def channel(name: str, var: str, min_severity: str = "debug") -> str:
@@ -105,39 +94,19 @@ def env_for(fake: FakeWebhook, **extra: str) -> dict[str, str]:
 
 
 def event(seq: int, severity: str = "high") -> bytes:
-    return orjson.dumps({"action": "user.lock", "severity": severity, "seq": seq}) + b"\n"
-
-
-def append(log: Path, *lines: bytes) -> None:
-    with log.open("ab") as f:
-        f.write(b"".join(lines))
+    return audit_line(seq, severity=severity)
 
 
 def received(requests: list[Request], path: str) -> list[int]:
-    """The seq of every event posted to ``path``, in arrival order."""
-    out: list[int] = []
-    for request in requests:
-        if request.path == path:
-            body = request.json
-            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests, path)
 
 
 def has(path: str, *seqs: int) -> Callable[[list[Request]], bool]:
     return lambda requests: set(seqs) <= set(received(requests, path))
 
 
-async def start(
-    config: Path, env: dict[str, str]
-) -> tuple[asyncio.subprocess.Process, StderrWatch]:
-    proc, seen = await start_run(config, env)
-    return proc, StderrWatch(proc, seen)
-
-
 async def stop(proc: asyncio.subprocess.Process, watch: StderrWatch) -> bytes:
-    proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(proc.wait(), 20)
-    err = await watch.finish()
+    _, err = await stop_watched(proc, watch)
     assert not any(secret in err for secret in SECRETS)
     return err
 
@@ -287,11 +256,6 @@ async def test_reload_moves_a_changed_channel_and_the_metrics_server(
     assert received(fake.requests, AUDIT) == [1, 2], "the backlog went to the new URL, once"
 
 
-async def get(url: str) -> tuple[int, bytes]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.read()
-
-
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of a scrape, keyed by (name, sorted labels)."""
     return {
@@ -299,16 +263,6 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-
-
-async def poll_until(check: Callable[[], Any], deadline: float = 10) -> Any:
-    """Call the async ``check`` every 50 ms until it returns something truthy."""
-    async with asyncio.timeout(deadline):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
 
 
 async def test_metrics_and_healthz_while_a_channel_fails_and_after(

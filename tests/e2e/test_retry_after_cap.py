@@ -7,41 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.e2e.cli import StderrWatch, clean_env, shipper, start_run
+from tests.e2e.inputs import SIEM_WEBHOOK, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply
 
 HOOK = "/ingest/siemRetryS3cret"
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
-
-
 def write_config(tmp_path: Path, channel_extra: str = "") -> Path:
-    config = tmp_path / "shipper.toml"
-    config.write_text(f"""
-[source]
-path = "{tmp_path / "audit.jsonl"}"
-start_at = "beginning"
-state_dir = "{tmp_path / "state"}"
-[delivery]
-retry_initial = "50ms"
-drain_timeout = "5s"
-max_rate = 0
-[channels.siem]
-kind = "webhook"
-url = "${{SIEM_URL}}"
-{channel_extra}
-""")
-    return config
+    delivery = 'retry_initial = "50ms"\ndrain_timeout = "5s"\nmax_rate = 0'
+    return config_file(
+        tmp_path,
+        log=tmp_path / "audit.jsonl",
+        delivery=delivery,
+        channels=SIEM_WEBHOOK + channel_extra,
+    )
 
 
 async def test_run_waits_retry_after_max_and_warns_naming_the_channel(

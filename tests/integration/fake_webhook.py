@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,17 @@ class Request:
     @property
     def json(self) -> Any:
         return orjson.loads(self.body)
+
+
+def posted_seqs(requests: Iterable[Request], path: str | None = None) -> list[int]:
+    """The ``seq`` of every event posted (to ``path``, if given), in arrival order, duplicates
+    included; a body is one event or a JSON list of them."""
+    out: list[int] = []
+    for request in requests:
+        if path is None or request.path == path:
+            body = request.json
+            out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
+    return out
 
 
 class FakeWebhook:

@@ -16,7 +16,6 @@ import pytest
 
 from shipper.clock import SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig
-from shipper.config.severity import Severity
 from shipper.delivery.channels import ChannelSet
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.stats import failure_class
@@ -27,23 +26,15 @@ from shipper.sinks.base import Rendered
 from shipper.sinks.webhook import WEBHOOK
 from shipper.spool.backlog import MemoryBacklog
 from shipper.spool.state import StateDir
-from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request
+from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 from tests.integration.workers import Rerendered
+from tests.support.alerts import make_alert
 
 DEADLINE = 10.0
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.lock", "seq": n},
-        action="user.lock",
-        severity=Severity.HIGH,
-        actor="ann",
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, raw={"action": "user.lock", "seq": n}, actor="ann")
 
 
 def channel(url: str, name: str = "siem", **delivery: Any) -> ChannelConfig:
@@ -59,17 +50,13 @@ ONE = Rendered({"x": 1}, count=1)
 
 
 def seqs(requests: list[Request]) -> list[int]:
-    out: list[int] = []
-    for request in requests:
-        body = request.json
-        out.extend(e["seq"] for e in (body if isinstance(body, list) else [body]))
-    return out
+    return posted_seqs(requests)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(Reply(204, "")) as server:
-        yield server
+def fake(fake: FakeWebhook) -> FakeWebhook:
+    fake.default = Reply(204, "")
+    return fake
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import pytest
 
 from shipper.clock import Clock, FakeClock, SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
-from shipper.config.severity import Severity
 from shipper.delivery import worker as delivery
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster
@@ -31,6 +30,7 @@ from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 from tests.integration.workers import Recorder, Report, Rerendered, drain_workers
+from tests.support.alerts import make_alert
 
 SECRET = "SECRETTOKEN123"
 SLACK_PATH = f"/services/T000/B000/{SECRET}"
@@ -44,16 +44,7 @@ DEADLINE = 5.0
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": f"user.{n}", "n": n},
-        action=f"user.{n}",
-        severity=Severity.HIGH,
-        actor="ann",
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, f"user.{n}", actor="ann")
 
 
 def render_all(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
@@ -76,17 +67,6 @@ def sequence(*values: float) -> Callable[[], float]:
 
 def lines_posted(fake: FakeWebhook, path: str) -> list[list[int]]:
     return [r.json["lines"] for r in fake.requests_to(path)]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(clock=clock.monotonic) as server:
-        yield server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ import pytest
 
 from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
-from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster
 from shipper.routing.event import Alert
@@ -29,21 +28,13 @@ from shipper.sinks.teams import TEAMS
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
 from tests.integration.workers import Recorder, Report, Rerendered
+from tests.support.alerts import make_alert
 
 DEADLINE = 5.0
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.lock", "n": n},
-        action="user.lock",
-        severity=Severity.HIGH,
-        actor="ann",
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, actor="ann")
 
 
 def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
@@ -52,17 +43,6 @@ def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
 
 def channel(kind: Kind, url: str, **delivery: Any) -> ChannelConfig:
     return ChannelConfig(name="security", kind=kind, url=url, delivery=DeliveryConfig(**delivery))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def fake(clock: FakeClock) -> AsyncIterator[FakeWebhook]:
-    async with FakeWebhook(clock=clock.monotonic) as server:
-        yield server
 
 
 async def deliver(ch: ChannelConfig, clock: FakeClock, tmp_path: Path) -> list[Report]:

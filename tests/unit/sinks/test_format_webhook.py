@@ -11,19 +11,17 @@ from shipper.routing.event import Alert
 from shipper.sinks import SINKS, render
 from shipper.sinks.base import Rendered
 from shipper.sinks.webhook import WEBHOOK, render_webhook
+from tests.support.alerts import make_alert
 
 CHANNEL = ChannelConfig(name="siem", kind="webhook", url=None)
 
 
 def alert(line: int, raw: dict[str, object]) -> Alert:
-    return Alert(
-        line=line,
+    return make_alert(
+        line,
+        str(raw.get("action", "")),
         raw=raw,
-        action=str(raw.get("action", "")),
         severity=Severity.INFO,
-        actor=None,
-        status=None,
-        timestamp=None,
         facts=(("shown", "not sent"),),
     )
 

@@ -14,7 +14,7 @@ from shipper.delivery.stats import failure_class
 from shipper.sinks import SINKS, channel_secrets, sink_for
 from shipper.sinks.answers import Retry, TimedOut, Unreachable
 
-PACKAGE = Path(__file__).resolve().parents[2] / "shipper"
+PACKAGE = Path(__file__).resolve().parents[3] / "shipper"
 # What reaches destinations: it may know the Sink interface and the table, nothing of a kind.
 SINK_USERS = [
     *sorted((PACKAGE / "delivery").glob("*.py")),

@@ -40,20 +40,20 @@ from shipper.spool.records import (
 )
 from shipper.spool.spool import Spool
 from tests.integration.workers import Rerendered
+from tests.support.alerts import make_alert
 
 CURSOR = "cursor"
 
 
 def alert(n: int, **extra: Any) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.login", "n": n, **extra},
-        action="user.login",
-        severity=Severity.HIGH,
+    return make_alert(
+        n,
+        "user.login",
         actor="ann@example.com",
         status="ok",
         timestamp="2024-05-01T12:00:00Z",
         facts=(("ip", "10.0.0.1"), ("n", str(n))),
+        **extra,
     )
 
 

@@ -21,7 +21,6 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
 from shipper.errors import SpoolError
 from shipper.routing.event import Alert
@@ -32,21 +31,13 @@ from shipper.spool.cursor import CURSOR_NAME, CursorFile, read_cursor
 from shipper.spool.records import Position
 from shipper.spool.spool import Spool
 from shipper.spool.store import Store
+from tests.support.alerts import make_alert
 
 PAD = "x" * 1000
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.lock", "n": n, "pad": PAD},
-        action="user.lock",
-        severity=Severity.HIGH,
-        actor=None,
-        status=None,
-        timestamp=None,
-        facts=(),
-    )
+    return make_alert(n, pad=PAD)
 
 
 def full(fd: int, data: Any) -> int:

@@ -37,7 +37,7 @@ from shipper.sources.lines import Block, LineSplitter
 from shipper.spool.records import decode_record, encode_record
 
 FIELDS = Fields()
-EXAMPLE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)
+EXAMPLE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)
 
 
 def parse(data: bytes, fields: Fields = FIELDS) -> Event | Rejected | None:

@@ -18,10 +18,11 @@ from shipper.routing.event import Alert
 from shipper.sinks import SINKS, render
 from shipper.sinks.slack import SLACK
 from shipper.sinks.slack_blocks import SEVERITY_EMOJI, render_slack
-from tests.unit.format_samples import (
+from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,
+    hostile_alert,
     login_alert,
     strings,
 )
@@ -283,19 +284,6 @@ HOSTILE = [
     "@Here please",
     "x@everyone",
 ]
-
-
-def hostile_alert(text: str) -> Alert:
-    return Alert(
-        line=1,
-        raw={},
-        action=text,
-        severity=Severity.HIGH,
-        actor=text,
-        status=text,
-        timestamp=text,
-        facts=((text, text),),
-    )
 
 
 @pytest.mark.parametrize("text", HOSTILE)

@@ -13,7 +13,6 @@ import orjson
 import pytest
 
 import shipper.spool.cursor
-from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.spool.cursor import (
     CURSOR_NAME,
@@ -27,10 +26,11 @@ from shipper.spool.cursor import (
 )
 from shipper.spool.records import Position, segment_name
 from shipper.spool.spool import Spool
+from tests.support.alerts import make_alert
 
 
 def alert(n: int) -> Alert:
-    return Alert(n, {"n": n}, "user.login", Severity.HIGH, None, None, None, ())
+    return make_alert(n, "user.login", raw={"n": n})
 
 
 def legacy(position: Position) -> bytes:

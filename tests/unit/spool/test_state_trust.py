@@ -15,7 +15,6 @@ import pytest
 
 from shipper.config.channel_files import MAX_FILE_NAME, channel_name_problems, file_name_for
 from shipper.config.load import load_config
-from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
 from shipper.durable import (
     UntrustedPathError,
@@ -28,6 +27,7 @@ from shipper.errors import ConfigError, SpoolError, StateError
 from shipper.routing.event import Alert
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
+from tests.support.alerts import make_alert
 
 OTHER_UID = 65534
 SECRET = b"not shipper's to touch\n"
@@ -237,7 +237,7 @@ def test_write_atomic_refuses_a_directory(tmp_path: Path, name: str) -> None:
 
 
 def alert() -> Alert:
-    return Alert(1, {"action": "a"}, "a", Severity.HIGH, None, None, None, ())
+    return make_alert(1, "a", raw={"action": "a"})
 
 
 def test_a_dead_letter_link_is_not_appended_to(tmp_path: Path, victim: Path) -> None:

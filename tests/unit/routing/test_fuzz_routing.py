@@ -31,7 +31,7 @@ from shipper.sinks import render
 from shipper.sources.lines import LineSplitter
 from shipper.spool.records import decode_record, encode_record
 
-BASE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)
+BASE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)
 
 # Each glob token with what it matches; "[" appears only as the start of a set.
 TOKENS = {

@@ -12,7 +12,7 @@ from shipper.config.severity import Severity
 from shipper.config.values import Problems, parse_duration
 from shipper.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 ENV = {
     "SLACK_SECURITY_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B1/s3cret",
     "TEAMS_INFRA_WEBHOOK_URL": "https://prod-07.westus.logic.azure.com:443/workflows/abc/x?sig=zz",

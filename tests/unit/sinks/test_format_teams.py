@@ -24,10 +24,11 @@ from shipper.sinks.teams_cards import (
     render_messagecard,
     render_teams,
 )
-from tests.unit.format_samples import (
+from tests.unit.sinks.format_samples import (
     assert_golden,
     batch_alerts,
     critical_alert,
+    hostile_alert,
     login_alert,
     strings,
 )
@@ -293,19 +294,6 @@ HOSTILE = [
     "[x]\n(https://evil)",
     "<at>everyone</at>",
 ]
-
-
-def hostile_alert(text: str) -> Alert:
-    return Alert(
-        line=1,
-        raw={},
-        action=text,
-        severity=Severity.HIGH,
-        actor=text,
-        status=text,
-        timestamp=text,
-        facts=((text, text),),
-    )
 
 
 def assert_inert(payload: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from shipper.config.model import ChannelConfig
 from shipper.config.severity import Severity
 from shipper.routing.route import Router
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 
 
 def channel(

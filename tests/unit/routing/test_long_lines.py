@@ -23,7 +23,7 @@ from shipper.routing.event import Event, Rejected, parse_too_long
 from shipper.routing.intake import Intake
 from shipper.sources.lines import HEAD_BYTES, Block, Line, LineSplitter, TooLong
 
-EXAMPLE = load_config(Path(__file__).resolve().parents[2] / "config.example.toml", {}, posts=False)
+EXAMPLE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)
 ATTACK = b'{"action":"login.password_failed","severity":"high","user_agent":"'
 
 

@@ -9,20 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.severity import Severity
 from shipper.errors import SpoolError
 from shipper.routing.event import Alert
 from shipper.sources.position import FilePosition
 from shipper.spool.spool import Spool
 from shipper.spool.store import Store
+from tests.support.alerts import make_alert
 
 
 def alert(n: int) -> Alert:
-    return Alert(
-        line=n,
-        raw={"action": "user.login", "n": n},
-        action="user.login",
-        severity=Severity.HIGH,
+    return make_alert(
+        n,
+        "user.login",
         actor="ann@example.com",
         status="ok",
         timestamp="2024-05-01T12:00:00Z",

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.sources.lines import Line
 from shipper.sources.position import Checkpoint, FilePosition
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
+from tests.support.alerts import make_alert
 
 SAVED = FilePosition("/log/a.jsonl", 1, 100, "f" * 64, 1024, 5000, 50)
 
 
 def alert(line: int) -> Alert:
-    return Alert(line, {"n": line}, "user.lock", Severity.HIGH, None, None, None, ())
+    return make_alert(line, raw={"n": line})
 
 
 def at(line: int, **changes: object) -> FilePosition:

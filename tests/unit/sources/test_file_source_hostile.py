@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,28 +20,10 @@ import pytest
 from shipper.sources.lines import TooLong
 from shipper.sources.stdin import read_lines
 from shipper.sources.tailed_path import TailedPath
-from tests.unit.test_file_source import Tailer, append, make_tail
+from tests.support.files import append
+from tests.unit.sources.tailing import Tailer
 
 SECRET = b'{"action": "user.lock", "severity": "high", "secret": "root-only"}\n'
-
-
-@pytest.fixture
-async def tailers() -> AsyncIterator[list[Tailer]]:
-    started: list[Tailer] = []
-    yield started
-    for tailer in started:
-        if not tailer.task.done():
-            await tailer.stop()
-
-
-@pytest.fixture
-def start(tailers: list[Tailer]) -> Callable[..., Tailer]:
-    def start_tail(path: Path, **kwargs: object) -> Tailer:
-        tailer = Tailer(make_tail(path, **kwargs))  # type: ignore[arg-type]
-        tailers.append(tailer)
-        return tailer
-
-    return start_tail
 
 
 @pytest.fixture

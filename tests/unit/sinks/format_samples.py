@@ -61,6 +61,20 @@ def batch_alerts() -> list[Alert]:
     return [login_alert(), critical_alert(), failed]
 
 
+def hostile_alert(text: str) -> Alert:
+    """An alert whose every shown field is ``text``: for escaping tests."""
+    return Alert(
+        line=1,
+        raw={},
+        action=text,
+        severity=Severity.HIGH,
+        actor=text,
+        status=text,
+        timestamp=text,
+        facts=((text, text),),
+    )
+
+
 def assert_golden(name: str, rendered: Any) -> None:
     """Compare with ``golden/NAME.json``; ``SHIPPER_UPDATE_GOLDEN=1`` rewrites it."""
     path = GOLDEN / f"{name}.json"

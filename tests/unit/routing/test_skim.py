@@ -26,7 +26,7 @@ from shipper.routing.intake import Intake
 from shipper.routing.skim import Skimmer, glob_to_bytes_pattern
 from shipper.sources.lines import Block, LineSplitter, TooLong
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 BASE = load_config(EXAMPLE, {}, posts=False)
 
 
