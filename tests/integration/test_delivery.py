@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper.clock import Clock, FakeClock, SystemClock
+from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.config.severity import Severity
 from shipper.delivery import worker as delivery
@@ -29,6 +29,7 @@ from shipper.sinks.answers import Delivered, GiveUp, Retry
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
+from tests.support.clock import FakeClock
 
 SECRET = "SECRETTOKEN123"
 SLACK_PATH = f"/services/T000/B000/{SECRET}"

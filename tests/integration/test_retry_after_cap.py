@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
@@ -27,6 +26,7 @@ from shipper.sinks.answers import Retry, classify
 from shipper.sinks.base import Rendered
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
+from tests.support.clock import FakeClock
 
 DEADLINE = 5.0
 

@@ -21,7 +21,8 @@ import pytest
 from shipper.sources import file as file_source
 from shipper.sources.file import FileTail, TailBatch
 from shipper.sources.lines import Line, TooLong
-from shipper.sources.position import FilePosition, load_position, save_position
+from shipper.sources.position import FilePosition, save_position
+from tests.support.position import load_position
 
 DEADLINE = 10.0
 POLL = 0.02
