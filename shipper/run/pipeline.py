@@ -49,6 +49,7 @@ from shipper.run.dry_run import DryRun
 from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
 from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
+from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sources.lines import Line
 from shipper.sources.position import Checkpoint, FilePosition, load_checkpoint, save_position
 from shipper.spool.resume import Resume
@@ -101,8 +102,7 @@ async def run_pipeline(
             return result
         return await Run(config, clock or SystemClock(), rand, load, notifier).run(source)
     finally:
-        watchdog.cancel()
-        await asyncio.gather(watchdog, return_exceptions=True)
+        await cancel_and_wait(watchdog)
         notifier.close()
 
 
@@ -214,11 +214,11 @@ class Run(Lifecycle):
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")
             try:
                 await self.read_until_stopped(self._store_all(self.batches(source, saved)))
-                housekeeping.cancel()
+                await cancel_and_wait(housekeeping)
                 # Signals stay ours while draining: a second SIGINT cuts the drain short.
                 await self.channels.drain(self.config.delivery.drain_timeout, self.forced)
             finally:
-                housekeeping.cancel()
+                await cancel_and_wait(housekeeping)
                 self.remove_signal_handlers()
                 if self._server is not None:
                     await self._server.stop()
@@ -297,7 +297,7 @@ class Run(Lifecycle):
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
         finally:
-            giving_up.cancel()
+            await cancel_and_wait(giving_up)
 
     async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
         """Once reading stops, stop waiting for room in a full backlog.
@@ -308,12 +308,7 @@ class Run(Lifecycle):
         run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
         drain may (``drain_timeout``, or until a second SIGINT).
         """
-        signals = [asyncio.ensure_future(e.wait()) for e in (self.stopping, ended)]
-        try:
-            await asyncio.wait(signals, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in signals:
-                waiter.cancel()
+        await wait_first(self.stopping.wait(), ended.wait())
         if self.tail is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
