@@ -38,6 +38,8 @@ PURE = {
     "shipper.config.reload",
     "shipper.sources.lines",
     "shipper.routing.event",
+    "shipper.routing.malformed",
+    "shipper.routing.storable",
     "shipper.routing.route",
     "shipper.routing.skim",
     "shipper.sinks",
