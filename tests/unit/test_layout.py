@@ -32,6 +32,7 @@ PURE = {
     "shipper.errors",
     "shipper.config.model",
     "shipper.config.values",
+    "shipper.config.problems",
     "shipper.config.channels",
     "shipper.config.channel_files",
     "shipper.config.severity",
