@@ -24,6 +24,10 @@ deleted once the cursor past them is durable. If saving the cursor fails, the
 records are still dropped from memory and an error is logged: the cost is
 duplicates after a crash, not loss.
 
+A ``Spool`` is built in layers: ``segments.SegmentWriter`` writes the files,
+``finished.CursorSaver`` saves the cursor and deletes finished segments, and this
+module keeps the backlog (append, peek, ack, reclaim, recovery).
+
 Recovery (``Spool.open``, rules in ``recovery``): a torn tail left by
 a crash is cut with a warning, a damaged record is skipped with an error, and
 a missing or damaged cursor restarts from the oldest segment: duplicates
@@ -57,7 +61,6 @@ reader at the end of the files waits (``peek``) for what could not be written.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import os
 from collections.abc import Sequence
@@ -67,10 +70,11 @@ from pathlib import Path
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.routing.event import Alert
 from shipper.spool.cursor import CursorFile, CursorKeeper
+from shipper.spool.finished import CursorSaver
 from shipper.spool.reader import SpoolReader
 from shipper.spool.records import Position, encode_record, open_segment, segment_name
 from shipper.spool.recovery import last_record, recover
-from shipper.spool.segments import FLUSH_BYTES, SegmentWriter, delete_segments, segment_bytes_for
+from shipper.spool.segments import FLUSH_BYTES, segment_bytes_for
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
 
@@ -82,21 +86,17 @@ DEFAULT_SEGMENT_BYTES = 16 * MiB
 ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
 
 
-class Spool(SegmentWriter):
+class Spool(CursorSaver):
     """A ``Backlog`` for one channel, kept on disk; create it with ``await Spool.open(...)``."""
 
     def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int, name: str) -> None:
-        super().__init__(directory, segment_bytes)
-        self.name = name or directory.name
+        super().__init__(directory, segment_bytes, name or directory.name)
         self._max_bytes = max_bytes
-        self._cursor = self._saved_cursor = Position(0, 0)
         self._count = 0  # valid records from the cursor to the end
         self._reader = SpoolReader(directory, self.name, Position(0, 0), Position(0, 0))
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._giving_up = False  # a stop: appends no longer wait for room
-        self._cursor_keeper: CursorKeeper | None = None
-        self._deleting = asyncio.Lock()
         self._closed = False
 
     @classmethod
@@ -320,12 +320,7 @@ class Spool(SegmentWriter):
         # Records handed to the reader are read from the file once they are in it.
         self._reader.forget_after(self._written_end)
 
-    def _after_write(self) -> None:
-        if self._cursor != self._saved_cursor:
-            # An ack that came before this write could not save a cursor past the file.
-            self._save_cursor_now()
-
-    # --- reading and the cursor ----------------------------------------------------------
+    # --- reading ----------------------------------------------------------
 
     def _read_next(self) -> tuple[Alert, Position] | None:
         return self._reader.next(self._segments, self._flush_for_reader, self._lost_one)
@@ -353,58 +348,6 @@ class Spool(SegmentWriter):
             len(self._reader.ahead),
         )
         self._count = len(self._reader.ahead)
-
-    def _skip_finished(self, position: Position) -> Position:
-        """Move a position at the end of a finished segment to the start of the next one."""
-        while position.segment != self._segments[-1] and position.offset >= self._sizes.get(
-            position.segment, 0
-        ):
-            later = bisect.bisect_right(self._segments, position.segment)
-            position = Position(self._segments[later], 0)
-        return position
-
-    def _save_cursor_now(self) -> None:
-        """Save the cursor, or as much of it as the file holds: a worker may have posted
-        records that a full disk kept in the write buffer, and a cursor past the end of
-        the file would be distrusted after a crash (everything sent again)."""
-        keeper = self._cursor_keeper
-        cursor = min(self._cursor, self._written_end)
-        if keeper is not None and cursor != self._saved_cursor and keeper.save(cursor):
-            self._saved_cursor = cursor
-
-    async def _save_cursor(self) -> None:
-        keeper = self._cursor_keeper
-        if keeper is None:
-            return
-        self._save_cursor_now()
-        if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
-            async with self._deleting:
-                await self._delete_finished(keeper)
-
-    async def _delete_finished(self, keeper: CursorKeeper) -> None:
-        """Delete the segments the saved cursor has moved past, once it is durable."""
-        while finished := [s for s in self._segments if s < self._saved_cursor.segment]:
-            try:
-                # Never a deleted segment behind a cursor that a power loss could undo.
-                await keeper.sync()
-                await asyncio.to_thread(
-                    delete_segments, [self.directory / segment_name(s) for s in finished]
-                )
-            except OSError as exc:
-                self._cursor_error(exc)
-                return
-            for number in finished:
-                self._segments.remove(number)
-                del self._sizes[number]
-
-    def _cursor_error(self, exc: OSError) -> None:
-        logger.error(
-            "spool %s: could not save the cursor in %s (%s); delivered events "
-            "may be sent again after a crash",
-            self.name,
-            self.directory,
-            os.strerror(exc.errno) if exc.errno else exc,
-        )
 
     # --- recovery ------------------------------------------------------------------------
 
