@@ -2,30 +2,26 @@
 
 Pure. Each parser takes the key path it is reading, so every problem it reports
 names that key; it records problems in a ``Problems`` collector instead of
-raising, so one load reports all of them at once. A message quotes a value as
-the user wrote it in TOML (``written``: ``true``, ``10``, ``"10s"``,
-``"${VAR}"``), never as Python shows it nor as ``${VAR}`` expanded: the
-variable may hold a secret put under the wrong key. Messages about URLs never
+raising, so one load reports all of them at once (``problems`` has the
+collector and ``written``, which quotes a value as the user wrote it). Messages about URLs never
 repeat the URL (it is a secret): they name the key and, at most, the host.
 """
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
-import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+# Re-exported: the parsers of other modules take the collector and quoting from here.
+from shipper.config.problems import Problems as Problems
+from shipper.config.problems import kind_of as kind_of
+from shipper.config.problems import written as written
 from shipper.config.severity import SEVERITY_LOOKUP, SEVERITY_NAMES, Severity
-from shipper.ops.redaction import redact_url
 
-# A value quoted in an error is cut here: the message must stay one readable line.
-WRITTEN_MAX_CHARS = 80
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -40,29 +36,6 @@ _UNIT_BYTES = {
     "MiB": 2**20,
     "GiB": 2**30,
 }
-
-
-@dataclass
-class Problems:
-    """Collects errors and warnings while a config is read."""
-
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    _demoted: bool = False
-
-    def error(self, message: str) -> None:
-        """Record a problem that makes the config unusable (a warning once demoted)."""
-        (self.warnings if self._demoted else self.errors).append(message)
-
-    def warn(self, message: str) -> None:
-        """Record something the user should know that does not stop the program."""
-        self.warnings.append(message)
-
-    def as_warnings(self) -> Problems:
-        """A view of this collector whose errors are recorded as warnings."""
-        view = Problems(self.errors, self.warnings)
-        view._demoted = True
-        return view
 
 
 def expand_env(
@@ -258,50 +231,3 @@ def read_severity(
         )
         return default
     return found
-
-
-def written(value: object) -> str:
-    """A TOML value as the user wrote it, for an error message: ``true``, ``10``, ``1.5``,
-    ``"10s"``, ``[1, 2]``, ``{ a = 1 }``; a URL shows its host only, a long value is cut."""
-    text = _toml_text(value)
-    if len(text) > WRITTEN_MAX_CHARS:
-        return text[: WRITTEN_MAX_CHARS - 1] + "…"
-    return text
-
-
-def _toml_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        # A URL is a secret wherever it was put: show where it points, no more.
-        return json.dumps(redact_url(value) if "://" in value else value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        return "{ " + ", ".join(f"{k} = {_toml_text(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    return str(value)
-
-
-def kind_of(value: object) -> str:
-    """How an error message names a TOML value's type."""
-    names = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a table",
-    }
-    return names.get(type(value), type(value).__name__)

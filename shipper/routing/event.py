@@ -22,23 +22,24 @@ and renderable, and no value in it may hide the event:
 - ``bound_event`` cuts what is nested deeper than ``MAX_DEPTH`` (orjson writes
   at most 254 levels but reads 1024) into a visible marker, for the events a
   channel takes; nothing here recurses, so no line can reach Python's limit.
+
+The lenient parse and the bounded copy are in ``storable``; reading a line that is
+not JSON is in ``malformed``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from shipper.config.model import FieldPath, Fields
 from shipper.config.severity import Severity, parse_severity
+from shipper.routing.malformed import MALFORMED_KEY, scan_malformed
+from shipper.routing.storable import MAX_DEPTH, loads_leniently, storable
 
 
 class Rejected(Enum):
@@ -57,21 +58,10 @@ REJECT_TEXT = {
     Rejected.NOT_AN_OBJECT: "not a JSON object",
 }
 
-# Deeper containers are cut: far below orjson's 254 levels for writing, with room
-# for the envelopes around an event (spool record, dead letter, dry-run line), and
-# far above what audit events nest.
-MAX_DEPTH = 64
-DEEP_MARKER = f"<cut: nested deeper than {MAX_DEPTH} levels>"
-# What a malformed event keeps of its line, and the key it is shown under.
-MALFORMED_KEY = "malformed"
-MALFORMED_PREFIX_BYTES = 1000
 # A fact name longer than this is cut, so that a long key over many nested
 # fields cannot make the facts quadratic in the line's length.
 FACT_NAME_MAX = 256
 
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_INT_RANGE = range(-(2**63), 2**64)  # what orjson writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +126,7 @@ def parse_line(
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return _malformed(data, line, Rejected.INVALID_UTF8, fields, default_severity)
-        obj = _loads_leniently(text)
+        obj = loads_leniently(text)
         if obj is None:
             detail = f"{REJECT_TEXT[Rejected.INVALID_JSON]}: {exc}"
             return _malformed(data, line, Rejected.INVALID_JSON, fields, default_severity, detail)
@@ -164,52 +154,6 @@ def parse_too_long(
     )
 
 
-def _loads_leniently(text: str) -> Any:
-    """What ``json`` reads in a line orjson refused, made writable by orjson; ``None`` if
-    it is not JSON either. Linear: the C scanner, ints kept short, no recursion of ours."""
-    try:
-        obj = json.loads(text, parse_constant=str, parse_float=_float, parse_int=_int)
-    except (ValueError, RecursionError):
-        return None
-    return storable(obj)
-
-
-def _float(text: str) -> float | str:
-    value = float(text)
-    return value if math.isfinite(value) else text  # 1e400: as written, not "inf" or null
-
-
-def _int(text: str) -> int | str:
-    # Long digit strings stay text: no quadratic int(), and orjson writes only 64 bits.
-    if len(text) <= 20 and (value := int(text)) in _INT_RANGE:
-        return value
-    return text
-
-
-def plain_key(path: FieldPath) -> str:
-    """The field's key if it is one plain top-level key, else ``""``."""
-    return path[0] if len(path) == 1 and _PLAIN_KEY.fullmatch(path[0]) else ""
-
-
-@lru_cache(maxsize=16)
-def _string_scan(key: str) -> re.Pattern[bytes]:
-    # The same shape the skimmer looks for, with fewer characters in the value (no
-    # control character, as in a JSON string), so a skim finds whatever this reads.
-    return re.compile(b'"' + key.encode() + rb'"[ \t\r]*:[ \t\r]*"([^"\\\x00-\x1f]*)"')
-
-
-def read_string(data: bytes, key: str) -> str | None:
-    """The first ``"key": "<text without escapes>"`` in a line that is not JSON, if valid
-    UTF-8: a linear scan, as JSON cannot say which occurrence is the field."""
-    found = _string_scan(key).search(data) if key else None
-    if found is None:
-        return None
-    try:
-        return found.group(1).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def _malformed(
     data: bytes,
     line: int,
@@ -223,27 +167,15 @@ def _malformed(
 
     ``cut``: ``data`` is only the start of the line.
     """
-    action_key = plain_key(fields.action)
-    action = read_string(data, action_key)
-    if action is None:
+    found = scan_malformed(data, fields, detail or REJECT_TEXT[reason], cut=cut)
+    if found is None:
         return reason
-    severity_key = plain_key(fields.severity)
-    severity_text = read_string(data, severity_key)
-    severity = parse_severity(severity_text)
-    prefix = data[:MALFORMED_PREFIX_BYTES].decode("utf-8", "replace")
-    raw: dict[str, Any] = {action_key: action}
-    if severity_text is not None:
-        raw[severity_key] = severity_text
-    raw[MALFORMED_KEY] = {
-        "reason": detail or REJECT_TEXT[reason],
-        "line_start": prefix + ("…" if cut or len(data) > MALFORMED_PREFIX_BYTES else ""),
-    }
     return Event(
         line=line,
-        raw=raw,
-        action=action,
-        severity=default_severity if severity is None else severity,
-        severity_known=severity is not None,
+        raw=found.raw,
+        action=found.action,
+        severity=default_severity if found.severity is None else found.severity,
+        severity_known=found.severity is not None,
         malformed=reason,
     )
 
@@ -269,66 +201,6 @@ def bound_event(event: Event, data: bytes) -> Event:
     if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         return event
     return replace(event, raw=storable(event.raw, MAX_DEPTH))
-
-
-def storable(value: Any, max_depth: int | None = None) -> Any:
-    """A copy of a JSON value that orjson can write: containers nested deeper than
-    ``max_depth`` (the value itself is level 1) become ``DEEP_MARKER``; lone surrogates
-    become ``<U+D800>``; numbers orjson cannot write (NaN, infinities, past 64 bits)
-    become text. Iterative, linear in the value's size."""
-    root: list[Any] = [None]
-    # Containers still to copy: (container, where to put its copy, key or index, level).
-    # Scalars are copied in place: the fewer objects made, the less the collector walks.
-    todo: list[tuple[Any, Any, Any, int]] = []
-    _copy_into(root, 0, value, 1, max_depth, todo)
-    while todo:
-        item, target, slot, depth = todo.pop()
-        if type(item) is dict or isinstance(item, Mapping):
-            copy: dict[str, Any] = {}
-            target[slot] = copy
-            for key, child in item.items():
-                _copy_into(copy, _scalar(key), child, depth + 1, max_depth, todo)
-        else:
-            items = [None] * len(item)
-            target[slot] = items
-            for i, child in enumerate(item):
-                _copy_into(items, i, child, depth + 1, max_depth, todo)
-    return root[0]
-
-
-def _copy_into(
-    target: Any,
-    slot: Any,
-    value: Any,
-    depth: int,
-    max_depth: int | None,
-    todo: list[tuple[Any, Any, Any, int]],
-) -> None:
-    if type(value) is dict or type(value) is list or isinstance(value, Mapping | list | tuple):
-        if max_depth is not None and depth > max_depth:
-            target[slot] = DEEP_MARKER
-        else:
-            target[slot] = None  # holds the key's place, in order
-            todo.append((value, target, slot, depth))
-    else:
-        target[slot] = _scalar(value)
-
-
-def _scalar(value: Any) -> Any:
-    if isinstance(value, str):
-        if not value.isascii() and _SURROGATE.search(value):
-            return _SURROGATE.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
-        return value
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, int) and value not in _INT_RANGE:
-        try:
-            return str(value)
-        except ValueError:  # past Python's digit limit for int -> str
-            return f"<integer of {value.bit_length()} bits>"
-    return value
 
 
 def to_alert(event: Event, fields: Fields) -> Alert:

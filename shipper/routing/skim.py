@@ -50,7 +50,7 @@ from collections.abc import Iterable
 
 from shipper.config.model import Fields
 from shipper.config.severity import SEVERITY_LOOKUP, Severity
-from shipper.routing.event import plain_key
+from shipper.routing.malformed import plain_key
 from shipper.sources.lines import Block, Line
 
 _JSON_SPACE = rb"[ \t\r]*"

@@ -31,6 +31,7 @@ from shipper.ops.logs import protect_secret, protect_urls
 from shipper.ops.status import SourceState
 from shipper.routing.intake import Intake, IntakeStats
 from shipper.run.notify import Notifier
+from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sinks import channel_secrets
 from shipper.sources.file import FileTail
 from shipper.sources.lines import Line
@@ -172,6 +173,7 @@ class Lifecycle(abc.ABC):
                 reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+            await cancel_and_wait(announce, stop)
             if self.source_state is not SourceState.FAILED:
                 self.source_state = SourceState.STOPPING
             self.notifier.stopping()
@@ -239,12 +241,8 @@ class Lifecycle(abc.ABC):
         """Let a reload under way finish (its steps are bounded) unless a second SIGINT
         says stop now; no reload starts after this."""
         self._reload_wanted.set()
-        forced = asyncio.create_task(self.forced.wait())
-        await asyncio.wait({reloads, forced}, return_when=asyncio.FIRST_COMPLETED)
-        forced.cancel()
-        reloads.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reloads
+        await wait_first(asyncio.shield(reloads), self.forced.wait())
+        await cancel_and_wait(reloads)
 
 
 async def _stdin_batches(fd: int, max_line_bytes: int) -> AsyncIterator[Batch]:

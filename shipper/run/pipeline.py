@@ -30,7 +30,7 @@ import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from shipper.clock import Clock, SystemClock
 from shipper.config.load import load_config
@@ -40,26 +40,26 @@ from shipper.delivery.channels import ChannelSet
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.stats import WorkerStats
 from shipper.delivery.worker import Poster
-from shipper.errors import BacklogFullError, ConfigError, PositionError, SpoolError, StateError
+from shipper.errors import BacklogFullError, SpoolError, StateError
 from shipper.ops.logs import flush_suppressed
 from shipper.ops.status import SourceState, Status
 from shipper.routing.event import Alert
 from shipper.routing.intake import Intake, IntakeStats
+from shipper.run.checkpoints import Checkpoints
 from shipper.run.dry_run import DryRun
 from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
+from shipper.run.metrics_server import MetricsServer
 from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
+from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sources.lines import Line
-from shipper.sources.position import Checkpoint, FilePosition, load_checkpoint, save_position
+from shipper.sources.position import FilePosition
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
 from shipper.spool.store import Store
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
-
-if TYPE_CHECKING:
-    from shipper.ops.server import StatusServer
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ async def run_pipeline(
             return result
         return await Run(config, clock or SystemClock(), rand, load, notifier).run(source)
     finally:
-        watchdog.cancel()
-        await asyncio.gather(watchdog, return_exceptions=True)
+        await cancel_and_wait(watchdog)
         notifier.close()
 
 
@@ -128,9 +127,9 @@ class Run(Lifecycle):
         )
         self.failed = False
         self.resume = Resume(None, {})
-        self.replays = ReplayInbox(self.state, self.channels, self._resave_checkpoint)
-        self._saved: FilePosition | None = None
-        self._server: StatusServer | None = None
+        self.checkpoints = Checkpoints(self.state.position_path, self.channels)
+        self.replays = ReplayInbox(self.state, self.channels, self.checkpoints.resave)
+        self.metrics = MetricsServer(self.status, lambda: self.config.unhealthy_after)
         # The counters of channels a reload removed: their dead letters count for the exit.
         self._removed_stats: list[WorkerStats] = []
 
@@ -151,8 +150,7 @@ class Run(Lifecycle):
                 if queued:
                     log.info("%d event(s) queued by an earlier run will be sent first", queued)
                 if source.path is not None:
-                    checkpoint = self._load_checkpoint()
-                    self._saved = checkpoint.position if checkpoint is not None else None
+                    checkpoint = self.checkpoints.load(self.config.source.start_at)
                     self.resume = await Resume.find(checkpoint, self.channels.spools)
                 await self.replays.take(self.config)
                 await self._serve(source)
@@ -202,63 +200,29 @@ class Run(Lifecycle):
                 extra={"channel": name, "count": len(spool)},
             )
         if plan.is_listen_changed:
-            await self._move_server()
+            await self.metrics.move(self.config.metrics_listen)
         return True
 
     async def _serve(self, source: Source) -> None:
-        saved = self._saved
+        saved = self.checkpoints.saved
         async with Poster(clock=self.clock) as poster:
-            if self.config.metrics_listen is not None:
-                self._server = await self._start_server(self.config.metrics_listen)
+            await self.metrics.start(self.config.metrics_listen)
             self.channels.start(poster, self.config.channels)
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")
             try:
                 await self.read_until_stopped(self._store_all(self.batches(source, saved)))
-                housekeeping.cancel()
+                await cancel_and_wait(housekeeping)
                 # Signals stay ours while draining: a second SIGINT cuts the drain short.
                 await self.channels.drain(self.config.delivery.drain_timeout, self.forced)
             finally:
-                housekeeping.cancel()
+                await cancel_and_wait(housekeeping)
                 self.remove_signal_handlers()
-                if self._server is not None:
-                    await self._server.stop()
-
-    async def _start_server(self, listen: tuple[str, int]) -> StatusServer:
-        # Imported here: the web server and prometheus-client cost about 4 MB of memory,
-        # which a run without [metrics] does not need to carry.
-        from shipper.ops.server import serve_status
-
-        return await serve_status(listen, self.status, lambda: self.config.unhealthy_after)
-
-    async def _move_server(self) -> None:
-        """``[metrics] listen`` changed: stop serving on the old address, start on the new."""
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-        listen = self.config.metrics_listen
-        if listen is None:
-            log.info("metrics server stopped: [metrics] listen was removed")
-            return
-        try:
-            self._server = await self._start_server(listen)
-        except ConfigError as exc:
-            log.error("%s; metrics are not served until a reload fixes it", exc)
-
-    def _load_checkpoint(self) -> Checkpoint | None:
-        try:
-            return load_checkpoint(self.state.position_path)
-        except PositionError as exc:
-            log.warning(
-                "the saved read position is unusable (%s): starting at the %s of the file",
-                exc,
-                "beginning" if self.config.source.start_at == "beginning" else "end",
-            )
-            return None
+                await self.metrics.stop()
 
     async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
-        store = Store(self.channels, self._save_checkpoint, on_failure=self.stopping.set)
+        store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
         ended = asyncio.Event()
         giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
         try:
@@ -297,7 +261,7 @@ class Run(Lifecycle):
             if self.tail is None:
                 log.info("end of input after %d lines", self.intake.stats.lines_read)
         finally:
-            giving_up.cancel()
+            await cancel_and_wait(giving_up)
 
     async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
         """Once reading stops, stop waiting for room in a full backlog.
@@ -308,12 +272,7 @@ class Run(Lifecycle):
         run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
         drain may (``drain_timeout``, or until a second SIGINT).
         """
-        signals = [asyncio.ensure_future(e.wait()) for e in (self.stopping, ended)]
-        try:
-            await asyncio.wait(signals, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in signals:
-                waiter.cancel()
+        await wait_first(self.stopping.wait(), ended.wait())
         if self.tail is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
@@ -329,18 +288,6 @@ class Run(Lifecycle):
                 pending[name].append(routed.alert)
         self.resume.drop_queued(pending, lines, position)
         return pending
-
-    async def _save_checkpoint(self, position: FilePosition) -> None:
-        ends = {
-            name: (spool.end.segment, spool.end.offset)
-            for name, spool in self.channels.spools.items()
-        }
-        await asyncio.to_thread(save_position, self.state.position_path, position, ends)
-        self._saved = position
-
-    async def _resave_checkpoint(self) -> None:
-        if self._saved is not None:
-            await self._save_checkpoint(self._saved)
 
     async def _housekeeping(self) -> None:
         while True:

@@ -42,20 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from shipper.sources.lines import Block, Line, Lines, LineSplitter
-from shipper.sources.position import (
-    FINGERPRINT_BYTES,
-    FilePosition,
-    fingerprint_of,
-    is_same_file,
-    read_head,
-)
+from shipper.sources.lines import Line
+from shipper.sources.open_file import OpenFile, last_line_boundary
+from shipper.sources.position import FilePosition, is_same_file
 from shipper.sources.tailed_path import Refused, TailedPath, open_regular
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 512 * 1024
-_COUNT_CHUNK_BYTES = 1024 * 1024
 _QUIET_AFTER = 1.0  # seconds without data before polling at idle_poll_interval
 
 
@@ -75,72 +68,6 @@ class TailBatch:
 
     lines: Sequence[Line]
     position: FilePosition
-
-
-class _OpenFile:
-    """One open file: how far it was read, its first bytes, and its unfinished last line."""
-
-    def __init__(self, fd: int, st: os.stat_result, offset: int, line: int, max_bytes: int) -> None:
-        self.fd = fd
-        self.dev = st.st_dev
-        self.inode = st.st_ino
-        self.read_offset = offset  # next byte to read
-        self.done_offset = offset  # just past the last newline read
-        self.splitter = LineSplitter(max_bytes, first_line=line + 1)
-        self.head = read_head(fd)
-
-    def read_chunk(self) -> Lines | None:
-        """The lines one read completes; ``None`` at end of file.
-
-        A plain ``os.pread`` on the event loop: appended data is in the page cache, so
-        the read is a memory copy that costs less than a hop to a worker thread, and a
-        cancelled task can never leave a thread reading a descriptor we have closed.
-        """
-        chunk = os.pread(self.fd, CHUNK_BYTES, self.read_offset)
-        if not chunk:
-            return None
-        last_newline = chunk.rfind(b"\n")
-        if last_newline >= 0:
-            self.done_offset = self.read_offset + last_newline + 1
-        self.read_offset += len(chunk)
-        return self.splitter.feed(chunk)
-
-    def drain(self) -> Lines:
-        """The rest of a file we are leaving, its unterminated last line included; closes it."""
-        try:
-            parts: list[Line | Block] = []
-            while (chunk := self.read_chunk()) is not None:
-                parts += chunk.parts
-            parts += self.splitter.finish().parts  # nothing will ever end that line now
-            return Lines(parts)
-        finally:
-            os.close(self.fd)
-
-    def is_rewritten(self, size: int) -> bool:
-        """Whether the file was truncated: shorter than we read, or its first bytes changed."""
-        if size < self.read_offset:
-            return True
-        head = read_head(self.fd, FINGERPRINT_BYTES if size > len(self.head) else len(self.head))
-        if head[: len(self.head)] != self.head:
-            return True
-        self.head = head  # a file shorter than 1 KiB when first seen has grown
-        return False
-
-    def rewind(self) -> None:
-        self.read_offset = self.done_offset = 0
-        self.splitter = LineSplitter(self.splitter.max_line_bytes)
-        self.head = read_head(self.fd)
-
-    def position(self, path: Path) -> FilePosition:
-        return FilePosition(
-            path=str(path),
-            dev=self.dev,
-            inode=self.inode,
-            fingerprint=fingerprint_of(self.head),
-            fingerprint_len=len(self.head),
-            offset=self.done_offset,
-            line=self.splitter.next_line - 1,
-        )
 
 
 class FileTail:
@@ -183,7 +110,7 @@ class FileTail:
         self._idle_poll_interval = max(poll_interval, idle_poll_interval)
         self._last_data = time.monotonic()
         self._is_stopping = False
-        self._file: _OpenFile | None = None
+        self._file: OpenFile | None = None
         self._told_moved = False
         self._where = TailedPath(path)
 
@@ -242,7 +169,7 @@ class FileTail:
         is_quiet = time.monotonic() - self._last_data > _QUIET_AFTER
         await asyncio.sleep(self._idle_poll_interval if is_quiet else self._poll_interval)
 
-    def _path_has_new_data(self, f: _OpenFile) -> bool:
+    def _path_has_new_data(self, f: OpenFile) -> bool:
         """Whether ``path`` now names another file with data in it (rotation, re-creation)."""
         st = self._where.look()
         if st is None or (st.st_dev, st.st_ino) != (f.dev, f.inode):
@@ -260,7 +187,7 @@ class FileTail:
         opened = self._where.open()
         if opened is None:
             return False
-        self._file = _OpenFile(*opened, 0, 0, self._max_bytes)
+        self._file = OpenFile(*opened, 0, 0, self._max_bytes)
         self._told_moved = False
         return True
 
@@ -271,7 +198,7 @@ class FileTail:
             self._start(opened, 0, 0, "from the beginning")
         elif saved is None and opened is not None:
             try:
-                offset, line = await _last_line_boundary(opened[0], opened[1].st_size)
+                offset, line = await last_line_boundary(opened[0], opened[1].st_size)
             except BaseException:  # cancelled while counting: nobody else will close it
                 os.close(opened[0])
                 raise
@@ -318,7 +245,7 @@ class FileTail:
             if not self._where.is_refused:  # else it said what is there instead
                 log.info("%s: does not exist yet; waiting for it", self.path)
             return
-        self._file = _OpenFile(*opened, offset, line, self._max_bytes)
+        self._file = OpenFile(*opened, offset, line, self._max_bytes)
         log.info("%s: reading %s (offset %d, line %d)", self.path, how, offset, line + 1)
 
     def _find_rotated(self, saved: FilePosition) -> tuple[int, os.stat_result] | None:
@@ -348,30 +275,3 @@ class FileTail:
         if self._file is not None:
             os.close(self._file.fd)
             self._file = None
-
-
-async def _last_line_boundary(fd: int, size: int) -> tuple[int, int]:
-    """Offset just past the last newline within ``size`` bytes, and how many lines precede it.
-
-    Counted once, in a worker thread on a copy of the descriptor (a file never
-    seen before may be large), so line numbers stay true to the file.
-    """
-    copy = os.dup(fd)
-
-    def count() -> tuple[int, int]:
-        try:
-            offset = boundary = lines = 0
-            while offset < size:
-                chunk = os.pread(copy, min(_COUNT_CHUNK_BYTES, size - offset), offset)
-                if not chunk:
-                    break
-                lines += chunk.count(b"\n")
-                last = chunk.rfind(b"\n")
-                if last >= 0:
-                    boundary = offset + last + 1
-                offset += len(chunk)
-            return boundary, lines
-        finally:
-            os.close(copy)
-
-    return await asyncio.to_thread(count)

@@ -34,7 +34,6 @@ from shipper.errors import PositionError
 FINGERPRINT_BYTES = 1024
 FORMAT = "shipper.file-position"
 VERSION = 2
-_VERSIONS = (1, 2)  # version 1 had no spool_ends
 _FIELDS = ("path", "dev", "inode", "fingerprint", "fingerprint_len", "offset", "line")
 
 
@@ -96,12 +95,6 @@ def is_same_file(fd: int, st: os.stat_result, pos: FilePosition) -> bool:
     return len(head) == pos.fingerprint_len and fingerprint_of(head) == pos.fingerprint
 
 
-def load_position(path: Path) -> FilePosition | None:
-    """The position saved at ``path``; ``None`` when there is none (see ``load_checkpoint``)."""
-    checkpoint = load_checkpoint(path)
-    return checkpoint.position if checkpoint is not None else None
-
-
 def load_checkpoint(path: Path) -> Checkpoint | None:
     """The checkpoint saved at ``path``; ``None`` when there is none.
 
@@ -121,10 +114,9 @@ def load_checkpoint(path: Path) -> Checkpoint | None:
     if not isinstance(doc, dict):
         raise PositionError(path, "not a JSON object")
     version = doc.get("version")
-    if doc.get("format") != FORMAT or version not in _VERSIONS:
+    if doc.get("format") != FORMAT or version != VERSION:
         raise PositionError(path, f"unknown format {doc.get('format')!r} {version!r}")
-    names = _FIELDS if version == 1 else (*_FIELDS, "spool_ends")
-    body = {name: doc.get(name) for name in names}
+    body = {name: doc.get(name) for name in (*_FIELDS, "spool_ends")}
     if doc.get("checksum") != _checksum(body):
         raise PositionError(path, "checksum mismatch (corrupt)")
     ends = _validated_ends(path, body.pop("spool_ends", {}))

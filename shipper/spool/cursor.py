@@ -14,10 +14,6 @@ durable (fdatasync, in a thread) within ``SYNC_INTERVAL``, and the spool syncs
 before it deletes the segments a save has moved past. A power loss can thus
 bring back a cursor at most that old: what was delivered since is sent again
 (duplicates, never loss).
-
-``cursor.json``, a single JSON object replaced atomically, is what earlier
-versions wrote; it is read when there is no ``cursor`` and removed once the
-new file is in place.
 """
 
 from __future__ import annotations
@@ -30,11 +26,10 @@ from pathlib import Path
 
 import orjson
 
-from shipper.durable import fsync_directory, open_private, read_private, write_atomic
+from shipper.durable import open_private, read_private, write_atomic
 from shipper.spool.records import Position
 
 CURSOR_NAME = "cursor"
-LEGACY_CURSOR_NAME = "cursor.json"
 SLOT_BYTES = 128  # the longest slot, with 20-digit numbers, is under 110 bytes
 SYNC_INTERVAL = 1.0  # seconds a save may stay in the page cache only
 
@@ -50,7 +45,6 @@ def encode_slot(seq: int, position: Position) -> bytes:
 def decode_cursor(data: bytes) -> tuple[int, Position]:
     """The newest valid save in a cursor file's content, and its ``seq``.
 
-    Also reads the single JSON object of a legacy ``cursor.json`` (as ``seq`` 0).
     ``ValueError`` names the problem when no slot checks out.
     """
     found: tuple[int, Position] | None = None
@@ -70,11 +64,7 @@ def decode_cursor(data: bytes) -> tuple[int, Position]:
 
 def read_cursor(directory: Path) -> Position:
     """The saved cursor; ``FileNotFoundError`` if there is none, ``ValueError`` if damaged."""
-    try:
-        data = read_private(directory / CURSOR_NAME)
-    except FileNotFoundError:
-        data = read_private(directory / LEGACY_CURSOR_NAME)
-    return decode_cursor(data)[1]
+    return decode_cursor(read_private(directory / CURSOR_NAME))[1]
 
 
 class CursorFile:
@@ -99,10 +89,6 @@ class CursorFile:
         # Slot 1 holds seq 1, so the first save (seq 2) goes to slot 0 and the
         # newest save is never the one overwritten.
         write_atomic(path, b" " * (SLOT_BYTES - 1) + b"\n" + encode_slot(1, position))
-        legacy = directory / LEGACY_CURSOR_NAME
-        if legacy.exists():
-            legacy.unlink()
-            fsync_directory(directory)
         return cls(open_private(path, os.O_WRONLY), 1)
 
     @classmethod
@@ -219,13 +205,11 @@ def _decode_slot(slot: bytes) -> tuple[int, Position]:
     try:
         obj = orjson.loads(slot)
         position = Position(obj["segment"], obj["offset"])
-        crc, seq = obj["crc"], obj.get("seq")
+        crc, seq = obj["crc"], obj["seq"]
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"unreadable cursor ({type(exc).__name__})") from exc
-    numbers = (*position, 0 if seq is None else seq)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (*position, seq)):
         raise ValueError("cursor fields are not non-negative integers")
-    expected = b"%d:%d" % position if seq is None else b"%d:%d:%d" % (seq, *position)
-    if crc != zlib.crc32(expected):
+    if crc != zlib.crc32(b"%d:%d:%d" % (seq, *position)):
         raise ValueError("cursor checksum mismatch")
-    return (0 if seq is None else seq), position
+    return seq, position

@@ -26,7 +26,8 @@ import orjson
 
 from shipper.config.severity import Severity
 from shipper.durable import open_private
-from shipper.routing.event import MAX_DEPTH, Alert, storable
+from shipper.routing.event import Alert
+from shipper.routing.storable import MAX_DEPTH, storable
 
 SEGMENT_SUFFIX = ".seg"
 _SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")

@@ -24,6 +24,10 @@ deleted once the cursor past them is durable. If saving the cursor fails, the
 records are still dropped from memory and an error is logged: the cost is
 duplicates after a crash, not loss.
 
+A ``Spool`` is built in layers: ``segments.SegmentWriter`` writes the files,
+``finished.CursorSaver`` saves the cursor and deletes finished segments, and this
+module keeps the backlog (append, peek, ack, reclaim, recovery).
+
 Recovery (``Spool.open``, rules in ``recovery``): a torn tail left by
 a crash is cut with a warning, a damaged record is skipped with an error, and
 a missing or damaged cursor restarts from the oldest segment: duplicates
@@ -39,15 +43,13 @@ or it would wait forever. Reads and buffered writes run on the event loop
 (small, mostly page cache, and no locking against appends is needed); every
 fsync runs in a thread.
 
-Errors. ``OSError`` becomes ``SpoolError`` naming the directory. A failed
-write (a full disk) is cut back to the last whole record and kept in memory
-for the next try, every record of the append included; records handed to the
-reader are taken back until they reach the file, and the saved cursor never
-points past what the file holds, so a crash then costs at most the batch in
-flight (``Store`` waits for room and tries again). A failed fsync makes the
-spool refuse further writes (the kernel may have dropped the data it could
-not write), so the run stops without saving its offset and the next run
-repairs and re-reads.
+Errors. Writing is ``segments``' part (``SegmentWriter``): a failed write (a full
+disk) keeps every record of the append in memory for the next try; records handed
+to the reader are taken back until they reach the file, and the saved cursor never
+points past what the file holds, so a crash then costs at most the batch in flight
+(``Store`` waits for room and tries again). A failed fsync makes the spool refuse
+further writes, so the run stops without saving its offset and the next run repairs
+and re-reads.
 
 A full disk. Deleting delivered segments needs no room (an unlink, and the
 cursor saved in place, also when the spool is opened), and a segment is at
@@ -59,20 +61,20 @@ reader at the end of the files waits (``peek``) for what could not be written.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
-from shipper.durable import fsync_directory
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.routing.event import Alert
 from shipper.spool.cursor import CursorFile, CursorKeeper
+from shipper.spool.finished import CursorSaver
 from shipper.spool.reader import SpoolReader
 from shipper.spool.records import Position, encode_record, open_segment, segment_name
 from shipper.spool.recovery import last_record, recover
+from shipper.spool.segments import FLUSH_BYTES, segment_bytes_for
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
 
@@ -81,37 +83,20 @@ logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
-MIN_SEGMENT_BYTES = 64 * 1024
 ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
-_FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
 
 
-class Spool:
+class Spool(CursorSaver):
     """A ``Backlog`` for one channel, kept on disk; create it with ``await Spool.open(...)``."""
 
     def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int, name: str) -> None:
-        self.directory = directory
-        self.name = name or directory.name
+        super().__init__(directory, segment_bytes, name or directory.name)
         self._max_bytes = max_bytes
-        self._segment_bytes = segment_bytes
-        self._segments: list[int] = []  # numbers, ascending; the last one is written to
-        self._sizes: dict[int, int] = {}  # bytes per segment, the write buffer included
-        self._cursor = self._saved_cursor = Position(0, 0)
         self._count = 0  # valid records from the cursor to the end
-        self._fd = -1  # the last segment, O_APPEND
-        self._flushed = 0  # bytes of the last segment that reached the file
-        self._buffer = bytearray()  # whole records not yet written to the file
-        self._buffered = 0  # records in the buffer
-        self._unsynced: list[int] = []  # rolled-over segments awaiting their fsync
-        self._dir_dirty = False  # a segment was created since the last commit
-        self._broken: str | None = None
         self._reader = SpoolReader(directory, self.name, Position(0, 0), Position(0, 0))
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
-        self._commit_lock = asyncio.Lock()
         self._giving_up = False  # a stop: appends no longer wait for room
-        self._cursor_keeper: CursorKeeper | None = None
-        self._deleting = asyncio.Lock()
         self._closed = False
 
     @classmethod
@@ -164,7 +149,7 @@ class Spool:
                 self._count += 1
                 if caught_up:
                     self._reader.hand_off(alert, self.end)
-            if failed is None and len(self._buffer) >= _FLUSH_BYTES:
+            if failed is None and len(self._buffer) >= FLUSH_BYTES:
                 failed = self._try(self._flush)
         finally:
             self._changed.set()
@@ -175,22 +160,6 @@ class Spool:
                 # The frame would hold the error, whose traceback holds this frame: a
                 # cycle that keeps the write buffer's views alive until a garbage collection.
                 del failed
-
-    async def commit(self) -> None:
-        """Make everything appended so far durable (write, fsync); then the source may advance."""
-        async with self._commit_lock:
-            self._check_usable()
-            self._flush()
-            fds = [*self._unsynced, self._fd]
-            new_entries, self._dir_dirty = self._dir_dirty, False
-            try:
-                await asyncio.to_thread(_sync, fds, self.directory if new_entries else None)
-            except OSError as exc:
-                self._broken = os.strerror(exc.errno) if exc.errno else str(exc)
-                raise self._error(exc, "write") from exc
-            for fd in fds[:-1]:
-                self._unsynced.remove(fd)
-                os.close(fd)
 
     async def peek(self, limit: int) -> list[Alert]:
         """The oldest unacknowledged alerts, at most ``limit``, read from the segment files.
@@ -334,12 +303,6 @@ class Spool:
     def __len__(self) -> int:
         return self._count
 
-    @property
-    def end(self) -> Position:
-        """Where the next record will be written; durable once ``commit`` returns."""
-        last = self._segments[-1]
-        return Position(last, self._sizes[last])
-
     async def last_record(self, after: Position) -> Alert | None:
         """The last record appended, if it ends past ``after`` (an earlier ``end``).
 
@@ -353,67 +316,11 @@ class Spool:
             raise self._error(exc, "read") from exc
         return found[0] if found is not None else None
 
-    # --- writing -------------------------------------------------------------------
+    def _after_failed_write(self) -> None:
+        # Records handed to the reader are read from the file once they are in it.
+        self._reader.forget_after(self._written_end)
 
-    def _try(self, step: Callable[[], None]) -> SpoolError | None:
-        """Run a write step; the error it raised, as a ``SpoolError``."""
-        try:
-            step()
-        except SpoolError as exc:
-            return exc
-        except OSError as exc:
-            return self._error(exc, "write")
-        return None
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        self._check_usable()
-        written = 0
-        with memoryview(self._buffer) as view:
-            try:
-                while written < len(view):
-                    written += os.write(self._fd, view[written:])
-            except OSError as exc:
-                # Never leave half a record: the next one would fuse with it.
-                try:
-                    os.ftruncate(self._fd, self._flushed)
-                except OSError as again:
-                    self._broken = os.strerror(again.errno) if again.errno else str(again)
-                # Records handed to the reader are read from the file once they are in it.
-                self._reader.forget_after(self._written_end)
-                raise self._error(exc, "write") from exc
-        self._flushed += written
-        self._buffer.clear()
-        self._buffered = 0
-        if self._cursor != self._saved_cursor:
-            # An ack that came before this write could not save a cursor past the file.
-            self._save_cursor_now()
-
-    @property
-    def _written_end(self) -> Position:
-        """The end of what reached the file: a saved cursor never points past it."""
-        return Position(self._segments[-1], self._flushed)
-
-    def _roll(self) -> None:
-        self._flush()
-        number = self._segments[-1] + 1
-        fd = open_segment(self.directory / segment_name(number), os.O_EXCL)
-        self._unsynced.append(self._fd)
-        self._fd, self._flushed, self._dir_dirty = fd, 0, True
-        self._segments.append(number)
-        self._sizes[number] = 0
-
-    def _check_usable(self) -> None:
-        if self._broken is not None:
-            raise SpoolError(
-                f"cannot write the backlog in {self.directory}: {self._broken} "
-                "(an earlier write failed; restart shipper to recover)"
-            )
-        if self._fd < 0:
-            raise SpoolError(f"the backlog in {self.directory} is closed")
-
-    # --- reading and the cursor ----------------------------------------------------------
+    # --- reading ----------------------------------------------------------
 
     def _read_next(self) -> tuple[Alert, Position] | None:
         return self._reader.next(self._segments, self._flush_for_reader, self._lost_one)
@@ -442,58 +349,6 @@ class Spool:
         )
         self._count = len(self._reader.ahead)
 
-    def _skip_finished(self, position: Position) -> Position:
-        """Move a position at the end of a finished segment to the start of the next one."""
-        while position.segment != self._segments[-1] and position.offset >= self._sizes.get(
-            position.segment, 0
-        ):
-            later = bisect.bisect_right(self._segments, position.segment)
-            position = Position(self._segments[later], 0)
-        return position
-
-    def _save_cursor_now(self) -> None:
-        """Save the cursor, or as much of it as the file holds: a worker may have posted
-        records that a full disk kept in the write buffer, and a cursor past the end of
-        the file would be distrusted after a crash (everything sent again)."""
-        keeper = self._cursor_keeper
-        cursor = min(self._cursor, self._written_end)
-        if keeper is not None and cursor != self._saved_cursor and keeper.save(cursor):
-            self._saved_cursor = cursor
-
-    async def _save_cursor(self) -> None:
-        keeper = self._cursor_keeper
-        if keeper is None:
-            return
-        self._save_cursor_now()
-        if self._segments[0] < self._saved_cursor.segment and not self._deleting.locked():
-            async with self._deleting:
-                await self._delete_finished(keeper)
-
-    async def _delete_finished(self, keeper: CursorKeeper) -> None:
-        """Delete the segments the saved cursor has moved past, once it is durable."""
-        while finished := [s for s in self._segments if s < self._saved_cursor.segment]:
-            try:
-                # Never a deleted segment behind a cursor that a power loss could undo.
-                await keeper.sync()
-                await asyncio.to_thread(
-                    _delete_segments, [self.directory / segment_name(s) for s in finished]
-                )
-            except OSError as exc:
-                self._cursor_error(exc)
-                return
-            for number in finished:
-                self._segments.remove(number)
-                del self._sizes[number]
-
-    def _cursor_error(self, exc: OSError) -> None:
-        logger.error(
-            "spool %s: could not save the cursor in %s (%s); delivered events "
-            "may be sent again after a crash",
-            self.name,
-            self.directory,
-            os.strerror(exc.errno) if exc.errno else exc,
-        )
-
     # --- recovery ------------------------------------------------------------------------
 
     def _recover(self) -> None:
@@ -515,45 +370,10 @@ class Spool:
             logger.info("spool %s: %d event(s) waiting from an earlier run", self.name, self._count)
 
     def _close_files(self) -> None:
-        for fd in [*self._unsynced, self._fd]:
-            if fd >= 0:
-                os.close(fd)
-        self._unsynced.clear()
-        self._fd = -1
+        self._close_segments()
         if self._cursor_keeper is not None:
             self._cursor_keeper.close()
         # An ack after the close (a worker outliving a failed run) is not saved: its
         # events are sent again by the next run.
         self._cursor_keeper = None
         self._reader.close()
-
-    def _error(self, exc: OSError, verb: str) -> SpoolError:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        return SpoolError(f"cannot {verb} the backlog in {self.directory}: {reason}")
-
-
-def segment_bytes_for(directory: Path, configured: int) -> int:
-    """The segment size to use on the file system of ``directory``.
-
-    Only whole segments are deleted, so on a small file system (a 2 MiB tmpfs,
-    a nearly full volume's quota) a segment is at most 1/16 of it: delivered
-    events then free space while the backlog drains.
-    """
-    st = os.statvfs(directory)
-    size = st.f_blocks * st.f_frsize
-    if not size:
-        return configured  # a file system that does not say its size
-    return min(configured, max(MIN_SEGMENT_BYTES, size // 16))
-
-
-def _sync(fds: list[int], directory: Path | None) -> None:
-    for fd in fds:
-        os.fsync(fd)
-    if directory is not None:
-        fsync_directory(directory)
-
-
-def _delete_segments(finished: list[Path]) -> None:
-    for path in finished:
-        path.unlink(missing_ok=True)
-    fsync_directory(finished[0].parent)

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shipper.clock import FakeClock
 from tests.integration.fake_webhook import FakeWebhook
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper.clock import Clock, FakeClock, SystemClock
+from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.delivery import worker as delivery
 from shipper.delivery.deadletter import DeadLetters
@@ -31,6 +31,7 @@ from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 from tests.integration.workers import Recorder, Report, Rerendered, drain_workers
 from tests.support.alerts import make_alert
+from tests.support.clock import FakeClock
 
 SECRET = "SECRETTOKEN123"
 SLACK_PATH = f"/services/T000/B000/{SECRET}"

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster
@@ -29,6 +28,7 @@ from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_webhook import FakeWebhook, Reply
 from tests.integration.workers import Recorder, Report, Rerendered
 from tests.support.alerts import make_alert
+from tests.support.clock import FakeClock
 
 DEADLINE = 5.0
 

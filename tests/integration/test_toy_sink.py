@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shipper.clock import FakeClock, SystemClock
+from shipper.clock import SystemClock
 from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.config.severity import Severity
 from shipper.delivery.channels import ChannelSet
@@ -34,6 +34,7 @@ from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets
 from shipper.spool.backlog import MemoryBacklog
 from shipper.spool.state import StateDir
 from tests.integration.fake_webhook import FakeWebhook, Reply
+from tests.support.clock import FakeClock
 
 DEADLINE = 10.0
 TOY_SECRET = "toy-secret-7f3a9c"

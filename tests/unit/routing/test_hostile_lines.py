@@ -19,19 +19,17 @@ from shipper.config.load import load_config
 from shipper.config.model import ChannelConfig, Fields
 from shipper.config.severity import Severity
 from shipper.routing.event import (
-    DEEP_MARKER,
-    MAX_DEPTH,
     Event,
     Rejected,
     bound_event,
     flatten,
     parse_line,
-    storable,
     to_alert,
 )
 from shipper.routing.intake import Intake
 from shipper.routing.route import Router
 from shipper.routing.skim import Skimmer, glob_to_bytes_pattern
+from shipper.routing.storable import DEEP_MARKER, MAX_DEPTH, storable
 from shipper.sinks import render
 from shipper.sources.lines import Block, LineSplitter
 from shipper.spool.records import decode_record, encode_record

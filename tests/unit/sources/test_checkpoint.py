@@ -21,10 +21,10 @@ from shipper.sources.position import (
     fingerprint_of,
     is_same_file,
     load_checkpoint,
-    load_position,
     read_head,
     save_position,
 )
+from tests.support.position import load_position
 
 POS = FilePosition(
     path="/var/log/audit.jsonl",
@@ -203,11 +203,13 @@ def test_spool_ends_are_saved_with_the_position(tmp_path: Path) -> None:
     assert load_checkpoint(path) == Checkpoint(POS, {})
 
 
-def test_a_version_1_position_still_loads(tmp_path: Path) -> None:
+def test_a_version_1_position_is_an_unknown_format(tmp_path: Path) -> None:
+    # Version 1 (no spool_ends) was never released: nothing reads it.
     path = tmp_path / "position.json"
     doc = {"format": "shipper.file-position", "version": 1, **POS.__dict__}
     path.write_text(json.dumps(with_checksum(doc)))
-    assert load_checkpoint(path) == Checkpoint(POS, {})
+    with pytest.raises(PositionError, match="unknown format"):
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("ends", [[], {"siem": [1]}, {"siem": [1, -2]}, {"siem": ["1", 2]}])

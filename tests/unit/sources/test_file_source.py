@@ -18,8 +18,9 @@ import pytest
 
 from shipper.sources import file as file_source
 from shipper.sources.lines import TooLong
-from shipper.sources.position import load_position, save_position
+from shipper.sources.position import save_position
 from tests.support.files import append
+from tests.support.position import load_position
 from tests.unit.sources.tailing import DEADLINE, POLL
 
 

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.clock import FakeClock
 from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.config.severity import Severity
 from shipper.delivery.deadletter import DeadLetters
@@ -41,6 +40,7 @@ from shipper.spool.records import (
 from shipper.spool.spool import Spool
 from tests.integration.workers import Rerendered
 from tests.support.alerts import make_alert
+from tests.support.clock import FakeClock
 
 CURSOR = "cursor"
 

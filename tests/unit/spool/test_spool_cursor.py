@@ -16,7 +16,6 @@ import shipper.spool.cursor
 from shipper.routing.event import Alert
 from shipper.spool.cursor import (
     CURSOR_NAME,
-    LEGACY_CURSOR_NAME,
     SLOT_BYTES,
     CursorFile,
     CursorKeeper,
@@ -31,12 +30,6 @@ from tests.support.alerts import make_alert
 
 def alert(n: int) -> Alert:
     return make_alert(n, "user.login", raw={"n": n})
-
-
-def legacy(position: Position) -> bytes:
-    """What ``cursor.json`` held before this layout."""
-    crc = zlib.crc32(b"%d:%d" % position)
-    return orjson.dumps({"segment": position[0], "offset": position[1], "crc": crc})
 
 
 def segment_files(directory: Path) -> list[str]:
@@ -84,20 +77,13 @@ def test_slot_order_does_not_matter_and_numbers_must_be_plain_integers() -> None
         decode_cursor(b'{"seq":true,"segment":1,"offset":0,"crc":0}')
 
 
-async def test_a_legacy_cursor_json_is_read_then_replaced(tmp_path: Path) -> None:
-    spool = await Spool.open(tmp_path)
-    await spool.append([alert(n) for n in range(1, 4)])
-    await spool.aclose()
-    first = (tmp_path / segment_name(1)).read_bytes().index(b"\n") + 1
-    (tmp_path / CURSOR_NAME).unlink()
-    (tmp_path / LEGACY_CURSOR_NAME).write_bytes(legacy(Position(1, first)))
-    again = await Spool.open(tmp_path)
-    try:
-        assert [a.line for a in await again.peek(10)] == [2, 3]
-        assert not (tmp_path / LEGACY_CURSOR_NAME).exists()
-        assert read_cursor(tmp_path) == Position(1, first)
-    finally:
-        await again.aclose()
+def test_a_slot_without_seq_is_not_a_cursor() -> None:
+    # The single JSON object of an unreleased earlier layout (no "seq") is not read.
+    position = Position(1, 40)
+    crc = zlib.crc32(b"%d:%d" % position)
+    old = orjson.dumps({"segment": position[0], "offset": position[1], "crc": crc})
+    with pytest.raises(ValueError, match="unreadable"):
+        decode_cursor(old)
 
 
 async def test_a_save_is_synced_within_the_interval_and_at_close(

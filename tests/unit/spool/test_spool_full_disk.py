@@ -149,7 +149,7 @@ async def test_records_that_never_reached_the_file_are_not_counted_after_close(
 
 
 def test_segments_are_at_most_a_sixteenth_of_the_file_system(tmp_path: Path) -> None:
-    from shipper.spool.spool import MIN_SEGMENT_BYTES, segment_bytes_for
+    from shipper.spool.segments import MIN_SEGMENT_BYTES, segment_bytes_for
 
     st = os.statvfs(tmp_path)
     size = st.f_blocks * st.f_frsize

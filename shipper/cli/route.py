@@ -6,11 +6,23 @@ one JSON line per routed event, or only counts with ``--stats``.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+import sys
+from typing import Annotated, Any, BinaryIO
 
 import orjson
+import typer
 
+from shipper.cli.options import (
+    EXIT_CONFIG,
+    ConfigOption,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    start,
+)
 from shipper.config.model import Config
+from shipper.ops.logs import flush_suppressed
 from shipper.routing.intake import Intake
 from shipper.sources.lines import LineSplitter
 
@@ -60,3 +72,33 @@ def route_stream(
         "unknown_severity": stats.unknown_severity,
         "channels": {c.name: stats.matched.get(c.name, 0) for c in config.channels},
     }
+
+
+def route(
+    file: Annotated[str, typer.Argument(help="Events to route; - or absent for stdin.")] = "-",
+    config_path: ConfigOption = None,
+    stats: Annotated[
+        bool,
+        typer.Option(
+            "--stats", help="Print only counts: lines read and rejected, events per channel."
+        ),
+    ] = False,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Show which channels each event would go to. No network, no state."""
+    config = start(config_path, log_level, log_format, posts=False)
+    try:
+        stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        typer.echo(f"shipper: cannot read {file}: {exc.strerror}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    try:
+        with stream:
+            result = route_stream(config, stream, sys.stdout.buffer, stats_only=stats)
+    finally:
+        # As `run` does: repeated warnings ("line N skipped") end with how many were held back.
+        flush_suppressed(closing=True)
+    if stats:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()

@@ -1,0 +1,35 @@
+"""``shipper check``: validate the config and list its channels, URLs redacted."""
+
+from __future__ import annotations
+
+import typer
+
+from shipper.cli.options import (
+    ConfigOption,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    echo_scrubbed,
+    start,
+)
+from shipper.ops.logs import redact_url
+
+
+def check(
+    config_path: ConfigOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Validate the config and list its channels (URLs redacted)."""
+    config = start(config_path, log_level, log_format, posts=True)
+    typer.echo(f"{config.path}: valid, {len(config.channels)} channel(s)")
+    for c in config.channels:
+        rate = c.delivery.max_rate
+        extra = f" format={c.teams_format}" if c.kind == "teams" else ""
+        echo_scrubbed(
+            f"  {c.name}: kind={c.kind}{extra} url={redact_url(c.url) if c.url else '(unset)'} "
+            f"label={c.label or '-'} min_severity={c.min_severity.label} "
+            f"actions={', '.join(c.actions)} exclude={', '.join(c.exclude) or '-'} "
+            f"max_rate={f'{rate:g}/s' if rate else 'unlimited'} batch_max={c.delivery.batch_max}"
+        )

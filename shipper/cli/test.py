@@ -1,0 +1,41 @@
+"""``shipper test CHANNEL``: post one test message now and print what the endpoint answered."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from shipper.cli.options import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNDELIVERED,
+    ConfigOption,
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    echo_scrubbed,
+    start,
+)
+from shipper.errors import UnknownChannelError
+
+
+def test(
+    channel: Annotated[str, typer.Argument(help="The channel to send a test message to.")],
+    config_path: ConfigOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+    log_format: LogFormatOption = LogFormat.text,
+) -> None:
+    """Post one test message to CHANNEL now and print what the endpoint answered."""
+    from shipper.cli.probe import send_test
+
+    config = start(config_path, log_level, log_format, posts=True)
+    try:
+        ok, answer = asyncio.run(send_test(config, channel))
+    except UnknownChannelError as exc:
+        typer.echo(f"shipper: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    echo_scrubbed(f"{channel}: {answer}")
+    raise typer.Exit(EXIT_OK if ok else EXIT_UNDELIVERED)

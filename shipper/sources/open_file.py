@@ -1,0 +1,113 @@
+"""One tailed file open for reading: how far it was read, its identity, its unfinished line.
+
+``OpenFile`` reads a file in chunks and splits them into lines, remembers the
+offset just past the last complete line (where to resume) and the file's first
+bytes (to notice a truncation or rewrite), and gives the ``FilePosition`` to save.
+``last_line_boundary`` finds where a file never seen before ends, for
+``start_at = "end"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from shipper.sources.lines import Block, Line, Lines, LineSplitter
+from shipper.sources.position import FINGERPRINT_BYTES, FilePosition, fingerprint_of, read_head
+
+CHUNK_BYTES = 512 * 1024
+_COUNT_CHUNK_BYTES = 1024 * 1024
+
+
+class OpenFile:
+    """One open file: how far it was read, its first bytes, and its unfinished last line."""
+
+    def __init__(self, fd: int, st: os.stat_result, offset: int, line: int, max_bytes: int) -> None:
+        self.fd = fd
+        self.dev = st.st_dev
+        self.inode = st.st_ino
+        self.read_offset = offset  # next byte to read
+        self.done_offset = offset  # just past the last newline read
+        self.splitter = LineSplitter(max_bytes, first_line=line + 1)
+        self.head = read_head(fd)
+
+    def read_chunk(self) -> Lines | None:
+        """The lines one read completes; ``None`` at end of file.
+
+        A plain ``os.pread`` on the event loop: appended data is in the page cache, so
+        the read is a memory copy that costs less than a hop to a worker thread, and a
+        cancelled task can never leave a thread reading a descriptor we have closed.
+        """
+        chunk = os.pread(self.fd, CHUNK_BYTES, self.read_offset)
+        if not chunk:
+            return None
+        last_newline = chunk.rfind(b"\n")
+        if last_newline >= 0:
+            self.done_offset = self.read_offset + last_newline + 1
+        self.read_offset += len(chunk)
+        return self.splitter.feed(chunk)
+
+    def drain(self) -> Lines:
+        """The rest of a file we are leaving, its unterminated last line included; closes it."""
+        try:
+            parts: list[Line | Block] = []
+            while (chunk := self.read_chunk()) is not None:
+                parts += chunk.parts
+            parts += self.splitter.finish().parts  # nothing will ever end that line now
+            return Lines(parts)
+        finally:
+            os.close(self.fd)
+
+    def is_rewritten(self, size: int) -> bool:
+        """Whether the file was truncated: shorter than we read, or its first bytes changed."""
+        if size < self.read_offset:
+            return True
+        head = read_head(self.fd, FINGERPRINT_BYTES if size > len(self.head) else len(self.head))
+        if head[: len(self.head)] != self.head:
+            return True
+        self.head = head  # a file shorter than 1 KiB when first seen has grown
+        return False
+
+    def rewind(self) -> None:
+        self.read_offset = self.done_offset = 0
+        self.splitter = LineSplitter(self.splitter.max_line_bytes)
+        self.head = read_head(self.fd)
+
+    def position(self, path: Path) -> FilePosition:
+        return FilePosition(
+            path=str(path),
+            dev=self.dev,
+            inode=self.inode,
+            fingerprint=fingerprint_of(self.head),
+            fingerprint_len=len(self.head),
+            offset=self.done_offset,
+            line=self.splitter.next_line - 1,
+        )
+
+
+async def last_line_boundary(fd: int, size: int) -> tuple[int, int]:
+    """Offset just past the last newline within ``size`` bytes, and how many lines precede it.
+
+    Counted once, in a worker thread on a copy of the descriptor (a file never
+    seen before may be large), so line numbers stay true to the file.
+    """
+    copy = os.dup(fd)
+
+    def count() -> tuple[int, int]:
+        try:
+            offset = boundary = lines = 0
+            while offset < size:
+                chunk = os.pread(copy, min(_COUNT_CHUNK_BYTES, size - offset), offset)
+                if not chunk:
+                    break
+                lines += chunk.count(b"\n")
+                last = chunk.rfind(b"\n")
+                if last >= 0:
+                    boundary = offset + last + 1
+                offset += len(chunk)
+            return boundary, lines
+        finally:
+            os.close(copy)
+
+    return await asyncio.to_thread(count)
