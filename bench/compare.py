@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Routing speed side by side: shipper against jq, a plain Python loop and the orjson floor.
 
-Makes the corpus with the shared generator (``gen_audit.py N``) unless it
+Makes the corpus with bench/gen_audit.py (``gen_audit.py N``) unless it
 exists, then times, in one run and interleaved (best of ``--repeat``):
 
 - ``jq``: ``jq -c 'select(...)'`` with the same severity thresholds and globs;
@@ -43,7 +43,7 @@ from pathlib import Path
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = ROOT.parent / "shared" / "bench" / "gen_audit.py"
+GENERATOR = ROOT / "bench" / "gen_audit.py"
 CONFIG = ROOT / "config.example.toml"
 DELIVER_FLOOR = ROOT / "bench" / "deliver_floor.py"
 RANKS = {"debug": 0, "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
