@@ -3,8 +3,8 @@
 Start: take the state directory (its lock), open one durable spool and one
 worker per channel (``channels.ChannelSet``), re-queue dead letters handed back
 by ``shipper replay``, and serve ``/metrics`` and ``/healthz`` if
-``[metrics] listen`` is set. Run: read batches of lines, route them, and
-hand them to the ``store``, which appends each alert to the spool of every
+``[metrics] listen`` is set. Run (``storing``): read batches of lines, route
+them, and hand them to the ``store``, which appends each alert to the spool of every
 channel that takes it, makes the spools durable (fsync), and only then saves
 the tailed file's read position, so a crash at any moment loses nothing: the
 lines after the saved position are read again. The position is saved with
@@ -13,7 +13,7 @@ are not queued twice (``resume``). Reload, on SIGHUP (``lifecycle``): between
 two groups, channels are added, removed or given new settings, and lines read
 from then on are routed by the new config. Stop, at end of stdin or on SIGTERM/SIGINT:
 stop reading, store what was routed (a full backlog is not waited for:
-``_give_up_on_full_backlogs``), let the workers deliver what is queued until
+``storing``), let the workers deliver what is queued until
 ``drain_timeout``; what is left stays in the spools for the next run. A
 second SIGINT skips the wait.
 """
@@ -21,14 +21,12 @@ second SIGINT skips the wait.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import random
 import sys
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -40,33 +38,30 @@ from shipper.delivery.channels import ChannelSet
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.stats import WorkerStats
 from shipper.delivery.worker import Poster
-from shipper.errors import BacklogFullError, SpoolError, StateError
+from shipper.errors import SpoolError, StateError
 from shipper.ops.logs import flush_suppressed
-from shipper.ops.status import SourceState, Status
-from shipper.routing.event import Alert
+from shipper.ops.status import Status
 from shipper.routing.intake import Intake, IntakeStats
 from shipper.run.checkpoints import Checkpoints
 from shipper.run.dry_run import DryRun
-from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source, raise_open_files_limit
+from shipper.run.lifecycle import RunResult, Source, raise_open_files_limit
 from shipper.run.metrics_server import MetricsServer
 from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
-from shipper.run.tasks import cancel_and_wait, wait_first
-from shipper.sources.lines import Line
-from shipper.sources.position import FilePosition
+from shipper.run.storing import Storing
+from shipper.run.tasks import cancel_and_wait
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
-from shipper.spool.store import Store
 
 __all__ = ["DryRun", "Run", "RunResult", "Source", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-# How often a running process looks for dead letters handed back by `shipper replay`
-# (and logs the summaries of rate-limited warnings).
 # Threads for blocking file work (stdin reads, fsyncs, cursor saves).
 IO_THREADS = 3
+# How often a running process looks for dead letters handed back by `shipper replay`
+# (and logs the summaries of rate-limited warnings).
 REPLAY_POLL_SECONDS = 1.0
 
 
@@ -105,7 +100,7 @@ async def run_pipeline(
         notifier.close()
 
 
-class Run(Lifecycle):
+class Run(Storing):
     """One real run: state directory, spools, workers, signals, reloads, drain."""
 
     def __init__(
@@ -218,76 +213,6 @@ class Run(Lifecycle):
                 await cancel_and_wait(housekeeping)
                 self.remove_signal_handlers()
                 await self.metrics.stop()
-
-    async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
-        # A failed store stops the reading as a stop signal would; the error comes out
-        # of the flush below.
-        store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
-        ended = asyncio.Event()
-        giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
-        try:
-            try:
-                async for lines, position in batches:
-                    # Routing is pure: a batch is routed while the ones before it are
-                    # made durable (their fsyncs run in threads). No name is kept for
-                    # its alerts, which would stay alive while the next batch is routed.
-                    await store.put(self._route(lines, position), position)
-            finally:
-                # Stopped or not, what was read and routed is stored before reading ends.
-                ended.set()
-                await store.flush()
-        except BacklogFullError as exc:
-            lost = self.tail is None
-            self.failed |= lost
-            log.warning(
-                "stopped while the backlog of channel %s was full (its webhook is not "
-                "taking events): the last lines read were not queued; %s",
-                exc.channel,
-                "they are lost" if lost else "the next run reads them again",
-                extra={"channel": exc.channel},
-            )
-        except (SpoolError, OSError) as exc:
-            # Stop reading: what was not made durable is read again by the next run (a
-            # tailed file's position was not saved past it).
-            self.failed = True
-            self.source_state = SourceState.FAILED
-            again = (
-                "the next run reads the unsaved lines again"
-                if self.tail is not None
-                else "lines read from stdin since the last save are lost"
-            )
-            log.error("cannot keep events on disk, reading stopped (%s): %s", again, exc)
-        else:
-            if self.tail is None:
-                log.info("end of input after %d lines", self.intake.stats.lines_read)
-        finally:
-            await cancel_and_wait(giving_up)
-
-    async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
-        """Once reading stops, stop waiting for room in a full backlog.
-
-        A channel whose webhook is down fills its backlog, and the batch being stored
-        waits for room that may never come; a stop or the end of stdin must not wait
-        with it. A tailed file's lines that were not stored are read again by the next
-        run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
-        drain may (``drain_timeout``, or until a second SIGINT).
-        """
-        await wait_first(self.stopping.wait(), ended.wait())
-        if self.tail is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
-        self.channels.give_up_waiting()
-
-    def _route(
-        self, lines: Sequence[Line], position: FilePosition | None
-    ) -> dict[str, list[Alert]]:
-        """A batch's alerts per channel, less those queued before a restart (``resume``)."""
-        pending: dict[str, list[Alert]] = defaultdict(list)
-        for routed in self.intake.process(lines):
-            for name in routed.channels:
-                pending[name].append(routed.alert)
-        self.resume.drop_queued(pending, lines, position)
-        return pending
 
     async def _housekeeping(self) -> None:
         while True:

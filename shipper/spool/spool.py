@@ -25,37 +25,32 @@ records are still dropped from memory and an error is logged: the cost is
 duplicates after a crash, not loss.
 
 A ``Spool`` is built in layers: ``segments.SegmentWriter`` writes the files,
-``finished.CursorSaver`` saves the cursor and deletes finished segments, and this
-module keeps the backlog (append, peek, ack, reclaim, recovery).
+``finished.CursorSaver`` saves the cursor and deletes finished segments,
+``reading.BacklogReader`` counts and reads the records (``peek``), and this
+module keeps the backlog (append, ack, reclaim, recovery).
 
 Recovery (``Spool.open``, rules in ``recovery``): a torn tail left by
 a crash is cut with a warning, a damaged record is skipped with an error, and
 a missing or damaged cursor restarts from the oldest segment: duplicates
 rather than loss.
 
-Bounded memory: ``peek`` reads from the segment files (``reader``) and
-keeps at most the ``limit`` records it was last asked for, except that a
-reader which has read everything is handed each appended alert directly (up
-to 256 of them); ``append`` waits while more than ``max_bytes`` are
-unacknowledged (backpressure, never a silent drop). A batch
-larger than ``max_bytes`` is still accepted when nothing else is pending,
-or it would wait forever. Reads and buffered writes run on the event loop
-(small, mostly page cache, and no locking against appends is needed); every
-fsync runs in a thread.
+Bounded memory: ``peek`` keeps at most the records it was last asked for
+(``reading``); ``append`` waits while more than ``max_bytes`` are unacknowledged
+(backpressure, never a silent drop). A batch larger than ``max_bytes`` is still
+accepted when nothing else is pending, or it would wait forever. Reads and buffered
+writes run on the event loop (small, mostly page cache, and no locking against
+appends is needed); every fsync runs in a thread.
 
-Errors. Writing is ``segments``' part (``SegmentWriter``): a failed write (a full
-disk) keeps every record of the append in memory for the next try; records handed
-to the reader are taken back until they reach the file, and the saved cursor never
-points past what the file holds, so a crash then costs at most the batch in flight
-(``Store`` waits for room and tries again). A failed fsync makes the spool refuse
-further writes, so the run stops without saving its offset and the next run repairs
-and re-reads.
+Errors (``segments``): a failed write (a full disk) keeps every record of the append
+in memory for the next try, and the saved cursor never points past what the file
+holds, so a crash then costs at most the batch in flight (``Store`` waits for room
+and tries again). A failed fsync makes the spool refuse further writes, so the run
+stops without saving its offset and the next run repairs and re-reads.
 
 A full disk. Deleting delivered segments needs no room (an unlink, and the
 cursor saved in place, also when the spool is opened), and a segment is at
 most 1/16 of the file system, so delivering the backlog frees room in steps;
-``reclaim`` frees the segment written to once all it holds was delivered. A
-reader at the end of the files waits (``peek``) for what could not be written.
+``reclaim`` frees the segment written to once all it holds was delivered.
 """
 
 from __future__ import annotations
@@ -64,16 +59,15 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
-from itertools import islice
 from pathlib import Path
 
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.routing.event import Alert
 from shipper.spool.cursor import CursorFile, CursorKeeper
-from shipper.spool.finished import CursorSaver
 from shipper.spool.reader import SpoolReader
+from shipper.spool.reading import BacklogReader
 from shipper.spool.records import Position, encode_record, open_segment, segment_name
-from shipper.spool.recovery import last_record, recover
+from shipper.spool.recovery import recover
 from shipper.spool.segments import FLUSH_BYTES, segment_bytes_for
 
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_SEGMENT_BYTES", "Spool", "SpoolError"]
@@ -83,17 +77,14 @@ logger = logging.getLogger(__name__)
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 256 * MiB
 DEFAULT_SEGMENT_BYTES = 16 * MiB
-ROOM_POLL = 0.5  # seconds between tries to write what a full disk left in memory
 
 
-class Spool(CursorSaver):
+class Spool(BacklogReader):
     """A ``Backlog`` for one channel, kept on disk; create it with ``await Spool.open(...)``."""
 
     def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int, name: str) -> None:
         super().__init__(directory, segment_bytes, name or directory.name)
         self._max_bytes = max_bytes
-        self._count = 0  # valid records from the cursor to the end
-        self._reader = SpoolReader(directory, self.name, Position(0, 0), Position(0, 0))
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._giving_up = False  # a stop: appends no longer wait for room
@@ -160,30 +151,6 @@ class Spool(CursorSaver):
                 # The frame would hold the error, whose traceback holds this frame: a
                 # cycle that keeps the write buffer's views alive until a garbage collection.
                 del failed
-
-    async def peek(self, limit: int) -> list[Alert]:
-        """The oldest unacknowledged alerts, at most ``limit``, read from the segment files.
-
-        When every record in the files was delivered and the rest waits in memory for
-        room (a full disk), it waits until they are written: an empty answer would
-        tell the worker that the backlog is empty.
-        """
-        while True:
-            unwritten = False  # the end of the files, and the rest could not be written
-            try:
-                while len(self._reader.ahead) < min(limit, self._count):
-                    found = self._read_next()
-                    if found is None:
-                        unwritten = bool(self._buffer)
-                        if not unwritten:
-                            self._resync()
-                        break
-                    self._reader.ahead.append(found)
-            except OSError as exc:
-                raise self._error(exc, "read") from exc
-            if self._reader.ahead or not unwritten or self._broken is not None or self._fd < 0:
-                return [alert for alert, _ in islice(self._reader.ahead, limit)]
-            await asyncio.sleep(ROOM_POLL)
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
@@ -302,54 +269,6 @@ class Spool(CursorSaver):
 
     def __len__(self) -> int:
         return self._count
-
-    async def last_record(self, after: Position) -> Alert | None:
-        """The last record appended, if it ends past ``after`` (an earlier ``end``).
-
-        For the first moments after a restart; it reads the files, not the write buffer.
-        """
-        try:
-            found = await asyncio.to_thread(
-                last_record, self.directory, list(self._segments), dict(self._sizes), after
-            )
-        except OSError as exc:
-            raise self._error(exc, "read") from exc
-        return found[0] if found is not None else None
-
-    def _after_failed_write(self) -> None:
-        # Records handed to the reader are read from the file once they are in it.
-        self._reader.forget_after(self._written_end)
-
-    # --- reading ----------------------------------------------------------
-
-    def _read_next(self) -> tuple[Alert, Position] | None:
-        return self._reader.next(self._segments, self._flush_for_reader, self._lost_one)
-
-    def _flush_for_reader(self) -> bool:
-        """Write the buffer for a reader at the end of the file; whether it wrote anything."""
-        if not self._buffer:
-            return False
-        try:
-            self._flush()
-        except SpoolError:
-            # The writer reports it; a reader sees only what reached the file.
-            return False
-        return True
-
-    def _lost_one(self) -> None:
-        self._count -= 1
-
-    def _resync(self) -> None:
-        # Only reachable if records were damaged after open(): believe the files.
-        logger.error(
-            "spool %s: counted %d waiting event(s) but found %d on disk",
-            self.name,
-            self._count,
-            len(self._reader.ahead),
-        )
-        self._count = len(self._reader.ahead)
-
-    # --- recovery ------------------------------------------------------------------------
 
     def _recover(self) -> None:
         found = recover(self.directory, self.name)

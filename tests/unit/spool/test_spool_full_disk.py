@@ -25,7 +25,7 @@ from shipper.delivery.deadletter import DeadLetters
 from shipper.errors import SpoolError
 from shipper.routing.event import Alert
 from shipper.sources.position import FilePosition
-from shipper.spool import spool as spool_module
+from shipper.spool import reading as reading_module
 from shipper.spool import store as store_module
 from shipper.spool.cursor import CURSOR_NAME, CursorFile, read_cursor
 from shipper.spool.records import Position
@@ -364,7 +364,7 @@ async def test_a_delivered_segment_still_written_to_is_reclaimed(tmp_path: Path)
 async def test_a_reader_waits_for_records_kept_in_memory_instead_of_ending(
     spool: Spool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(spool_module, "ROOM_POLL", 0.01)
+    monkeypatch.setattr(reading_module, "ROOM_POLL", 0.01)
     await spool.append([alert(1)])
     await spool.commit()
     await spool.ack(len(await spool.peek(10)))

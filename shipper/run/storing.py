@@ -1,0 +1,113 @@
+"""Storing what a run reads: route each batch and make it durable, and how storing ends.
+
+``Storing`` is the part of a real ``Run`` between reading and delivery. Each batch
+of lines is routed (less the alerts queued before a restart: ``resume``) and
+handed to the ``store``, which appends each alert to the spool of every channel
+that takes it, makes the spools durable, and only then saves the tailed file's
+read position. A failed store stops the reading as a stop signal would. Once
+reading stops, appends stop waiting for room in a full backlog
+(``_give_up_on_full_backlogs``): a tailed file's lines that were not stored are
+read again by the next run; stdin's are lost, and said to be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+
+from shipper.delivery.channels import ChannelSet
+from shipper.errors import BacklogFullError, SpoolError
+from shipper.ops.status import SourceState
+from shipper.routing.event import Alert
+from shipper.run.checkpoints import Checkpoints
+from shipper.run.lifecycle import Batch, Lifecycle
+from shipper.run.tasks import cancel_and_wait, wait_first
+from shipper.sources.lines import Line
+from shipper.sources.position import FilePosition
+from shipper.spool.resume import Resume
+from shipper.spool.store import Store
+
+# The run's logger: operators filter on it, and these lines are part of a run's story.
+log = logging.getLogger("shipper.run.pipeline")
+
+
+class Storing(Lifecycle):
+    """Reading batches into the spools until reading stops; ``failed`` says if it failed."""
+
+    channels: ChannelSet
+    checkpoints: Checkpoints
+    resume: Resume
+    failed: bool
+
+    async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+        # A failed store stops the reading as a stop signal would; the error comes out
+        # of the flush below.
+        store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
+        ended = asyncio.Event()
+        giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
+        try:
+            try:
+                async for lines, position in batches:
+                    # Routing is pure: a batch is routed while the ones before it are
+                    # made durable (their fsyncs run in threads). No name is kept for
+                    # its alerts, which would stay alive while the next batch is routed.
+                    await store.put(self._route(lines, position), position)
+            finally:
+                # Stopped or not, what was read and routed is stored before reading ends.
+                ended.set()
+                await store.flush()
+        except BacklogFullError as exc:
+            lost = self.tail is None
+            self.failed |= lost
+            log.warning(
+                "stopped while the backlog of channel %s was full (its webhook is not "
+                "taking events): the last lines read were not queued; %s",
+                exc.channel,
+                "they are lost" if lost else "the next run reads them again",
+                extra={"channel": exc.channel},
+            )
+        except (SpoolError, OSError) as exc:
+            # Stop reading: what was not made durable is read again by the next run (a
+            # tailed file's position was not saved past it).
+            self.failed = True
+            self.source_state = SourceState.FAILED
+            again = (
+                "the next run reads the unsaved lines again"
+                if self.tail is not None
+                else "lines read from stdin since the last save are lost"
+            )
+            log.error("cannot keep events on disk, reading stopped (%s): %s", again, exc)
+        else:
+            if self.tail is None:
+                log.info("end of input after %d lines", self.intake.stats.lines_read)
+        finally:
+            await cancel_and_wait(giving_up)
+
+    async def _give_up_on_full_backlogs(self, ended: asyncio.Event) -> None:
+        """Once reading stops, stop waiting for room in a full backlog.
+
+        A channel whose webhook is down fills its backlog, and the batch being stored
+        waits for room that may never come; a stop or the end of stdin must not wait
+        with it. A tailed file's lines that were not stored are read again by the next
+        run, so the wait ends at once. stdin's would be lost, so it lasts as long as a
+        drain may (``drain_timeout``, or until a second SIGINT).
+        """
+        await wait_first(self.stopping.wait(), ended.wait())
+        if self.tail is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
+        self.channels.give_up_waiting()
+
+    def _route(
+        self, lines: Sequence[Line], position: FilePosition | None
+    ) -> dict[str, list[Alert]]:
+        """A batch's alerts per channel, less those queued before a restart (``resume``)."""
+        pending: dict[str, list[Alert]] = defaultdict(list)
+        for routed in self.intake.process(lines):
+            for name in routed.channels:
+                pending[name].append(routed.alert)
+        self.resume.drop_queued(pending, lines, position)
+        return pending
