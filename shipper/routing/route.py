@@ -11,7 +11,7 @@ glob: ``fnmatch.translate`` (Python 3.11 on) makes each star but the last an
 atomic lazy group, ``(?>.*?piece)``, which finds the piece's leftmost
 occurrence and never gives it back (leftmost is right for globs), and the
 last star backtracks at most the final piece's length per character.
-``tests/unit/test_fuzz_routing.py`` checks the answers against a plain
+``tests/unit/routing/test_fuzz_routing.py`` checks the answers against a plain
 matcher and ``bench/hostile_lines.py`` measures the time per byte. Only short
 actions are cached, so unique long ones cannot fill memory.
 """
