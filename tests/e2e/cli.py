@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,22 +54,46 @@ def shipper(
     )
 
 
+async def spawn(
+    *args: str,
+    env: Mapping[str, str],
+    stdin: int = asyncio.subprocess.PIPE,
+    stdout: int = asyncio.subprocess.PIPE,
+    preexec: Callable[[], None] | None = None,
+) -> asyncio.subprocess.Process:
+    """Start ``shipper ARGS`` with stderr piped, without blocking the event loop (a fake
+    webhook served by the same loop keeps answering)."""
+    return await asyncio.create_subprocess_exec(
+        str(SHIPPER),
+        *args,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        preexec_fn=preexec,
+    )
+
+
+async def run_async(
+    *args: str,
+    env: Mapping[str, str],
+    stdin: bytes = b"",
+    deadline: float = 60,
+    preexec: Callable[[], None] | None = None,
+) -> tuple[int, bytes, bytes]:
+    """Run ``shipper ARGS`` to completion on ``stdin``; its status, stdout and stderr."""
+    proc = await spawn(*args, env=env, preexec=preexec)
+    out, err = await asyncio.wait_for(proc.communicate(stdin), deadline)
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
 async def start_run(
     config: Path, env: Mapping[str, str], *args: str
 ) -> tuple[asyncio.subprocess.Process, bytes]:
     """Start ``shipper run -c CONFIG`` with pipes; return it once it logged that it started
     (its signal handlers are set from then on), with what it logged until then."""
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-    )
+    proc = await spawn("run", "-c", str(config), *args, env=env)
     return proc, await read_until(proc, b"started: reading", deadline=20)
 
 

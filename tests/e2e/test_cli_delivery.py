@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, clean_env, read_until, start_run
+from tests.e2e.cli import clean_env, read_until, run_async, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, config_file
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply
 
@@ -87,18 +87,9 @@ def events(n: int, action: str = "login.complete") -> list[bytes]:
 async def run_cli(
     *args: str, stdin: bytes, env: dict[str, str], deadline: float = 60
 ) -> tuple[int, bytes, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), deadline)
-    assert proc.returncode is not None
+    status, out, err = await run_async(*args, env=env, stdin=stdin, deadline=deadline)
     assert_no_secret(out, err)
-    return proc.returncode, out, err
+    return status, out, err
 
 
 def assert_no_secret(*outputs: bytes) -> None:

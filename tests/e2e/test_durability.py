@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, start_run
+from tests.e2e.cli import SHIPPER, run_async, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file, fake_env
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 
@@ -379,19 +379,10 @@ async def test_disk_full_stops_reading_without_losing_the_position(
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
 
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
-        preexec_fn=small_files,
+    status, _, err = await run_async(
+        "run", "-c", str(config), env=env_for(fake), deadline=30, preexec=small_files
     )
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 1
+    assert status == 1
     assert b"cannot keep events on disk, reading stopped" in err
     assert b"Traceback" not in err
     fake.always(SIEM, Reply(204, ""))

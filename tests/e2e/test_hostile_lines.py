@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, clean_env, shipper, start_run
+from tests.e2e.cli import clean_env, run_async, shipper, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, config_file, fake_env
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
 
@@ -83,22 +83,12 @@ def slack_text(requests: list[Request]) -> str:
 
 
 async def run_stdin(config: Path, fake: FakeWebhook, data: bytes, *args: str) -> tuple[int, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
+    status, out, err = await run_async(
+        "run", "-c", str(config), *args, env=env_for(fake), stdin=data
     )
-    out, err = await asyncio.wait_for(proc.communicate(data), 60)
-    assert proc.returncode is not None
     assert b"SECRET" not in out + err
     assert b"unexpected error" not in err, err.decode()
-    return proc.returncode, out
+    return status, out
 
 
 async def stop(proc: asyncio.subprocess.Process) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from tests.e2e.cli import SHIPPER, StderrWatch, shipper, start_run
+from tests.e2e.cli import StderrWatch, run_async, shipper, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, config_file, fake_env
 from tests.integration.fake_webhook import FakeWebhook, Request
 
@@ -82,18 +82,10 @@ def env_for(fake: FakeWebhook) -> dict[str, str]:
 async def test_a_padded_line_on_stdin_is_posted_as_a_malformed_event(
     tmp_path: Path, fake: FakeWebhook
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(write_config(tmp_path)),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env_for(fake),
+    status, _, err = await run_async(
+        "run", "-c", str(write_config(tmp_path)), env=env_for(fake), stdin=LOG
     )
-    _, err = await asyncio.wait_for(proc.communicate(LOG), 60)
-    assert proc.returncode == 0, err.decode()
+    assert status == 0, err.decode()
     assert b"SECRET" not in err and b"unexpected error" not in err
     check_posted(posted(fake.requests))
     text = err.decode()

@@ -19,12 +19,13 @@ import aiohttp
 import orjson
 
 from tests.e2e.cli import (
-    SHIPPER,
     StderrWatch,
     clean_env,
     free_port,
     read_until,
+    run_async,
     shipper,
+    spawn,
     stop_watched,
 )
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file
@@ -69,16 +70,14 @@ def few_open_files() -> None:
 async def start(
     config: Path, env: dict[str, str], preexec: Callable[[], None] | None = None
 ) -> tuple[asyncio.subprocess.Process, StderrWatch]:
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
+    proc = await spawn(
         "run",
         "-c",
         str(config),
+        env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        preexec_fn=preexec,
+        preexec=preexec,
     )
     seen = await read_until(proc, b"started: reading", deadline=20)
     return proc, StderrWatch(proc, seen)
@@ -268,19 +267,10 @@ url = "{fake.to(SIEM)}"
 
 
 async def run_stdin(config: Path, lines: bytes) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        str(SHIPPER),
-        "run",
-        "-c",
-        str(config),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
+    status, _, err = await run_async(
+        "run", "-c", str(config), env=clean_env(), stdin=lines, deadline=30
     )
-    _, err = await asyncio.wait_for(proc.communicate(lines), 30)
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
+    return status, err.decode()
 
 
 async def test_run_exits_3_when_it_dead_lettered_and_delivered_the_rest(
