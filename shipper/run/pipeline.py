@@ -50,6 +50,7 @@ from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
 from shipper.run.storing import Storing
 from shipper.run.tasks import cancel_and_wait
+from shipper.sinks import SINKS
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
@@ -81,7 +82,9 @@ async def run_pipeline(
     ``load`` reads the config again on SIGHUP (default: the same file, the same
     environment); ``notifier`` talks to systemd (default: from ``$NOTIFY_SOCKET``).
     """
-    load = load or functools.partial(load_config, config.path, os.environ, posts=not dry_run)
+    load = load or functools.partial(
+        load_config, config.path, os.environ, kinds=SINKS, posts=not dry_run
+    )
     # Threads only read stdin and fsync; a few suffice, and each thread that allocates
     # gets its own malloc arena (several MB of resident memory) from glibc.
     asyncio.get_running_loop().set_default_executor(

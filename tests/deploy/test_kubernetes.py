@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.model import Config
 from shipper.ops.server import HEALTH_PATH, LIVE_PATH, is_loopback
 from tests.deploy.files import (
@@ -24,6 +23,7 @@ from tests.deploy.files import (
     read_dockerfile,
     variables_in,
 )
+from tests.support.config import load_config
 
 CONFIG_MAP = "shipper-config"
 SECRET = "shipper-webhooks"
