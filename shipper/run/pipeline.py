@@ -203,7 +203,7 @@ class Run(Storing):
 
     async def _serve(self, source: Source) -> None:
         saved = self.checkpoints.saved
-        async with Poster(clock=self.clock) as poster:
+        async with Poster(clock=self.clock, state_dir=self.state.kinds_dir) as poster:
             await self.metrics.start(self.config.metrics_listen)
             self.channels.start(poster, self.config.channels)
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")

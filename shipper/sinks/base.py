@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shipper.config.kinds import KindSpec
 from shipper.config.model import ChannelConfig
@@ -28,11 +28,20 @@ from shipper.sinks.answers import Answer, Outcome
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One request: its JSON body, extra headers, and how many alerts it covers (at least one)."""
+    """One request: its JSON body, extra headers, and how many alerts it covers (at least one).
+
+    ``url`` is where it goes when that is not the channel's ``url`` (a kind that
+    builds it from other keys); ``framing`` ``"concatenated"`` sends a list
+    payload as its items' JSON one after another (Splunk HEC) instead of one JSON
+    array; ``gzip`` compresses the body (``Content-Encoding: gzip``).
+    """
 
     payload: Any
     count: int
     headers: tuple[tuple[str, str], ...] = ()
+    url: str | None = None
+    framing: Literal["json", "concatenated"] = "json"
+    gzip: bool = False
 
 
 @dataclass(frozen=True, slots=True)
