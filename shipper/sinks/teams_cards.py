@@ -251,9 +251,7 @@ def _fact_block(name: str, value: str) -> TextBlock:
     return {"type": "TextBlock", "text": f"**{name}:** {value}", "wrap": True, "spacing": "Small"}
 
 
-def _heading(
-    alerts: Sequence[Alert], channel: ChannelConfig, shown: Callable[[str], str]
-) -> str:
+def _heading(alerts: Sequence[Alert], channel: ChannelConfig, shown: Callable[[str], str]) -> str:
     """The card's title: how bad and where; the alerts' own titles follow below it.
 
     ``shown`` is ``escape_teams`` where the title is Markdown (an Adaptive Card
