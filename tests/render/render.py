@@ -105,7 +105,9 @@ def render(
     return results
 
 
-def screenshot(case: dict[str, Any], folder: Path, target: Path, width: int = 480) -> None:
+def screenshot(
+    case: dict[str, Any], folder: Path, target: Path, width: int = 480, height: int = 440
+) -> None:
     """A PNG of one card as the SDK draws it (for the README; not part of the tests)."""
     page = _page(folder, [case], (width,))
     # measure.js removes what it measured; this page keeps the card on screen.
@@ -119,7 +121,7 @@ def screenshot(case: dict[str, Any], folder: Path, target: Path, width: int = 48
         [
             *_chromium_args(folder),
             f"--screenshot={target}",
-            f"--window-size={width + 16},900",
+            f"--window-size={width + 16},{height}",
             page.as_uri(),
         ],
         capture_output=True,
