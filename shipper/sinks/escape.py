@@ -191,6 +191,22 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# The longest run without a space that a table cell (a Slack field, a MessageCard
+# fact) may hold: about the width of a value column on a 360 px phone. A table
+# column grows to its longest unbreakable run, so one long token (a hash, a
+# token, a URL) would push every value of the message past the screen's edge;
+# a value with a longer run is shown as a line of text instead, which wraps.
+TABLE_RUN_MAX = 30
+
+
+def fits_table(*texts: str) -> bool:
+    """Whether no run without a space in ``texts`` is longer than ``TABLE_RUN_MAX``."""
+    return all(
+        len(text) <= TABLE_RUN_MAX or max(map(len, text.split()), default=0) <= TABLE_RUN_MAX
+        for text in texts
+    )
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut escaped ``text`` to at most ``limit`` UTF-16 units, ending with a marker.
 

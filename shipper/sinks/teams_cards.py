@@ -26,7 +26,7 @@ from shipper.config.model import ChannelConfig, TeamsFormat
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.sinks.base import Rendered
-from shipper.sinks.escape import ELLIPSIS, escape_teams, one_line, truncate
+from shipper.sinks.escape import ELLIPSIS, escape_teams, fits_table, one_line, truncate
 from shipper.sinks.teams_schema import (
     AdaptiveCard,
     MessageCard,
@@ -84,14 +84,8 @@ def render_messagecard(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rende
     """A classic connector MessageCard, one section per alert."""
 
     def card(covered: Sequence[Alert], facts: list[list[tuple[str, str]]]) -> MessageCard:
-        sections: list[Section] = [
-            {
-                "activityTitle": _title(alert),
-                "activitySubtitle": f"line {alert.line}",
-                "facts": [{"name": name, "value": value} for name, value in alert_facts],
-                "markdown": True,
-            }
-            for alert, alert_facts in zip(covered, facts, strict=True)
+        sections = [
+            _section(alert, alert_facts) for alert, alert_facts in zip(covered, facts, strict=True)
         ]
         return {
             "@type": "MessageCard",
@@ -237,6 +231,28 @@ def _size(payload: Any) -> int:
 def _title(alert: Alert) -> str:
     action = escape_teams(alert.action) or "(no action)"
     return truncate(f"{SEVERITY_EMOJI[alert.severity]} {action}", TITLE_MAX)
+
+
+def _section(alert: Alert, facts: list[tuple[str, str]]) -> Section:
+    """One alert's MessageCard section: short facts in the table, long ones below it.
+
+    Teams lays ``facts`` out as a table whose value column grows to the longest
+    unbreakable run, as an Adaptive Card FactSet does (tests/render measures
+    that). From the first item with a longer run on, the items go into the
+    section's ``text`` as "**name:** value" paragraphs instead, which wrap within
+    the card; the order of the items stays as it is.
+    """
+    cut = next((i for i, (name, value) in enumerate(facts) if not fits_table(name, value)), None)
+    section: Section = {
+        "activityTitle": _title(alert),
+        "activitySubtitle": f"line {alert.line}",
+        "facts": [{"name": name, "value": value} for name, value in facts[:cut]],
+        "markdown": True,
+    }
+    if cut is not None:
+        # Connector cards start a new line only at a blank line (reference 2.7).
+        section["text"] = "\n\n".join(f"**{name}:** {value}" for name, value in facts[cut:])
+    return section
 
 
 def _fact_block(name: str, value: str) -> TextBlock:

@@ -16,6 +16,7 @@ class Section(TypedDict):
     activitySubtitle: str
     facts: list[Fact]
     markdown: bool
+    text: NotRequired[str]
 
 
 MessageCard = TypedDict(
