@@ -96,10 +96,12 @@ _KEEP = (
     # how bytes get hidden in a string.
     rf"|[^{_HIDDEN}{_BREAK_CHARS}][{_VS}]"
 )
+# Every branch is bounded or a single class, so a pass is linear in the text; the
+# run of one character is possessive ("*+"): no backtracking state is kept for it.
 _REVEAL = re.compile(
     rf"(?P<keep>{_KEEP})"
     rf"|(?P<brk>\r\n|[{_BREAK_CHARS}])"
-    rf"|(?P<run>(?P<char>[{_HIDDEN}])(?P=char)*)"
+    rf"|(?P<run>(?P<char>[{_HIDDEN}])(?P=char)*+)"
 )
 
 
