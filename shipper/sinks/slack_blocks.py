@@ -6,7 +6,9 @@ most 50 blocks, a header of 150 characters, section text of 3000, at most 10
 fields of 2000 each, a fallback of 4000, and the whole block text well under
 the ~12,000 characters where Slack answers ``msg_blocks_too_long``. A lone
 alert gets a header, a fields section, its facts and a context line; a batch
-gets one compact section per alert. When a batch does not fit, the message
+gets one compact section per alert. Fields are a two-column table, so from
+the first labelled item with a run too long for a phone's column on
+(``fits_table``), the items are lines of text, which wrap. When a batch does not fit, the message
 covers only its first alerts and says so in ``Rendered.count``. All event
 text goes through ``escape_slack`` and every mrkdwn object is ``verbatim``,
 so an event can neither mention nor link.
