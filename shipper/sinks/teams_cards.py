@@ -256,14 +256,10 @@ def _section(alert: Alert, facts: list[tuple[str, str]]) -> Section:
 
 
 def _fact_block(name: str, value: str) -> TextBlock:
-    """One fact as a wrapping TextBlock rather than a FactSet row.
-
-    A FactSet is a table: its value column grows to the widest unbreakable run,
-    so one long token (a hash, a base64 blob) pushed every value of the card
-    past its right edge. A TextBlock with ``wrap`` breaks such a run inside the
-    card's width (checked in Microsoft's renderer by tests/render).
-    """
-    # ``name`` is escaped, so it holds no "*" of its own that could pair with ours.
+    """One fact as a wrapping TextBlock, not a FactSet row: a FactSet's value column
+    grew to the longest token (a hash, a blob) and pushed every value of the card
+    past its edge; a wrapping TextBlock breaks it (tests/render measures both).
+    ``name`` is escaped, so it holds no "*" of its own that could pair with ours."""
     return {"type": "TextBlock", "text": f"**{name}:** {value}", "wrap": True, "spacing": "Small"}
 
 
