@@ -96,12 +96,20 @@ _KEEP = (
     # how bytes get hidden in a string.
     rf"|[^{_HIDDEN}{_BREAK_CHARS}][{_VS}]"
 )
-# Every branch is bounded or a single class, so a pass is linear in the text; the
-# run of one character is possessive ("*+"): no backtracking state is kept for it.
+# Combining marks (accents) from the blocks that hold nothing else. A letter
+# carries one or two, three at most in real text; dozens stacked on one letter
+# ("Zalgo" text) draw over the lines above and below it. The fourth and later
+# marks in a row are shown as a count instead.
+_MARKS = "\u0300-\u034e\u0350-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+MARKS_KEPT = 3
+# Every branch is bounded, a single class or guarded by a fixed lookbehind, so a
+# pass is linear in the text; the runs are possessive ("*+", "++"): no
+# backtracking state is kept for each character.
 _REVEAL = re.compile(
     rf"(?P<keep>{_KEEP})"
     rf"|(?P<brk>\r\n|[{_BREAK_CHARS}])"
     rf"|(?P<run>(?P<char>[{_HIDDEN}])(?P=char)*+)"
+    rf"|(?P<stack>(?<=[{_MARKS}]{{{MARKS_KEPT}}})[{_MARKS}]++)"
 )
 
 
@@ -110,6 +118,9 @@ def _reveal_match(match: re.Match[str]) -> str:
         return match.group("keep")
     if match.group("brk") is not None:
         return LINE_BREAK
+    stack = match.group("stack")
+    if stack is not None:
+        return f"<+{len(stack)} combining mark{'s' if len(stack) > 1 else ''}>"
     run = match.group("run")
     code = f"U+{ord(run[0]):04X}"
     # A run of one character is named once with its length: 5,000 zero width

@@ -81,6 +81,7 @@ HOSTILE: dict[str, list[Alert]] = {
                 ("emoji", "👩‍💻 ❤️‍🔥 🏴󠁧󠁢󠁳󠁣󠁴󠁿 ℹ️"),
                 ("tags", "\U000e0041\U000e0042 a\ufe0f\ufe0f"),
                 ("controls", "a\x1b[31mred\x9b0m\x00"),
+                ("zalgo", "Z" + "\u0301\u0302\u0303\u0304" * 20 + "algo"),
             ),
         )
     ],

@@ -9,6 +9,7 @@ never as itself; line breaks only as " ↵ "; emoji sequences stay whole.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -152,6 +153,20 @@ def test_controls_are_shown_not_dropped() -> None:
     assert reveal("tab\tkept") == "tab\tkept"
 
 
+def test_stacked_combining_marks_are_counted_past_three() -> None:
+    # Real text carries at most three marks on a letter (Vietnamese: two).
+    for text in ("é", "ệ", "e\u0323\u0302", "a\u0300\u0301\u0302b"):
+        assert reveal(text) == text
+    assert reveal("Z" + "\u0301" * 50 + "algo") == "Z\u0301\u0301\u0301<+47 combining marks>algo"
+    assert reveal("a\u0300\u0301\u0302\u0303b") == "a\u0300\u0301\u0302<+1 combining mark>b"
+    # Each renderer shows the count, and no more than three marks in a row.
+    for renderer in RENDERERS.values():
+        payload = renderer([hostile_alert("Z" + "\u0301\u0302" * 40)]).payload
+        texts = shown_strings(payload)
+        assert any("combining marks" in text for text in texts)
+        assert not any(re.search("[\u0300-\u036f]{4}", text) for text in texts)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -225,7 +240,7 @@ INTERESTING = st.sampled_from(
     + list(BREAKS)
     + ["\u200d", "\ufe0f", "\U000e0100", "\U0001f3f4", "\U000e0067", "\U000e007f", "@"]
     + list("ab <>&*_[]()\\#-1.")
-    + ["👩", "💻", "ℹ", "🏽"]
+    + ["👩", "💻", "ℹ", "🏽", "\u0301", "\u0302", "\u20d7"]
 )
 EVENT_TEXT = st.text(alphabet=INTERESTING, max_size=80) | st.text(max_size=80)
 
@@ -249,6 +264,7 @@ def test_reveal_is_bounded_and_idempotent(text: str) -> None:
     # Linear: each character becomes at most one marker or " ↵ " (a run of one
     # character even shares one), so the output is at most 10 times the input.
     assert len(shown) <= 10 * len(text)
+    assert not re.search("[\u0300-\u034e\u0350-\u036f]{4}", shown)
     assert reveal(shown) == shown
     assert one_line(text) == shown
     # The escapers add only escapes on top.
