@@ -236,11 +236,11 @@ def _title(alert: Alert) -> str:
 def _section(alert: Alert, facts: list[tuple[str, str]]) -> Section:
     """One alert's MessageCard section: short facts in the table, long ones below it.
 
-    Teams lays ``facts`` out as a table whose value column grows to the longest
-    unbreakable run, as an Adaptive Card FactSet does (tests/render measures
-    that). From the first item with a longer run on, the items go into the
-    section's ``text`` as "**name:** value" paragraphs instead, which wrap within
-    the card; the order of the items stays as it is.
+    ``facts`` are a name/value table, and a table column grows to its longest
+    unbreakable run: tests/render measures that for the Adaptive Card FactSet;
+    MessageCards have no public renderer, so here it is inferred. From the first
+    item with a longer run on, the items go into the section's ``text`` as
+    "**name:** value" paragraphs instead, which wrap; the order stays as it is.
     """
     cut = next((i for i, (name, value) in enumerate(facts) if not fits_table(name, value)), None)
     section: Section = {
