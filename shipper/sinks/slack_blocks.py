@@ -6,7 +6,9 @@ most 50 blocks, a header of 150 characters, section text of 3000, at most 10
 fields of 2000 each, a fallback of 4000, and the whole block text well under
 the ~12,000 characters where Slack answers ``msg_blocks_too_long``. A lone
 alert gets a header, a fields section, its facts and a context line; a batch
-gets one compact section per alert. When a batch does not fit, the message
+gets one compact section per alert. Fields are a two-column table, so from
+the first labelled item with a run too long for a phone's column on
+(``fits_table``), the items are lines of text, which wrap. When a batch does not fit, the message
 covers only its first alerts and says so in ``Rendered.count``. All event
 text goes through ``escape_slack`` and every mrkdwn object is ``verbatim``,
 so an event can neither mention nor link.
@@ -21,7 +23,7 @@ from shipper.config.model import ChannelConfig
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.sinks.base import Rendered
-from shipper.sinks.escape import ELLIPSIS, escape_slack, truncate, utf16_len
+from shipper.sinks.escape import ELLIPSIS, escape_slack, fits_table, truncate, utf16_len
 
 MAX_BLOCKS = 50
 HEADER_MAX = 150
@@ -113,13 +115,19 @@ def render_slack(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
 
 def _single_blocks(channel: ChannelConfig, alert: Alert) -> list[Block]:
     blocks: list[Block] = [_header(_title(alert))]
-    fields = [
-        _mrkdwn(_field(label, value)) for label, value in _labelled(alert) if value is not None
-    ]
+    labelled = [(label, value) for label, value in _labelled(alert) if value is not None]
+    # Fields are a two-column table: from the first value with a run too long for
+    # a column at phone width on, the items are lines of text, which wrap.
+    cut = next((i for i, (_, value) in enumerate(labelled) if not fits_table(value)), None)
+    fields = [_mrkdwn(_field(label, value)) for label, value in labelled[:cut]]
     blocks.append({"type": "section", "fields": fields})
     context = _context(f"shipper · {_channel_title(channel)} · line {alert.line}")
     used = sum(utf16_len(t) for t in _texts(blocks)) + utf16_len(context["elements"][0]["text"])
-    lines = [truncate(_fact(key, value), FACT_LINE_MAX) for key, value in alert.facts]
+    lines = [
+        truncate(f"*{label}:* {value}", FACT_LINE_MAX)
+        for label, value in (labelled[cut:] if cut is not None else [])
+    ]
+    lines += [truncate(_fact(key, value), FACT_LINE_MAX) for key, value in alert.facts]
     sections = _pack(lines, BLOCK_TEXT_BUDGET - used, MAX_BLOCKS - len(blocks) - 1)
     blocks.extend({"type": "section", "text": _mrkdwn(text)} for text in sections)
     blocks.append(context)

@@ -2,14 +2,17 @@
 
 Pure; the Teams sink (``teams``) renders with it. ``render_teams`` picks the
 card by ``channel.teams_format`` (already resolved from the URL by config) and
-builds one message for the first alerts of a batch: one section (or TextBlock
-+ FactSet) per alert, at most 10 alerts (Microsoft's advice for MessageCard
-sections), and at most 20,000 bytes of serialized JSON. Teams documents 28 KB
-but drops messages from ~20 KB (reference 2.4), so long values are cut with a
-marker, facts past the budget are summed up in a last "N more facts" fact, and
-a batch that does not fit covers fewer alerts (``Rendered.count``). All event
-text goes through ``escape_teams`` (reference 2.7: Teams renders Markdown and
-some HTML, so raw text could carry links, tracking images or headings).
+builds one message for the first alerts of a batch: one section (or a title
+TextBlock and one wrapping TextBlock a fact) per alert, at most 10 alerts
+(Microsoft's advice for MessageCard sections), and at most 20,000 bytes of
+serialized JSON. Teams documents 28 KB but drops messages from ~20 KB
+(reference 2.4), so long values are cut with a marker, facts past the budget
+are summed up in a last "N more facts" fact, and a batch that does not fit
+covers fewer alerts (``Rendered.count``). All event text goes through
+``escape_teams`` (reference 2.7: Teams renders Markdown and some HTML, so raw
+text could carry links, tracking images or headings), except in the
+MessageCard's plain-text ``summary`` and ``title``, which get ``one_line``
+only (invisible characters shown, no escapes that would show).
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ from shipper.config.model import ChannelConfig, TeamsFormat
 from shipper.config.severity import Severity
 from shipper.routing.event import Alert
 from shipper.sinks.base import Rendered
-from shipper.sinks.escape import ELLIPSIS, escape_teams, truncate
+from shipper.sinks.escape import ELLIPSIS, escape_teams, fits_table, one_line, truncate
 from shipper.sinks.teams_schema import (
     AdaptiveCard,
-    FactSet,
     MessageCard,
     Section,
     TextBlock,
@@ -50,14 +52,17 @@ SEVERITY_EMOJI: dict[Severity, str] = {
     Severity.HIGH: "🚨",
     Severity.CRITICAL: "🔥",
 }
-# MessageCard themeColor (the stripe along the card's edge).
+# MessageCard themeColor (the stripe along the card's edge). Each has a WCAG
+# contrast of at least 3:1 against Teams' light (#ffffff) and dark (#292929,
+# #1f1f1f) backgrounds, so the stripe shows in both themes; the emoji in the
+# titles carries the severity too, so colour is never the only signal.
 THEME_COLOR: dict[Severity, str] = {
-    Severity.DEBUG: "9E9E9E",
-    Severity.INFO: "2F80ED",
-    Severity.LOW: "27AE60",
-    Severity.MEDIUM: "F2C94C",
-    Severity.HIGH: "F2994A",
-    Severity.CRITICAL: "EB5757",
+    Severity.DEBUG: "7A7A7A",
+    Severity.INFO: "2B7BD6",
+    Severity.LOW: "2F8F46",
+    Severity.MEDIUM: "A8730A",
+    Severity.HIGH: "DD5B00",
+    Severity.CRITICAL: "E03131",
 }
 # Adaptive Cards only offer named colours for text.
 TEXT_COLOR: dict[Severity, str] = {
@@ -79,21 +84,15 @@ def render_messagecard(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rende
     """A classic connector MessageCard, one section per alert."""
 
     def card(covered: Sequence[Alert], facts: list[list[tuple[str, str]]]) -> MessageCard:
-        sections: list[Section] = [
-            {
-                "activityTitle": _title(alert),
-                "activitySubtitle": f"line {alert.line}",
-                "facts": [{"name": name, "value": value} for name, value in alert_facts],
-                "markdown": True,
-            }
-            for alert, alert_facts in zip(covered, facts, strict=True)
+        sections = [
+            _section(alert, alert_facts) for alert, alert_facts in zip(covered, facts, strict=True)
         ]
         return {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "summary": _summary(covered),
             "themeColor": THEME_COLOR[max(alert.severity for alert in covered)],
-            "title": _heading(covered, channel),
+            "title": _heading(covered, channel, one_line),
             "sections": sections,
         }
 
@@ -101,13 +100,13 @@ def render_messagecard(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rende
 
 
 def render_adaptivecard(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
-    """The Workflows envelope around an Adaptive Card: a title and a FactSet per alert."""
+    """The Workflows envelope around an Adaptive Card: a title and wrapping facts per alert."""
 
     def card(covered: Sequence[Alert], facts: list[list[tuple[str, str]]]) -> WorkflowsMessage:
-        body: list[TextBlock | FactSet] = [
+        body: list[TextBlock] = [
             {
                 "type": "TextBlock",
-                "text": _heading(covered, channel),
+                "text": _heading(covered, channel, escape_teams),
                 "wrap": True,
                 "weight": "Bolder",
                 "size": "Large",
@@ -124,12 +123,7 @@ def render_adaptivecard(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rend
                     "separator": True,
                 }
             )
-            body.append(
-                {
-                    "type": "FactSet",
-                    "facts": [{"title": name, "value": value} for name, value in alert_facts],
-                }
-            )
+            body.extend(_fact_block(name, value) for name, value in alert_facts)
         body.append(
             {
                 "type": "TextBlock",
@@ -239,18 +233,59 @@ def _title(alert: Alert) -> str:
     return truncate(f"{SEVERITY_EMOJI[alert.severity]} {action}", TITLE_MAX)
 
 
-def _heading(alerts: Sequence[Alert], channel: ChannelConfig) -> str:
-    """The card's title: how bad and where; the alerts' own titles follow below it."""
+def _section(alert: Alert, facts: list[tuple[str, str]]) -> Section:
+    """One alert's MessageCard section: short facts in the table, long ones below it.
+
+    ``facts`` are a name/value table, and a table column grows to its longest
+    unbreakable run: tests/render measures that for the Adaptive Card FactSet;
+    MessageCards have no public renderer, so here it is inferred. From the first
+    item with a longer run on, the items go into the section's ``text`` as
+    "**name:** value" paragraphs instead, which wrap; the order stays as it is.
+    """
+    cut = next((i for i, (name, value) in enumerate(facts) if not fits_table(name, value)), None)
+    section: Section = {
+        "activityTitle": _title(alert),
+        "activitySubtitle": f"line {alert.line}",
+        "facts": [{"name": name, "value": value} for name, value in facts[:cut]],
+        "markdown": True,
+    }
+    if cut is not None:
+        # Connector cards start a new line only at a blank line (reference 2.7).
+        section["text"] = "\n\n".join(f"**{name}:** {value}" for name, value in facts[cut:])
+    return section
+
+
+def _fact_block(name: str, value: str) -> TextBlock:
+    """One fact as a wrapping TextBlock, not a FactSet row: a FactSet's value column
+    grew to the longest token (a hash, a blob) and pushed every value of the card
+    past its edge; a wrapping TextBlock breaks it (tests/render measures both).
+    ``name`` is escaped, so it holds no "*" of its own that could pair with ours."""
+    return {"type": "TextBlock", "text": f"**{name}:** {value}", "wrap": True, "spacing": "Small"}
+
+
+def _heading(alerts: Sequence[Alert], channel: ChannelConfig, shown: Callable[[str], str]) -> str:
+    """The card's title: how bad and where; the alerts' own titles follow below it.
+
+    ``shown`` is ``escape_teams`` where the title is Markdown (an Adaptive Card
+    TextBlock) and ``one_line`` where it is plain text (a MessageCard ``title``),
+    where an escape would show as typed: ``Ops &amp; Sec``.
+    """
     worst = max(alert.severity for alert in alerts)
     what = worst.label if len(alerts) == 1 else f"{len(alerts)} events"
-    where = truncate(escape_teams(channel.title), TITLE_MAX // 2)
+    where = truncate(shown(channel.title), TITLE_MAX // 2)
     return f"{SEVERITY_EMOJI[worst]} {what} · {where}"
 
 
 def _summary(alerts: Sequence[Alert]) -> str:
-    """The notification line: plain words, no emoji."""
+    """The notification line: plain words, no emoji.
+
+    Teams shows a MessageCard ``summary`` as plain text (in the activity feed
+    and notifications), so it gets no Markdown or HTML escapes, which would show
+    as typed (``user.update\\_roles`` with its backslash); invisible characters are still shown as
+    ``<U+XXXX>`` and line breaks folded, and a plain field cannot link or mention.
+    """
     first = alerts[0]
-    text = f"{first.severity.label}: {escape_teams(first.action) or '(no action)'}"
+    text = f"{first.severity.label}: {one_line(first.action) or '(no action)'}"
     if len(alerts) > 1:
         text = f"{len(alerts)} events, first {text}"
     return truncate(text, TITLE_MAX)

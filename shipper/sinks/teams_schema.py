@@ -16,6 +16,7 @@ class Section(TypedDict):
     activitySubtitle: str
     facts: list[Fact]
     markdown: bool
+    text: NotRequired[str]
 
 
 MessageCard = TypedDict(
@@ -40,16 +41,7 @@ class TextBlock(TypedDict):
     color: NotRequired[str]
     isSubtle: NotRequired[bool]
     separator: NotRequired[bool]
-
-
-class CardFact(TypedDict):
-    title: str
-    value: str
-
-
-class FactSet(TypedDict):
-    type: Literal["FactSet"]
-    facts: list[CardFact]
+    spacing: NotRequired[str]
 
 
 AdaptiveCard = TypedDict(
@@ -58,7 +50,7 @@ AdaptiveCard = TypedDict(
         "$schema": str,
         "type": Literal["AdaptiveCard"],
         "version": str,
-        "body": list[TextBlock | FactSet],
+        "body": list[TextBlock],
         "msteams": dict[str, str],
     },
 )

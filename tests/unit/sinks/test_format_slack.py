@@ -226,7 +226,8 @@ def test_huge_value_is_cut_with_a_marker() -> None:
     check_slack(payload)
     texts = "\n".join(strings(payload["blocks"]))
     assert re.search(r"payload: y+… \(\d+ more chars\)", texts)
-    assert re.search(r"\*Actor\*\nx+… \(\d+ more chars\)", texts)
+    # Too long a run for a field (a table column): a line of text, which wraps.
+    assert re.search(r"\*Actor:\* x+… \(\d+ more chars\)", texts)
     assert "after: kept" in texts
 
 
