@@ -27,6 +27,8 @@ def check(
     for c in config.channels:
         rate = c.delivery.max_rate
         extra = f" format={c.teams_format}" if c.kind == "teams" else ""
+        if c.kind == "slack_app" and c.settings is not None:
+            extra = f" channel={c.settings.channel}"
         echo_scrubbed(
             f"  {c.name}: kind={c.kind}{extra} url={redact_url(c.url) if c.url else '(unset)'} "
             f"label={c.label or '-'} min_severity={c.min_severity.label} "
