@@ -258,7 +258,8 @@ class FakeSlackApi:
         ):
             return _error("thread_not_found")
         ts = f"{1764547200 + next(self._ts)}.{next(self._ts):06d}"
-        text = data.get("text") if isinstance(data.get("text"), str) else ""
+        text = data.get("text")
+        text = text if isinstance(text, str) else ""
         self.messages.append(Message(channel.id, ts, thread_ts, text, blocks))
         return web.json_response(
             {"ok": True, "channel": channel.id, "ts": ts, "message": {"text": text}}
