@@ -150,7 +150,11 @@ def thread_key(alert: Alert, path: FieldPath) -> str | None:
         try:
             text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         except orjson.JSONEncodeError:
-            return None
+            # An integer past 64 bits (read by the lenient parse); anything else unwritable
+            # was made writable by routing, so it has no conversation.
+            if not isinstance(value, int):
+                return None
+            text = str(value)
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:40]
 
