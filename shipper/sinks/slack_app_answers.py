@@ -125,6 +125,16 @@ ERRORS: dict[str, tuple[Action, str, Scope | None]] = {
     "missing_post_type": (Action.GIVE_UP, MALFORMED, None),
     "invalid_json": (Action.GIVE_UP, MALFORMED, None),
     "json_not_object": (Action.GIVE_UP, MALFORMED, None),
+    # chat.update (reference 1.3): the thread's first message cannot be redrawn.
+    "message_not_found": (Action.GIVE_UP, "the message was deleted", None),
+    "cant_update_message": (Action.GIVE_UP, "the message can no longer be edited by the app", None),
+    "edit_window_closed": (
+        Action.GIVE_UP,
+        "the message can no longer be edited (the workspace limits how long edits are allowed)",
+        None,
+    ),
+    "block_mismatch": (Action.GIVE_UP, MALFORMED, None),
+    "update_failed": (Action.BACKOFF, "Slack could not update the message", None),
     "ratelimited": (
         Action.RETRY_AFTER,
         "rate limited (this app's token, every channel)",
