@@ -75,6 +75,4 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {
-    "slack_app": SlackAppExchange,
-}
+EXCHANGES: dict[str, ExchangeFactory] = {e.kind: e for e in (SlackAppExchange,)}

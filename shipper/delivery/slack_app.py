@@ -40,7 +40,7 @@ from shipper.config.model import ChannelConfig
 from shipper.delivery.slack_threads import Thread, ThreadStore
 from shipper.sinks.answers import Answer, Delivered, GiveUp, Outcome, Retry, format_delay
 from shipper.sinks.base import Rendered, Sink
-from shipper.sinks.slack_app import SlackAppSettings, settings_of, with_status
+from shipper.sinks.slack_app import SLACK_APP, SlackAppSettings, settings_of, with_status
 from shipper.sinks.slack_app_answers import (
     THREAD_GONE,
     Scope,
@@ -72,6 +72,8 @@ _UPDATE_ARGS = ("text", "blocks")
 
 class SlackAppExchange:
     """See the module docstring."""
+
+    kind = SLACK_APP.kind
 
     def __init__(self, context: ExchangeContext) -> None:
         self._clock = context.clock
