@@ -310,3 +310,16 @@ async def test_a_rate_limit_on_the_token_pauses_every_channel_of_it(
     assert len(posts) == 3, "the paused channel did not post into the pause"
     assert b"every channel of this token waits" in err, err.decode()
     assert_no_token(err)
+
+
+async def test_an_unknown_name_is_reported_at_start(tmp_path: Path, slack: FakeSlackApi) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"")
+    config = write_config(tmp_path, app_channel("typo", "#securty", '["*"]'), log=log)
+    proc, watch = await start_watched(config, env(slack, tmp_path))
+    await watch.wait_for(b"Slack lists no channel #securty", deadline=20)
+    status, err = await stop_watched(proc, watch)
+    assert status == 0, err.decode()
+    assert b"channel typo: " in err and b"/invite @your-app" in err
+    assert b"shipper replay typo" in err
+    assert not slack.calls_to("chat.postMessage")
