@@ -2,7 +2,7 @@
 
 One SQLite file per shipper channel in the state directory's ``kinds/``
 (``slack_app.<channel>.threads.sqlite3``), so the map survives restarts and
-``kill -9``: every change is a committed transaction (``synchronous=FULL``)
+``kill -9``: every change is a committed transaction (write-ahead log, ``synchronous=FULL``)
 before the exchange reports the post delivered, and so before the event
 leaves the backlog. Each entry keeps the first message as posted (compressed):
 ``chat.update`` replaces a message's whole content, and the status line is
@@ -145,6 +145,10 @@ class ThreadStore:
         os.close(open_private(self.path, os.O_RDWR | os.O_CREAT))
         db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False, isolation_level=None)
         try:
+            # A commit is on disk once the write-ahead log is synced: a crash or a power cut
+            # after it keeps the thread (in the default journal mode the journal's removal,
+            # which marks a commit, is not synced to its directory).
+            db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM threads").fetchone()

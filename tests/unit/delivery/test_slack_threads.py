@@ -19,6 +19,8 @@ def test_a_thread_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "kinds" / "t.sqlite3"
     store = ThreadStore(path)
     store.put("k1", "C1", "1.000001", "fp1", PARENT, now=100.0)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+    assert modes == {"t.sqlite3": 0o600, "t.sqlite3-wal": 0o600, "t.sqlite3-shm": 0o600}
     store.close()
     again = ThreadStore(path)
     thread = again.get("k1", now=200.0)
