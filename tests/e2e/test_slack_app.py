@@ -297,19 +297,23 @@ async def test_an_approval_after_kill_9_joins_its_request_thread(
 async def test_a_rate_limit_on_the_token_pauses_every_channel_of_it(
     tmp_path: Path, slack: FakeSlackApi
 ) -> None:
-    # Retry-After 3: longer than a pause waited out in place, so both channels report it.
+    # Retry-After 5: longer than a pause waited out in place, so the other channel reports it.
     slack.script(
         "chat.postMessage",
-        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "3"}),
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"}),
     )
-    config = write_config(tmp_path, SHARED)
-    stdin = line("login.failed", seq=1) + line("deploy.start", seq=2)
-    code, _, err = await run_async("run", "-c", str(config), env=env(slack, tmp_path), stdin=stdin)
-    assert code == 0, err.decode()
-    assert len(slack.top_level(SECURITY)) == 1 and len(slack.top_level(INFRA)) == 1
-    posts = slack.calls_to("chat.postMessage")
-    assert len(posts) == 3, "the paused channel did not post into the pause"
-    assert b"every channel of this token waits" in err, err.decode()
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(line("deploy.start", seq=1))
+    config = write_config(tmp_path, SHARED, log=log)
+    proc, watch = await start_watched(config, env(slack, tmp_path))
+    await slack.wait_for(lambda f: len(f.calls_to("chat.postMessage")) == 1)
+    # Another channel of the same token, inside the pause: it waits without posting.
+    append(log, line("login.failed", seq=2))
+    await watch.wait_for(b"every channel of this token waits", deadline=20)
+    await slack.wait_for(lambda f: len(f.top_level(SECURITY)) == len(f.top_level(INFRA)) == 1)
+    status, err = await stop_watched(proc, watch)
+    assert status == 0, err.decode()
+    assert len(slack.calls_to("chat.postMessage")) == 3, "no post went out into the pause"
     assert_no_token(err)
 
 
