@@ -98,7 +98,7 @@ class ChannelNames:
                 break
             seen.add(cursor)
         return GiveUp(
-            f"Slack lists no channel #{name} among the {listed} channels this app can see "
+            f"Slack lists no channel #{name} among the {listed} channel(s) this app can see "
             "(conversations.list): check the name; if the channel is private, type "
             "/invite @your-app in it and write its ID (C…, from the channel's details) "
             "instead of its name",
