@@ -27,8 +27,11 @@ def check(
     for c in config.channels:
         rate = c.delivery.max_rate
         extra = f" format={c.teams_format}" if c.kind == "teams" else ""
+        url = redact_url(c.url) if c.url else "(unset)"
+        if c.kind == "slack_app" and c.settings is not None:
+            extra, url = f" channel={c.settings.channel}", c.settings.api_url
         echo_scrubbed(
-            f"  {c.name}: kind={c.kind}{extra} url={redact_url(c.url) if c.url else '(unset)'} "
+            f"  {c.name}: kind={c.kind}{extra} url={url} "
             f"label={c.label or '-'} min_severity={c.min_severity.label} "
             f"actions={', '.join(c.actions)} exclude={', '.join(c.exclude) or '-'} "
             f"max_rate={f'{rate:g}/s' if rate else 'unlimited'} batch_max={c.delivery.batch_max}"

@@ -13,7 +13,10 @@ each kind per run, shared by every channel of that kind, so what a kind
 shares across channels (a token, a rate limit, a name cache) lives in it.
 Whatever must survive a restart goes in a file of ``ExchangeContext.state_dir``
 (the state directory's ``kinds/``, created private by whoever writes there
-first, with ``shipper.durable``), named after the kind.
+first, with ``shipper.durable``), named after the kind. An exchange may also have
+``prepare(http, channel, sink)``, which ``Poster.prepare`` calls for each channel at
+the start of a run (a Slack app resolves its ``#names`` there, so a wrong one is
+reported before the first event).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Protocol
 
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
+from shipper.delivery.slack_app import SlackAppExchange
 from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
 from shipper.sinks.base import Rendered, Sink
 
@@ -71,4 +75,4 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {}
+EXCHANGES: dict[str, ExchangeFactory] = {e.kind: e for e in (SlackAppExchange,)}

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import gzip
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -107,16 +107,32 @@ class Poster:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    async def prepare(self, channels: Iterable[tuple[ChannelConfig, Sink]]) -> None:
+        """Let the exchange of each channel's kind get ready for it before its first post,
+        if it has a ``prepare`` (what it finds wrong, it logs)."""
+        for channel, sink in channels:
+            exchange = self._exchange(channel.kind)
+            prepare = getattr(exchange, "prepare", None)
+            if prepare is not None:
+                await prepare(self, channel, sink)
+
     async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
         """Deliver ``request`` to ``channel``: through its kind's exchange, else ``send``."""
-        factory = self._factories.get(channel.kind)
-        if factory is None:
-            return await self.send(channel, sink, request)
-        exchange = self._exchanges.get(channel.kind)
+        exchange = self._exchange(channel.kind)
         if exchange is None:
-            exchange = self._exchanges[channel.kind] = factory(self._context)
+            return await self.send(channel, sink, request)
         outcome = await exchange.send(self, channel, sink, request)
         return _scrubbed(outcome, _filter_for(sink.secrets(channel)))
+
+    def _exchange(self, kind: str) -> Exchange | None:
+        """The run's exchange of ``kind``, made on first use; ``None`` for a plain kind."""
+        factory = self._factories.get(kind)
+        if factory is None:
+            return None
+        exchange = self._exchanges.get(kind)
+        if exchange is None:
+            exchange = self._exchanges[kind] = factory(self._context)
+        return exchange
 
     async def send(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
         """POST ``request`` to its URL (the channel's, unless it names one) and let ``sink``

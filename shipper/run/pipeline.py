@@ -50,7 +50,7 @@ from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
 from shipper.run.storing import Storing
 from shipper.run.tasks import cancel_and_wait
-from shipper.sinks import SINKS
+from shipper.sinks import SINKS, sink_for
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
@@ -205,6 +205,11 @@ class Run(Storing):
         saved = self.checkpoints.saved
         async with Poster(clock=self.clock, state_dir=self.state.kinds_dir) as poster:
             await self.metrics.start(self.config.metrics_listen)
+            # In the background: a kind that looks something up first (a Slack app's
+            # #names) reports what is wrong at start, without holding up the reading.
+            preparing = asyncio.create_task(
+                poster.prepare((c, sink_for(c)) for c in self.config.channels), name="prepare"
+            )
             self.channels.start(poster, self.config.channels)
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")
             try:
@@ -214,6 +219,7 @@ class Run(Storing):
                 await self.channels.drain(self.config.delivery.drain_timeout, self.forced)
             finally:
                 await cancel_and_wait(housekeeping)
+                await cancel_and_wait(preparing)
                 self.remove_signal_handlers()
                 await self.metrics.stop()
 

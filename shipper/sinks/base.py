@@ -33,7 +33,10 @@ class Rendered:
     ``url`` is where it goes when that is not the channel's ``url`` (a kind that
     builds it from other keys); ``framing`` ``"concatenated"`` sends a list
     payload as its items' JSON one after another (Splunk HEC) instead of one JSON
-    array; ``gzip`` compresses the body (``Content-Encoding: gzip``).
+    array; ``gzip`` compresses the body (``Content-Encoding: gzip``). ``key`` names
+    the conversation the request belongs to and ``status`` what that conversation's
+    first message should show now, for an exchange that keeps conversations (a Slack
+    app's threads).
     """
 
     payload: Any
@@ -42,6 +45,8 @@ class Rendered:
     url: str | None = None
     framing: Literal["json", "concatenated"] = "json"
     gzip: bool = False
+    key: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

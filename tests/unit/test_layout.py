@@ -51,6 +51,8 @@ PURE = {
     "shipper.sinks.escape",
     "shipper.sinks.slack",
     "shipper.sinks.slack_blocks",
+    "shipper.sinks.slack_app",
+    "shipper.sinks.slack_app_answers",
     "shipper.sinks.teams",
     "shipper.sinks.teams_cards",
     "shipper.sinks.teams_schema",
