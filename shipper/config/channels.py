@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipper.config.channel_files import channel_name_problems
+from shipper.config.hints import check_url_kind, report_empty_url
 from shipper.config.model import (
     DEFAULT_MAX_RATE,
     KINDS,
@@ -142,6 +143,7 @@ def _channel(
             f"expected one of {', '.join(KINDS)}"
         )
     url = _channel_url(body, prefix, environ, problems, posts=posts)
+    check_url_kind(kind, url, f"{prefix}url", problems)
     label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
     min_severity = read_severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
     actions = _globs(body, "actions", prefix, problems, default=("*",))
@@ -176,7 +178,7 @@ def _channel_url(
         return None
     target = problems if posts else problems.as_warnings()
     expanded = expand_env(value, environ, f"{prefix}url", target)
-    if expanded is None:
+    if expanded is None or report_empty_url(value, expanded, environ, f"{prefix}url", target):
         return None
     return parse_url(expanded, f"{prefix}url", problems)
 

@@ -35,6 +35,7 @@ PURE = {
     "shipper.config.problems",
     "shipper.config.channels",
     "shipper.config.channel_files",
+    "shipper.config.hints",
     "shipper.config.severity",
     "shipper.config.reload",
     "shipper.sources.lines",
