@@ -29,13 +29,17 @@ def test(
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
     """Post one test message to CHANNEL now and print what the endpoint answered."""
-    from shipper.cli.probe import send_test
+    from shipper.cli.probe import format_note, send_test
 
-    config = start(config_path, log_level, log_format, posts=True)
+    # Only the channel tested must be usable: another's unset variable is a warning.
+    config = start(config_path, log_level, log_format, posts=True, needs=channel)
     try:
         ok, answer = asyncio.run(send_test(config, channel))
     except UnknownChannelError as exc:
         typer.echo(f"shipper: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     echo_scrubbed(f"{channel}: {answer}")
+    tested = config.channel(channel)
+    if tested is not None and (note := format_note(tested)) is not None:
+        echo_scrubbed(note)
     raise typer.Exit(EXIT_OK if ok else EXIT_UNDELIVERED)

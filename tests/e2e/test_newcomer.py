@@ -1,0 +1,75 @@
+"""A newcomer's first hour through the real CLI (issue 15): each command needs only what it
+uses, says what it sent, and names the mistake in a config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.cli import clean_env, run_async, shipper
+from tests.e2e.inputs import config_file
+from tests.integration.fake_webhook import FakeWebhook, Reply
+
+TWO_CHANNELS = """[channels.a]
+kind = "webhook"
+url = "${A_URL}"
+[channels.b]
+kind = "slack"
+url = "${B_URL}"
+"""
+
+
+async def test_test_needs_only_the_channel_it_tests(tmp_path: Path, fake: FakeWebhook) -> None:
+    config = config_file(tmp_path, delivery="", channels=TWO_CHANNELS)
+    env = clean_env({"A_URL": fake.to("/a")})
+    code, out, err = await run_async("test", "a", "-c", str(config), env=env)
+    assert code == 0, err
+    assert out.decode().startswith("a: ")
+    assert "environment variable B_URL is not set" in err.decode(), "still said, as a warning"
+    assert len(fake.requests_to("/a")) == 1
+    code, _, err = await run_async("test", "b", "-c", str(config), env=env)
+    assert code == 2
+    assert "channels.b.url: environment variable B_URL is not set" in err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_test_of_a_teams_channel_says_which_card_it_sent(
+    tmp_path: Path, fake: FakeWebhook
+) -> None:
+    fake.always("/relay", Reply(200, "1"))
+    channels = '[channels.relayed]\nkind = "teams"\nurl = "${RELAY}"\n'
+    config = config_file(tmp_path, delivery="", channels=channels)
+    code, out, _ = await run_async(
+        "test", "relayed", "-c", str(config), env=clean_env({"RELAY": fake.to("/relay")})
+    )
+    assert code == 0
+    text = out.decode()
+    assert "relayed: sent a MessageCard" in text
+    assert 'set format = "adaptivecard" in [channels.relayed]' in text
+    config.write_text(config.read_text() + 'format = "adaptivecard"\n')
+    fake.always("/relay", Reply(202, ""))
+    code, out, _ = await run_async(
+        "test", "relayed", "-c", str(config), env=clean_env({"RELAY": fake.to("/relay")})
+    )
+    assert code == 0
+    assert "relayed: sent an Adaptive Card" in out.decode()
+    assert 'format = "messagecard"' in out.decode()
+
+
+def test_check_names_quiet_config_mistakes(tmp_path: Path) -> None:
+    channels = (
+        '[channels.chat]\nkind = "teams"\nurl = "${SLACK_URL}"\n'
+        '[channels.siem]\nkind = "webhook"\nurl = "${EMPTY}"\nmin_severty = "high"\n'
+    )
+    config = config_file(tmp_path, delivery="", channels=channels)
+    env = clean_env({"SLACK_URL": "https://hooks.slack.com/services/T/B/xoxSECRET", "EMPTY": ""})
+    result = shipper("check", "-c", str(config), env=env)
+    assert result.returncode == 2
+    err = result.stderr.decode()
+    assert (
+        'channels.chat.url: looks like a Slack incoming webhook, but the channel has kind = "teams"'
+        in err
+    )
+    assert "channels.siem.url: environment variable EMPTY is set but empty" in err
+    assert 'channels.siem.min_severty: unknown key; did you mean "min_severity"?' in err
+    assert "expected one of" not in err
+    assert "xoxSECRET" not in err
