@@ -21,7 +21,21 @@ def check(
     log_level: LogLevelOption = LogLevel.warning,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Validate the config and list its channels (URLs redacted)."""
+    """Validate the config and list its channels (URLs redacted).
+
+    Every problem is reported, each naming its key. Unset variables are errors:
+    check answers whether `shipper run` would start in this environment.
+
+    \b
+    Examples:
+      shipper check -c shipper.toml
+      SHIPPER_CONFIG=/etc/shipper/config.toml shipper check
+
+    \b
+    Exit status:
+      0  valid (warnings may be printed)
+      2  invalid: every problem found, each naming its key
+    """
     config = start(config_path, log_level, log_format, posts=True)
     typer.echo(f"{config.path}: valid, {len(config.channels)} channel(s)")
     for c in config.channels:

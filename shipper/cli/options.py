@@ -50,6 +50,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="CONFIG",
         help="Config file. Default: $SHIPPER_CONFIG, ./shipper.toml, /etc/shipper/config.toml.",
         show_default=False,
     ),

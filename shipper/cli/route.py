@@ -75,7 +75,9 @@ def route_stream(
 
 
 def route(
-    file: Annotated[str, typer.Argument(help="Events to route; - or absent for stdin.")] = "-",
+    file: Annotated[
+        str, typer.Argument(metavar="FILE|-", help="Events to route; - or absent for stdin.")
+    ] = "-",
     config_path: ConfigOption = None,
     stats: Annotated[
         bool,
@@ -86,7 +88,23 @@ def route(
     log_level: LogLevelOption = LogLevel.warning,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Show which channels each event would go to. No network, no state."""
+    """Show which channels each event would go to. No network, no state.
+
+    Prints one JSON line per event that matches a channel; --stats prints
+    only counts; --explain prints every event with, per channel, why it is
+    taken or not.
+
+    \b
+    Examples:
+      shipper route -c shipper.toml audit.jsonl
+      tail -n 1000 audit.jsonl | shipper route --explain
+      shipper route --stats audit.jsonl
+
+    \b
+    Exit status:
+      0  done
+      2  config error, or FILE cannot be read
+    """
     config = start(config_path, log_level, log_format, posts=False)
     try:
         stream = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115

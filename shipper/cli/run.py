@@ -35,6 +35,7 @@ def run(
         str | None,
         typer.Option(
             "--input",
+            metavar="FILE|-",
             help="File to tail, or - for stdin. Default: [source].path, else stdin.",
             show_default=False,
         ),
@@ -58,10 +59,23 @@ def run(
 ) -> None:
     """Read events, route them and post them to their channels.
 
-    Exit status: 0 everything delivered; 1 work left queued for the next
-    run, or the disk could not keep it; 2 config, usage or start-up error;
-    3 everything else delivered, but some events were dead-lettered
-    (`shipper replay` sends them again).
+    Input: --input, else [source].path, else stdin. At the end of stdin it
+    delivers what it read and exits; a tailed file is followed until SIGTERM
+    or SIGINT.
+
+    \b
+    Examples:
+      my-gateway | shipper run -c shipper.toml --input -
+      shipper run -c /etc/shipper/config.toml
+      shipper run --dry-run --input - < audit.jsonl
+
+    \b
+    Exit status:
+      0  everything delivered
+      1  work left queued for the next run (or the disk could not keep it)
+      2  config, usage or start-up error (state directory locked or unusable)
+      3  the rest delivered, but some events were dead-lettered
+         (shipper replay sends them again)
     """
     from shipper.run.pipeline import Source, run_pipeline
     from shipper.sources.stdin import stdin_problem

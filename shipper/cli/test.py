@@ -23,12 +23,29 @@ from shipper.errors import UnknownChannelError
 
 
 def test(
-    channel: Annotated[str, typer.Argument(help="The channel to send a test message to.")],
+    channel: Annotated[
+        str, typer.Argument(metavar="CHANNEL", help="The channel to send a test message to.")
+    ],
     config_path: ConfigOption = None,
     log_level: LogLevelOption = LogLevel.warning,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Post one test message to CHANNEL now and print what the endpoint answered."""
+    """Post a test message to CHANNEL now and print what it answered.
+
+    The message has the channel's own min_severity and the action shipper.test.
+    Only CHANNEL's variables must be set.
+
+    \b
+    Examples:
+      shipper test security -c shipper.toml
+      SLACK_SECURITY_WEBHOOK_URL=https://hooks.slack.com/... shipper test security
+
+    \b
+    Exit status:
+      0  the endpoint accepted it
+      1  it refused or could not be reached (the reason is printed)
+      2  unknown channel (the known ones are listed) or config error
+    """
     from shipper.cli.probe import format_note, send_test
 
     # Only the channel tested must be usable: another's unset variable is a warning.
