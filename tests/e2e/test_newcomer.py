@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 from tests.e2e.cli import clean_env, run_async, shipper
 from tests.e2e.inputs import config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply
@@ -73,3 +75,50 @@ def test_check_names_quiet_config_mistakes(tmp_path: Path) -> None:
     assert 'channels.siem.min_severty: unknown key; did you mean "min_severity"?' in err
     assert "expected one of" not in err
     assert "xoxSECRET" not in err
+
+
+EXPLAINED = """[channels.sec]
+kind = "webhook"
+url = "${U}"
+min_severity = "medium"
+actions = ["login.*"]
+exclude = ["login.complete"]
+"""
+
+
+def test_route_explain_says_why_each_channel_takes_an_event_or_not(tmp_path: Path) -> None:
+    config = config_file(tmp_path, delivery="", channels=EXPLAINED)
+    events = (
+        b'{"action": "login.failed", "severity": "high"}\n'
+        b'{"action": "login.complete", "severity": "high"}\n'
+        b'{"action": "login.failed", "severity": "info"}\n'
+        b'{"action": "app.get", "severity": "high"}\n'
+        b'{"event": {"type": "login.failed"}, "severity": "high"}\n'
+        b"not json\n"
+    )
+    result = shipper("route", "--explain", "-c", str(config), stdin=events)
+    assert result.returncode == 0, result.stderr
+    rows = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("explain", {}).get("sec") for r in rows] == [
+        "taken",
+        'excluded by "login.complete"',
+        "severity info is below its min_severity medium",
+        "no actions glob matches",
+        'no "action" field (fields.action), and no actions glob matches ""',
+        None,
+    ]
+    assert rows[0]["channels"] == ["sec"] and rows[1]["channels"] == []
+    assert rows[4]["missing"] == ["fields.action (action)"]
+    assert rows[5] == {"line": 6, "skipped": "not valid JSON"}
+
+
+def test_run_says_once_which_fields_a_log_of_another_schema_has(tmp_path: Path) -> None:
+    config = config_file(tmp_path, delivery="", channels=EXPLAINED)
+    line = b'{"@timestamp": "t", "event": {"type": "login.failed"}, "log": {"level": "high"}}\n'
+    result = shipper("run", "--dry-run", "--input", "-", "-c", str(config), stdin=line * 300)
+    assert result.returncode == 0, result.stderr
+    err = result.stderr.decode()
+    assert err.count('no "action" field (fields.action)') == 1
+    assert 'set [fields] action = "event.type"' in err
+    assert 'set [fields] severity = "log.level"' in err
+    assert 'Their top-level fields: "@timestamp", "event", "log"' in err

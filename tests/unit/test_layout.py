@@ -44,6 +44,8 @@ PURE = {
     "shipper.routing.storable",
     "shipper.routing.route",
     "shipper.routing.skim",
+    "shipper.routing.explain",
+    "shipper.routing.schema",
     "shipper.sinks",
     "shipper.sinks.base",
     "shipper.sinks.answers",
