@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -91,7 +92,7 @@ def test_explain_agrees_with_the_router(action: str, severity: Severity) -> None
     assert taken == Router(channels).route(action, severity)
 
 
-def lines(*objects: dict[str, object]) -> bytes:
+def lines(*objects: Mapping[str, object]) -> bytes:
     return b"".join(orjson.dumps(o) + b"\n" for o in objects)
 
 
