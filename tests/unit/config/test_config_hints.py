@@ -85,3 +85,13 @@ def test_a_typo_suggests_the_closest_key(tmp_path: Path) -> None:
 
 def test_a_key_like_none_lists_them_all() -> None:
     assert suggest_key("zzzz", {"path", "start_at"}) == "expected one of path, start_at"
+
+
+def test_source_missing_after_is_a_duration(tmp_path: Path) -> None:
+    path = tmp_path / "shipper.toml"
+    path.write_text('[source]\nmissing_after = "10m"\n' + channel("webhook"))
+    assert load_config(path, {"URL": SLACK}).source.missing_after == 600.0
+    path.write_text('[source]\nmissing_after = "soon"\n' + channel("webhook"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {"URL": SLACK})
+    assert info.value.problems[0].startswith('source.missing_after: "soon" is not a duration')
