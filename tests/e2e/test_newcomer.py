@@ -4,12 +4,21 @@ uses, says what it sent, and names the mistake in a config."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from tests.e2e.cli import clean_env, run_async, shipper
+from tests.e2e.cli import (
+    clean_env,
+    free_port,
+    run_async,
+    shipper,
+    start_watched,
+    stop_watched,
+)
 from tests.e2e.inputs import config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply
+from tests.support.waiting import get, poll_until
 
 TWO_CHANNELS = """[channels.a]
 kind = "webhook"
@@ -122,3 +131,79 @@ def test_run_says_once_which_fields_a_log_of_another_schema_has(tmp_path: Path) 
     assert 'set [fields] action = "event.type"' in err
     assert 'set [fields] severity = "log.level"' in err
     assert 'Their top-level fields: "@timestamp", "event", "log"' in err
+
+
+def test_check_warns_of_a_missing_log_directory_and_an_unusable_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "not-yet" / "state"
+    log = tmp_path / "gatway" / "audit.jsonl"
+    config = config_file(tmp_path, delivery="", channels=EXPLAINED, log=log, state=state)
+    result = shipper("check", "-c", str(config), env=clean_env({"U": "https://siem.example.com/"}))
+    assert result.returncode == 0, result.stderr
+    err = result.stderr.decode()
+    assert f"source.path: the directory {log.parent} does not exist" in err
+    assert "state_dir" not in err, "missing but creatable: fine"
+    assert not state.parent.exists(), "check creates nothing"
+    state.parent.write_text("")  # a file where the state directory's parent should be
+    result = shipper("check", "-c", str(config), env=clean_env({"U": "https://siem.example.com/"}))
+    assert f"source.state_dir: {state} cannot be created: {state.parent} is not a directory" in (
+        result.stderr.decode()
+    )
+
+
+async def test_a_missing_file_makes_healthz_report_the_source_waiting(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "gatway" / "audit.jsonl"
+    config = config_file(
+        tmp_path,
+        delivery="",
+        channels=EXPLAINED,
+        log=log,
+        source='missing_after = "1s"\n',
+    )
+    config.write_text(config.read_text() + f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    env = clean_env({"U": "http://127.0.0.1:9/"})
+    proc, watch = await start_watched(config, env)
+    try:
+        assert b"source.path: the directory" in watch.text, "said at start"
+        base = f"http://127.0.0.1:{port}"
+
+        async def waiting() -> dict[str, Any] | None:
+            status, body = await get(base + "/healthz")
+            found: dict[str, Any] = orjson.loads(body)
+            return found if status == 503 and found["source"]["state"] == "waiting" else None
+
+        body = await poll_until(waiting, deadline=20)
+        assert body["source"]["input"] == str(log) and body["source"]["missing_since"]
+        await watch.wait_for(b"still missing after")
+        assert await get(base + "/livez") == (200, b'{"status": "alive"}'), "alive all along"
+        log.parent.mkdir()
+        log.write_bytes(b'{"action": "app.get"}\n')
+
+        async def reading() -> bool:
+            status, body = await get(base + "/healthz")
+            return status == 200 and orjson.loads(body)["source"]["state"] == "reading"
+
+        await poll_until(reading, deadline=20)
+        await watch.wait_for(b"found after")
+    finally:
+        code, _ = await stop_watched(proc, watch)
+    assert code == 0
+
+
+async def test_a_held_state_directory_exits_2(tmp_path: Path) -> None:
+    config = config_file(tmp_path, delivery="", channels=EXPLAINED, log=tmp_path / "a.jsonl")
+    env = clean_env({"U": "http://127.0.0.1:9/"})
+    proc, watch = await start_watched(config, env)
+    try:
+        code, _, err = await run_async("run", "-c", str(config), env=env)
+        assert code == 2, "RestartPreventExitStatus=2 stops a restart loop"
+        assert b"another shipper run is using" in err
+    finally:
+        await stop_watched(proc, watch)
+    (tmp_path / "blocked").write_text("")
+    config.write_text(
+        config.read_text().replace(str(tmp_path / "state"), str(tmp_path / "blocked"))
+    )
+    code, _, err = await run_async("run", "-c", str(config), env=env)
+    assert code == 2
+    assert b"not a directory" in err and b"Traceback" not in err
