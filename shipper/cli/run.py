@@ -77,6 +77,7 @@ def run(
       3  the rest delivered, but some events were dead-lettered
          (shipper replay sends them again)
     """
+    from shipper.run.piped import conflict_message, piped_input
     from shipper.run.pipeline import Source, run_pipeline
     from shipper.sources.stdin import stdin_problem
 
@@ -86,10 +87,17 @@ def run(
     if tailed is None and (problem := stdin_problem(sys.stdin)):
         typer.echo(f"shipper: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    # Events piped in while the config names a file would go unread: a usage error,
+    # unless --input said which input is meant.
+    piped = piped_input(sys.stdin) if input_path is None and tailed is not None else None
+    if piped == "data":
+        typer.echo(f"shipper: {conflict_message(str(tailed))}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     source = Source(
         tailed,
-        fd=sys.stdin.fileno() if tailed is None else -1,  # stdin may be closed then
+        fd=sys.stdin.fileno() if tailed is None or piped else -1,  # stdin may be closed then
         from_beginning=from_beginning,
+        watch_pipe=piped == "pipe",
     )
     try:
         result = asyncio.run(run_pipeline(config, source, dry_run=dry_run))
@@ -106,7 +114,10 @@ def run(
 
 
 def run_exit_status(result: RunResult) -> int:
-    """Work left behind outranks dead letters: it is what the next run must deliver."""
+    """A usage error first (it stopped the run); then work left behind outranks dead
+    letters: it is what the next run must deliver."""
+    if result.piped_data:
+        return EXIT_CONFIG
     if result.undelivered or result.forced or result.failed:
         return EXIT_UNDELIVERED
     return EXIT_DEAD_LETTERED if result.dead_lettered else EXIT_OK

@@ -243,6 +243,7 @@ class Run(Storing):
             forced=self.forced.is_set(),
             failed=self.failed,
             dead_lettered=sum(s.dead_lettered for s in stats),
+            piped_data=self.piped_data,
         )
         for name, spool in self.channels.spools.items():
             if len(spool):

@@ -3,6 +3,7 @@ uses, says what it sent, and names the mistake in a config."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,44 @@ async def test_a_held_state_directory_exits_2(tmp_path: Path) -> None:
     code, _, err = await run_async("run", "-c", str(config), env=env)
     assert code == 2
     assert b"not a directory" in err and b"Traceback" not in err
+
+
+async def test_events_piped_to_a_run_tailing_a_file_are_a_usage_error(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"")
+    config = config_file(tmp_path, delivery='drain_timeout = "1s"', channels=EXPLAINED, log=log)
+    env = clean_env({"U": "http://127.0.0.1:9/"})
+    line = b'{"action": "login.failed", "severity": "high"}\n'
+    # Data already on stdin at start: refused before anything starts.
+    code, _, err = await run_async("run", "-c", str(config), env=env, stdin=line)
+    assert code == 2
+    assert f"events were given on stdin, but [source] path names {log}".encode() in err
+    assert b"pass --input - to read stdin" in err and b"Traceback" not in err
+    # Data that comes later, to a run already tailing the file: it stops, exit 2.
+    proc, watch = await start_watched(config, env)
+    assert proc.stdin is not None
+    proc.stdin.write(line)
+    await proc.stdin.drain()
+    await watch.wait_for(b"events were given on stdin")
+    assert await asyncio.wait_for(proc.wait(), 30) == 2
+    # An empty pipe that ends is no conflict: the file is tailed as configured.
+    proc, watch = await start_watched(config, env)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    with log.open("ab") as f:
+        f.write(line)
+    await watch.wait_for(b"channel sec: attempt 1 failed", deadline=20)
+    code, text = await stop_watched(proc, watch)
+    assert code == 1, "the event stays queued: the file was read"
+    assert b"events were given on stdin" not in text
+
+
+def test_input_dash_reads_the_pipe_whatever_path_says(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    config = config_file(tmp_path, delivery="", channels=EXPLAINED, log=log)
+    line = b'{"action": "login.failed", "severity": "high"}\n'
+    result = shipper(
+        "run", "--dry-run", "--input", "-", "-c", str(config), stdin=line, env=clean_env()
+    )
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["channel"] == "sec"
