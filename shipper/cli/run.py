@@ -61,7 +61,8 @@ def run(
 
     Input: --input, else [source].path, else stdin. At the end of stdin it
     delivers what it read and exits; a tailed file is followed until SIGTERM
-    or SIGINT.
+    or SIGINT. Events piped in while [source].path names a file are refused
+    (exit 2): pass --input - to read them.
 
     \b
     Examples:
