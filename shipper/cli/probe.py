@@ -52,8 +52,9 @@ def test_alert(channel: ChannelConfig, now: datetime) -> Alert:
     )
 
 
-async def send_test(config: Config, name: str) -> tuple[bool, str]:
-    """Post the test message to channel ``name``; (accepted?, the answer in plain words)."""
+async def send_test(config: Config, name: str) -> tuple[bool, str, int | None]:
+    """Post the test message to channel ``name``; (accepted?, the answer in plain words,
+    the HTTP status if there was an answer)."""
     channel = config.channel(name)
     if channel is None:
         raise UnknownChannelError(name, [c.name for c in config.channels])
@@ -61,13 +62,13 @@ async def send_test(config: Config, name: str) -> tuple[bool, str]:
     request = sink.render(channel, [test_alert(channel, datetime.now(UTC))])
     async with Poster() as poster:
         outcome = await poster.post(channel, sink, request)  # one try: the answer is wanted now
-    return isinstance(outcome, Delivered), outcome.reason
+    return isinstance(outcome, Delivered), outcome.reason, outcome.status
 
 
 _FORMAT_NAMES = {"messagecard": "a MessageCard", "adaptivecard": "an Adaptive Card"}
 
 
-def format_note(channel: ChannelConfig) -> str | None:
+def format_note(channel: ChannelConfig, status: int | None = None) -> str | None:
     """For a Teams channel: which card was sent, why, and how to force the other.
 
     A Workflows webhook behind a relay or a custom domain is not recognised by its host,
@@ -78,6 +79,12 @@ def format_note(channel: ChannelConfig) -> str | None:
         return None
     sent = channel.teams_format
     other = "adaptivecard" if sent == "messagecard" else "messagecard"
+    if sent == "messagecard" and status == 202:
+        return (
+            f"{channel.name}: sent a MessageCard and the endpoint answered 202, as Teams "
+            "Workflows do: a Workflows flow may accept a MessageCard and post nothing. If no "
+            f'card appears, set format = "adaptivecard" in [channels.{channel.name}]'
+        )
     if sent == "messagecard":
         why = "the URL's host is not a Teams Workflows host"
         hint = (

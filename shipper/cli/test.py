@@ -51,12 +51,12 @@ def test(
     # Only the channel tested must be usable: another's unset variable is a warning.
     config = start(config_path, log_level, log_format, posts=True, needs=channel)
     try:
-        ok, answer = asyncio.run(send_test(config, channel))
+        ok, answer, status = asyncio.run(send_test(config, channel))
     except UnknownChannelError as exc:
         typer.echo(f"shipper: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     echo_scrubbed(f"{channel}: {answer}")
     tested = config.channel(channel)
-    if tested is not None and (note := format_note(tested)) is not None:
+    if tested is not None and (note := format_note(tested, status)) is not None:
         echo_scrubbed(note)
     raise typer.Exit(EXIT_OK if ok else EXIT_UNDELIVERED)

@@ -57,8 +57,15 @@ async def test_test_of_a_teams_channel_says_which_card_it_sent(
     text = out.decode()
     assert "relayed: sent a MessageCard" in text
     assert 'set format = "adaptivecard" in [channels.relayed]' in text
+    fake.always("/relay", Reply(202, ""))  # a relay in front of Workflows answers as they do
+    code, out, _ = await run_async(
+        "test", "relayed", "-c", str(config), env=clean_env({"RELAY": fake.to("/relay")})
+    )
+    assert code == 0
+    assert "relayed: sent a MessageCard and the endpoint answered 202, as Teams Workflows do" in (
+        out.decode()
+    )
     config.write_text(config.read_text() + 'format = "adaptivecard"\n')
-    fake.always("/relay", Reply(202, ""))
     code, out, _ = await run_async(
         "test", "relayed", "-c", str(config), env=clean_env({"RELAY": fake.to("/relay")})
     )
