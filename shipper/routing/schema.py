@@ -5,8 +5,10 @@ Pure. An audit log that keeps its action under ``event.type`` instead of
 looks at the first ``SAMPLE_LINES`` JSON objects read (parsing them again if
 skimming did not: a bounded cost, paid once) and, when more than
 ``MISSING_SHARE`` of them lack the action or the severity field, gives one
-message: which field is missing, which top-level fields the events do have, and
-which config key to set, with a guess when a field of a usual name is there.
+message: which field is missing, which top-level fields the events do have,
+and which config key to set, with a guess when a field of a usual name is
+there. A log with no severity at all is routed by ``[severity] default``, as
+meant: only a field of a usual name (``level``, say) makes that worth a word.
 
 Field names come from the log, so they are hostile: each is shown as JSON
 (escaped), cut to ``NAME_MAX`` characters, and at most ``NAMES_SHOWN`` of them.
@@ -111,6 +113,8 @@ class SchemaCheck:
         if not self.seen:
             return None
         lacking = [n for n in self._paths if self.missing[n] > MISSING_SHARE * self.seen]
+        if lacking == ["severity"] and _best(self._found["severity"], self.seen) is None:
+            return None  # a log without severities is routed by [severity] default, as meant
         if not lacking:
             return None
         parts = []

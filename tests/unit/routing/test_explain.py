@@ -137,3 +137,14 @@ def test_intake_hints_even_when_skimming_skips_the_lines(caplog: pytest.LogCaptu
     assert intake.stats.lines_skimmed == 150, "routing skims as before"
     (record,) = [r for r in caplog.records if "fields.action" in r.getMessage()]
     assert 'set [fields] action = "event.type"' in record.getMessage()
+
+
+def test_a_log_without_severities_is_no_mistake_unless_it_has_a_level() -> None:
+    plain = {"action": "login.failed"}
+    data = lines(*[plain] * SAMPLE_LINES)
+    assert SchemaCheck(Fields()).see_lines(LineSplitter(10_000).feed(data).as_list()) is None
+    leveled = {"action": "login.failed", "level": "error"}
+    data = lines(*[leveled] * SAMPLE_LINES)
+    hint = SchemaCheck(Fields()).see_lines(LineSplitter(10_000).feed(data).as_list())
+    assert hint is not None and 'set [fields] severity = "level"' in hint
+    assert "fields.action" not in hint
