@@ -63,38 +63,3 @@ async def send_test(config: Config, name: str) -> tuple[bool, str, int | None]:
     async with Poster() as poster:
         outcome = await poster.post(channel, sink, request)  # one try: the answer is wanted now
     return isinstance(outcome, Delivered), outcome.reason, outcome.status
-
-
-_FORMAT_NAMES = {"messagecard": "a MessageCard", "adaptivecard": "an Adaptive Card"}
-
-
-def format_note(channel: ChannelConfig, status: int | None = None) -> str | None:
-    """For a Teams channel: which card was sent, why, and how to force the other.
-
-    A Workflows webhook behind a relay or a custom domain is not recognised by its host,
-    gets a MessageCard, may answer 202 and then drop it: the test's success alone
-    cannot tell, so the operator is told what was sent.
-    """
-    if channel.kind != "teams":
-        return None
-    sent = channel.teams_format
-    other = "adaptivecard" if sent == "messagecard" else "messagecard"
-    if sent == "messagecard" and status == 202:
-        return (
-            f"{channel.name}: sent a MessageCard and the endpoint answered 202, as Teams "
-            "Workflows do: a Workflows flow may accept a MessageCard and post nothing. If no "
-            f'card appears, set format = "adaptivecard" in [channels.{channel.name}]'
-        )
-    if sent == "messagecard":
-        why = "the URL's host is not a Teams Workflows host"
-        hint = (
-            "if this is a Workflows webhook (behind a relay, say) and no card appears, "
-            f'set format = "adaptivecard" in [channels.{channel.name}]'
-        )
-    else:
-        why = "the URL's host is a Teams Workflows host, or format says so"
-        hint = (
-            "for a classic Office 365 connector, "
-            f'set format = "{other}" in [channels.{channel.name}]'
-        )
-    return f"{channel.name}: sent {_FORMAT_NAMES[sent]} ({why}); {hint}"

@@ -19,6 +19,7 @@ from shipper.cli.options import (
     echo_scrubbed,
     start,
 )
+from shipper.config.hints import format_note
 from shipper.errors import UnknownChannelError
 
 
@@ -46,7 +47,7 @@ def test(
       1  it refused or could not be reached (the reason is printed)
       2  unknown channel (the known ones are listed) or config error
     """
-    from shipper.cli.probe import format_note, send_test
+    from shipper.cli.probe import send_test
 
     # Only the channel tested must be usable: another's unset variable is a warning.
     config = start(config_path, log_level, log_format, posts=True, needs=channel)

@@ -1,5 +1,5 @@
 """Config mistakes that parse but cannot work: a URL of one service under another's kind,
-a variable set to nothing.
+a variable set to nothing; and what a Teams channel's card format means for a test.
 
 Pure. Each check adds a problem naming the key in the user's words and what the
 value looks like; none repeats the URL or the variable's value (both may be
@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from shipper.config.model import ChannelConfig
 from shipper.config.problems import Problems
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -75,3 +76,39 @@ def report_empty_url(
             f"{where}: environment variable {name} is set but empty; give it the webhook URL"
         )
     return bool(names)
+
+
+_FORMAT_NAMES = {"messagecard": "a MessageCard", "adaptivecard": "an Adaptive Card"}
+
+
+def format_note(channel: ChannelConfig, status: int | None = None) -> str | None:
+    """For a Teams channel, after ``shipper test``: which card was sent, why, and how to
+    force the other (``status``: what the endpoint answered, if it did).
+
+    A Workflows webhook behind a relay or a custom domain is not recognised by its host,
+    gets a MessageCard, may answer 202 and then drop it: the test's success alone
+    cannot tell, so the operator is told what was sent.
+    """
+    if channel.kind != "teams":
+        return None
+    sent = channel.teams_format
+    other = "adaptivecard" if sent == "messagecard" else "messagecard"
+    if sent == "messagecard" and status == 202:
+        return (
+            f"{channel.name}: sent a MessageCard and the endpoint answered 202, as Teams "
+            "Workflows do: a Workflows flow may accept a MessageCard and post nothing. If no "
+            f'card appears, set format = "adaptivecard" in [channels.{channel.name}]'
+        )
+    if sent == "messagecard":
+        why = "the URL's host is not a Teams Workflows host"
+        hint = (
+            "if this is a Workflows webhook (behind a relay, say) and no card appears, "
+            f'set format = "adaptivecard" in [channels.{channel.name}]'
+        )
+    else:
+        why = "the URL's host is a Teams Workflows host, or format says so"
+        hint = (
+            "for a classic Office 365 connector, "
+            f'set format = "{other}" in [channels.{channel.name}]'
+        )
+    return f"{channel.name}: sent {_FORMAT_NAMES[sent]} ({why}); {hint}"
