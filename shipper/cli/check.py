@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from shipper.cli.options import (
@@ -14,6 +16,9 @@ from shipper.cli.options import (
     start,
 )
 from shipper.ops.logs import redact_url
+from shipper.run.preflight import source_path_problem, state_dir_problem
+
+log = logging.getLogger(__name__)
 
 
 def check(
@@ -21,8 +26,31 @@ def check(
     log_level: LogLevelOption = LogLevel.warning,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Validate the config and list its channels (URLs redacted)."""
+    """Validate the config and list its channels (URLs redacted).
+
+    Every problem is reported, each naming its key. Unset variables are errors:
+    check answers whether `shipper run` would start in this environment. A
+    state_dir this user could not use and a source path in a directory that
+    does not exist are warnings; nothing is created.
+
+    \b
+    Examples:
+      shipper check -c shipper.toml
+      SHIPPER_CONFIG=/etc/shipper/config.toml shipper check
+
+    \b
+    Exit status:
+      0  valid (warnings may be printed)
+      2  invalid: every problem found, each naming its key
+    """
     config = start(config_path, log_level, log_format, posts=True)
+    # Where the run would start, as this user here: warnings, as checks often run elsewhere.
+    for problem in (
+        source_path_problem(config.source.path),
+        state_dir_problem(config.source.state_dir),
+    ):
+        if problem is not None:
+            log.warning("%s", problem)
     typer.echo(f"{config.path}: valid, {len(config.channels)} channel(s)")
     for c in config.channels:
         rate = c.delivery.max_rate

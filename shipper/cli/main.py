@@ -27,7 +27,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Route JSON-lines audit events to Slack, Microsoft Teams and JSON webhooks.",
+    # Plain click help: Rich would read "[source]" as markup and drop it, show flags as
+    # "<bool>" and cut long defaults at the terminal's width.
+    rich_markup_mode=None,
 )
 
 
@@ -46,7 +48,24 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Route JSON-lines audit events to Slack, Microsoft Teams and JSON webhooks."""
+    """Route JSON-lines audit events to Slack, Microsoft Teams and JSON webhooks.
+
+    The config is -c CONFIG, else $SHIPPER_CONFIG, else ./shipper.toml, else
+    /etc/shipper/config.toml. `shipper COMMAND --help` shows each command.
+
+    \b
+    Examples:
+      shipper check -c shipper.toml
+      shipper test security -c shipper.toml
+      my-gateway | shipper run -c shipper.toml --input -
+
+    \b
+    Exit status:
+      0  success
+      1  run: work left queued; test: the endpoint refused or was unreachable
+      2  config, usage or start-up error
+      3  run: the rest delivered, but some events were dead-lettered
+    """
 
 
 for command in (run, test, check, route, replay):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="CONFIG",
         help="Config file. Default: $SHIPPER_CONFIG, ./shipper.toml, /etc/shipper/config.toml.",
         show_default=False,
     ),
@@ -87,10 +89,24 @@ def echo_scrubbed(text: str) -> None:
     typer.echo(scrub_secrets(text))
 
 
-def start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: bool) -> Config:
-    """Set up logging (redacting the config's URLs), load the config, log its warnings."""
+def start(
+    config_path: Path | None,
+    level: LogLevel,
+    fmt: LogFormat,
+    *,
+    posts: bool,
+    needs: str | None = None,
+) -> Config:
+    """Set up logging (redacting the config's URLs), load the config, log its warnings.
+
+    ``needs``: the one channel the command posts to (``test``). The config is loaded as
+    for a run that posts nothing, then only that channel's problems are errors: a
+    variable unset for another channel does not stop a test of this one.
+    """
     secrets = setup_logging(level.value, fmt.value)
-    config = load_or_exit(config_path, posts=posts)
+    config = load_or_exit(config_path, posts=posts and needs is None)
+    if needs is not None:
+        config = _require_channel(config, needs)
     found = channel_secrets(config.channels)  # each kind says which of its values are secret
     secrets.set_urls(found.urls)
     for value in found.values:
@@ -98,3 +114,17 @@ def start(config_path: Path | None, level: LogLevel, fmt: LogFormat, *, posts: b
     for warning in config.warnings:
         logging.getLogger("shipper.config.load").warning("%s", warning)
     return config
+
+
+def _require_channel(config: Config, name: str) -> Config:
+    """Exit 2 when channel ``name`` lacks what a post needs; its problems out of the warnings."""
+    own = f"channels.{name}."
+    problems = [w for w in config.warnings if w.startswith(own)]
+    channel = config.channel(name)
+    if channel is not None and channel.url is None:
+        typer.echo(f"shipper: invalid config {config.path}:", err=True)
+        for problem in problems or [f"{own}url: not set"]:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    others = tuple(w for w in config.warnings if not w.startswith(own))
+    return replace(config, warnings=others)

@@ -52,8 +52,9 @@ def test_alert(channel: ChannelConfig, now: datetime) -> Alert:
     )
 
 
-async def send_test(config: Config, name: str) -> tuple[bool, str]:
-    """Post the test message to channel ``name``; (accepted?, the answer in plain words)."""
+async def send_test(config: Config, name: str) -> tuple[bool, str, int | None]:
+    """Post the test message to channel ``name``; (accepted?, the answer in plain words,
+    the HTTP status if there was an answer)."""
     channel = config.channel(name)
     if channel is None:
         raise UnknownChannelError(name, [c.name for c in config.channels])
@@ -61,4 +62,4 @@ async def send_test(config: Config, name: str) -> tuple[bool, str]:
     request = sink.render(channel, [test_alert(channel, datetime.now(UTC))])
     async with Poster() as poster:
         outcome = await poster.post(channel, sink, request)  # one try: the answer is wanted now
-    return isinstance(outcome, Delivered), outcome.reason
+    return isinstance(outcome, Delivered), outcome.reason, outcome.status

@@ -20,7 +20,8 @@ from shipper.errors import StateError, UnknownChannelError
 
 def replay(
     channel: Annotated[
-        str | None, typer.Argument(help="The channel whose dead letters to send again.")
+        str | None,
+        typer.Argument(metavar="CHANNEL", help="The channel whose dead letters to send again."),
     ] = None,
     all_channels: Annotated[
         bool, typer.Option("--all", help="Every channel's dead letters.")
@@ -29,7 +30,20 @@ def replay(
     log_level: LogLevelOption = LogLevel.warning,
     log_format: LogFormatOption = LogFormat.text,
 ) -> None:
-    """Move dead letters back into the backlog, for the next or the running `shipper run`."""
+    """Queue a channel's dead letters to be sent again by `shipper run`.
+
+    Fix the webhook first (shipper test CHANNEL), then replay.
+
+    \b
+    Examples:
+      shipper replay security -c shipper.toml
+      shipper replay --all
+
+    \b
+    Exit status:
+      0  done (or nothing to replay)
+      2  unknown channel, config error, or the state directory is unusable
+    """
     from shipper.delivery.deadletter import DeadLetters
     from shipper.run.replays import queue_dead_letters
     from shipper.spool.state import StateDir

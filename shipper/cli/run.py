@@ -35,6 +35,7 @@ def run(
         str | None,
         typer.Option(
             "--input",
+            metavar="FILE|-",
             help="File to tail, or - for stdin. Default: [source].path, else stdin.",
             show_default=False,
         ),
@@ -58,11 +59,26 @@ def run(
 ) -> None:
     """Read events, route them and post them to their channels.
 
-    Exit status: 0 everything delivered; 1 work left queued for the next
-    run, or the disk could not keep it; 2 config, usage or start-up error;
-    3 everything else delivered, but some events were dead-lettered
-    (`shipper replay` sends them again).
+    Input: --input, else [source].path, else stdin. At the end of stdin it
+    delivers what it read and exits; a tailed file is followed until SIGTERM
+    or SIGINT. Events piped in while [source].path names a file are refused
+    (exit 2): pass --input - to read them.
+
+    \b
+    Examples:
+      my-gateway | shipper run -c shipper.toml --input -
+      shipper run -c /etc/shipper/config.toml
+      shipper run --dry-run --input - < audit.jsonl
+
+    \b
+    Exit status:
+      0  everything delivered
+      1  work left queued for the next run (or the disk could not keep it)
+      2  config, usage or start-up error (state directory locked or unusable)
+      3  the rest delivered, but some events were dead-lettered
+         (shipper replay sends them again)
     """
+    from shipper.run.piped import conflict_message, piped_input
     from shipper.run.pipeline import Source, run_pipeline
     from shipper.sources.stdin import stdin_problem
 
@@ -72,10 +88,17 @@ def run(
     if tailed is None and (problem := stdin_problem(sys.stdin)):
         typer.echo(f"shipper: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    # Events piped in while the config names a file would go unread: a usage error,
+    # unless --input said which input is meant.
+    piped = piped_input(sys.stdin) if input_path is None and tailed is not None else None
+    if piped == "data":
+        typer.echo(f"shipper: {conflict_message(str(tailed))}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     source = Source(
         tailed,
-        fd=sys.stdin.fileno() if tailed is None else -1,  # stdin may be closed then
+        fd=sys.stdin.fileno() if tailed is None or piped else -1,  # stdin may be closed then
         from_beginning=from_beginning,
+        watch_pipe=piped == "pipe",
     )
     try:
         result = asyncio.run(run_pipeline(config, source, dry_run=dry_run))
@@ -92,7 +115,10 @@ def run(
 
 
 def run_exit_status(result: RunResult) -> int:
-    """Work left behind outranks dead letters: it is what the next run must deliver."""
+    """A usage error first (it stopped the run); then work left behind outranks dead
+    letters: it is what the next run must deliver."""
+    if result.piped_data:
+        return EXIT_CONFIG
     if result.undelivered or result.forced or result.failed:
         return EXIT_UNDELIVERED
     return EXIT_DEAD_LETTERED if result.dead_lettered else EXIT_OK

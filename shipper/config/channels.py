@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from shipper.config.channel_files import channel_name_problems
+from shipper.config.hints import check_url_kind, report_empty_url
 from shipper.config.kinds import Kinds, KindSpec
 from shipper.config.model import ChannelConfig, DeliveryConfig, TeamsFormat
 from shipper.config.severity import Severity
@@ -137,6 +138,7 @@ def _channel(
     # An unknown kind's url is still checked: its problems are worth knowing in one go.
     if "url" in body and (spec is None or "url" in spec.config_keys):
         url = _channel_url(body, prefix, environ, problems, posts=posts)
+    check_url_kind(spec, kinds, url, f"{prefix}url", problems)
     label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
     min_severity = read_severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
     actions = _globs(body, "actions", prefix, problems, default=("*",))
@@ -220,7 +222,7 @@ def _channel_url(
         return None
     target = problems if posts else problems.as_warnings()
     expanded = expand_env(value, environ, f"{prefix}url", target)
-    if expanded is None:
+    if expanded is None or report_empty_url(value, expanded, environ, f"{prefix}url", target):
         return None
     return parse_url(expanded, f"{prefix}url", problems)
 

@@ -46,6 +46,11 @@ class KindSpec(Protocol):
     def required_keys(self) -> frozenset[str]:
         """The keys of ``config_keys`` a channel of this kind must give."""
 
+    @property
+    def url_hosts(self) -> tuple[tuple[str, str], ...]:
+        """(host or ``.suffix``, what it is) of the hosts that serve only this kind's
+        service, so that its URL under another kind is caught at ``check``."""
+
     def parse_settings(
         self,
         body: Mapping[str, Any],

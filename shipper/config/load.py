@@ -22,6 +22,7 @@ from typing import Any, Literal
 from shipper.config.channels import parse_channels, parse_delivery
 from shipper.config.kinds import Kinds
 from shipper.config.model import (
+    DEFAULT_MISSING_AFTER,
     DEFAULT_UNHEALTHY_AFTER,
     Config,
     DeliveryConfig,
@@ -47,7 +48,7 @@ __all__ = ["SYSTEM_CONFIG", "default_state_dir", "find_config", "load_config"]
 
 SYSTEM_CONFIG = Path("/etc/shipper/config.toml")
 _SECTIONS = {"source", "fields", "severity", "delivery", "metrics", "channels"}
-_SOURCE_KEYS = {"path", "start_at", "state_dir", "max_line_bytes"}
+_SOURCE_KEYS = {"path", "start_at", "state_dir", "max_line_bytes", "missing_after"}
 _FIELD_KEYS = {"action", "severity", "timestamp", "actor", "status", "context"}
 
 
@@ -175,7 +176,13 @@ def _source(
     else:
         state_dir = default_state_dir(environ)
     max_line = read_positive_int(table, "max_line_bytes", "source.", 1024 * 1024, problems)
-    return SourceConfig(None if path in (None, "", "-") else path, start_at, state_dir, max_line)
+    missing_after = DEFAULT_MISSING_AFTER
+    if "missing_after" in table:
+        parsed = parse_duration(table["missing_after"], "source.missing_after", problems)
+        missing_after = parsed if parsed is not None else missing_after
+    return SourceConfig(
+        None if path in (None, "", "-") else path, start_at, state_dir, max_line, missing_after
+    )
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:

@@ -30,6 +30,10 @@ TeamsFormat = Literal["messagecard", "adaptivecard"]
 # A channel failing this long makes /healthz answer 503: longer than a 429's
 # Retry-After or a webhook's brief outage, short enough to page before a backlog grows.
 DEFAULT_UNHEALTHY_AFTER = 300.0
+# A tailed file missing this long makes `run` warn (and again as long as it stays
+# missing) and /healthz answer 503: long enough for a writer that creates its log at
+# start, short enough that a mistyped path is noticed the same day.
+DEFAULT_MISSING_AFTER = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class SourceConfig:
     start_at: Literal["end", "beginning"]
     state_dir: Path
     max_line_bytes: int
+    missing_after: float = DEFAULT_MISSING_AFTER  # seconds the tailed file may be missing
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ repeat the URL (it is a secret): they name the key and, at most, the host.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import re
@@ -179,11 +180,22 @@ def read_table(
 def reject_unknown(
     table: Mapping[str, Any], known: set[str], prefix: str, problems: Problems
 ) -> None:
-    """Report every key of ``table`` not in ``known``: a typo must not pass silently."""
+    """Report every key of ``table`` not in ``known``: a typo must not pass silently.
+
+    The message suggests the closest known key when one is close (``min_severty`` ->
+    ``min_severity``); only a key like none of them lists them all.
+    """
     for key in table:
         if key not in known:
-            expected = ", ".join(sorted(known))
-            problems.error(f"{prefix}{key}: unknown key; expected one of {expected}")
+            problems.error(f"{prefix}{key}: unknown key; {suggest_key(key, known)}")
+
+
+def suggest_key(key: str, known: set[str]) -> str:
+    """``did you mean "x"?`` for the known key closest to ``key``, else every known key."""
+    close = difflib.get_close_matches(key.lower(), sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return f"expected one of {', '.join(sorted(known))}"
 
 
 def read_string(

@@ -3,9 +3,9 @@
 ``shipper run`` builds a ``Status`` whenever ``/metrics`` or ``/healthz`` is
 asked: the source's state, the intake's counters, and per channel its
 delivery stats and backlog. ``health`` is pure: healthy while the source is
-being read and no channel has been failing for ``unhealthy_after`` seconds or
-more; its body names each channel's failure and reason (reasons name hosts,
-never webhook URLs).
+being read (not ``WAITING`` for a missing file) and no channel has been failing
+for ``unhealthy_after`` seconds or more; its body names each channel's failure
+and reason (reasons name hosts, never webhook URLs).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class SourceState(Enum):
 
     STARTING = "starting"  # the source is not open yet
     READING = "reading"  # open (or a missing file waited for), lines are read as they come
+    WAITING = "waiting"  # the tailed file has been missing for [source] missing_after
     STOPPING = "stopping"  # a signal or the end of stdin: delivering what is queued
     FAILED = "failed"  # reading stopped on an error (the disk could not keep events)
 
@@ -37,6 +38,7 @@ class Status:
     intake: IntakeStats
     channels: tuple[ChannelStatus, ...]
     now: float
+    missing_since: float | None = None  # unix time the tailed file was first found missing
 
 
 def seconds_since_success(channel: ChannelStatus, now: float) -> float:
@@ -76,14 +78,17 @@ def health(status: Status, unhealthy_after: float) -> tuple[bool, dict[str, Any]
             "last_success": _iso(channel.stats.last_success),
             "backlog": channel.backlog_events,
         }
+    source: dict[str, Any] = {
+        "input": status.source,
+        "state": status.state.value,
+        "lines_read": status.intake.lines_read,
+        "lines_rejected": status.intake.lines_rejected,
+    }
+    if status.missing_since is not None:  # the tailed file is missing: since when
+        source["missing_since"] = _iso(status.missing_since)
     body = {
         "status": "ok" if is_healthy else "failing",
-        "source": {
-            "input": status.source,
-            "state": status.state.value,
-            "lines_read": status.intake.lines_read,
-            "lines_rejected": status.intake.lines_rejected,
-        },
+        "source": source,
         "channels": channels,
         "unhealthy_after": unhealthy_after,
     }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from shipper.config.model import Config, Fields
@@ -29,6 +29,7 @@ from shipper.routing.event import (
     to_alert,
 )
 from shipper.routing.route import Router
+from shipper.routing.schema import SchemaCheck
 from shipper.routing.skim import Skimmer
 from shipper.sources.lines import Block, Line, Lines, TooLong
 
@@ -85,9 +86,14 @@ class Intake:
             config.fields, globs, min(any_action, default=None), config.default_severity
         )
         self.stats = stats if stats is not None else IntakeStats()
+        self.schema = SchemaCheck(config.fields)
 
     def process(self, lines: Iterable[Line]) -> Iterator[Routed]:
         """The events among ``lines`` that match a channel, in input order."""
+        if not self.schema.done:
+            lines = lines if isinstance(lines, Lines) else list(lines)
+            if (hint := self.schema.see_lines(_each(lines))) is not None:
+                log.warning("%s", hint, extra={"count": self.schema.seen})
         if not isinstance(lines, Lines):
             yield from self._parse(lines)
             return
@@ -145,3 +151,15 @@ class Intake:
             if channels:
                 stats.matched.update(channels)
                 yield Routed(bound_event(parsed, data), fields, channels)
+
+
+def _each(lines: Sequence[Line]) -> Iterator[Line]:
+    """The lines one by one, splitting a block only when reached."""
+    if not isinstance(lines, Lines):
+        yield from lines
+        return
+    for part in lines.parts:
+        if isinstance(part, Block):
+            yield from part.lines()
+        else:
+            yield part

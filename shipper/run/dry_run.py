@@ -37,7 +37,7 @@ class DryRun(Lifecycle):
             await self.read_until_stopped(self._print(self.batches(source, None)))
         finally:
             self.remove_signal_handlers()
-        return RunResult(self.intake.stats)
+        return RunResult(self.intake.stats, piped_data=self.piped_data)
 
     async def apply(self, plan: ReloadPlan) -> bool:
         self.config = plan.config

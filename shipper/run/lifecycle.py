@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
 import resource
 import signal
@@ -31,6 +32,7 @@ from shipper.ops.logs import protect_secret, protect_urls
 from shipper.ops.status import SourceState
 from shipper.routing.intake import Intake, IntakeStats
 from shipper.run.notify import Notifier
+from shipper.run.piped import PipeWatch, conflict_message
 from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sinks import channel_secrets
 from shipper.sources.file import FileTail
@@ -82,6 +84,8 @@ class Source:
     path: Path | None
     fd: int = 0
     from_beginning: bool = False
+    # A file is tailed while stdin is a pipe: data arriving on it stops the run (``piped``).
+    watch_pipe: bool = False
 
 
 @dataclass
@@ -94,6 +98,7 @@ class RunResult:
     forced: bool = False
     failed: bool = False
     dead_lettered: int = 0
+    piped_data: bool = False  # stopped because events were piped to a run tailing a file
 
 
 class Lifecycle(abc.ABC):
@@ -110,12 +115,17 @@ class Lifecycle(abc.ABC):
         self._load = load
         self._reload_wanted = asyncio.Event()
         self._is_reading = False
+        self.piped_data = False
+        self._pipe_watch: PipeWatch | None = None
 
     def batches(self, source: Source, saved: FilePosition | None) -> AsyncIterator[Batch]:
         """Batches of lines, each with the position to save once they are durable."""
         max_bytes = self.config.source.max_line_bytes
         if source.path is None:
             return _stdin_batches(source.fd, max_bytes)
+        if source.watch_pipe:
+            self._pipe_watch = PipeWatch(source.fd, functools.partial(self._on_piped, source.path))
+            self._pipe_watch.start()
         self.tail = FileTail(
             source.path,
             saved=saved,
@@ -179,7 +189,14 @@ class Lifecycle(abc.ABC):
             self.notifier.stopping()
             await self._end_reloads(reloads)
 
+    def _on_piped(self, path: Path) -> None:
+        log.error("%s; stopping", conflict_message(str(path)))
+        self.piped_data = True
+        self.stopping.set()
+
     def remove_signal_handlers(self) -> None:
+        if self._pipe_watch is not None:
+            self._pipe_watch.stop()
         loop = asyncio.get_running_loop()
         for sig in (*_STOP_SIGNALS, signal.SIGHUP):
             loop.remove_signal_handler(sig)

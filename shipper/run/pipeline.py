@@ -48,6 +48,7 @@ from shipper.run.lifecycle import RunResult, Source, raise_open_files_limit
 from shipper.run.metrics_server import MetricsServer
 from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
+from shipper.run.source_watch import SourceWatch
 from shipper.run.storing import Storing
 from shipper.run.tasks import cancel_and_wait
 from shipper.sinks import SINKS, sink_for
@@ -128,6 +129,7 @@ class Run(Storing):
         self.checkpoints = Checkpoints(self.state.position_path, self.channels)
         self.replays = ReplayInbox(self.state, self.channels, self.checkpoints.resave)
         self.metrics = MetricsServer(self.status, lambda: self.config.unhealthy_after)
+        self.source_watch: SourceWatch | None = None
         # The counters of channels a reload removed: their dead letters count for the exit.
         self._removed_stats: list[WorkerStats] = []
 
@@ -135,6 +137,9 @@ class Run(Storing):
         """Deliver until the input ends or a signal arrives; raises ``StateError`` up front,
         ``ConfigError`` if ``[metrics] listen`` cannot be used."""
         raise_open_files_limit()
+        if source.path is not None:
+            self.source_watch = SourceWatch(source.path)
+            self.source_watch.at_start()
         self.state.prepare()
         with self.state.lock():
             try:
@@ -164,6 +169,7 @@ class Run(Storing):
             intake=self.intake.stats,
             channels=self.channels.statuses(),
             now=self.clock.time(),
+            missing_since=self.source_watch.missing_since if self.source_watch else None,
         )
 
     async def apply(self, plan: ReloadPlan) -> bool:
@@ -227,6 +233,13 @@ class Run(Storing):
         while True:
             await asyncio.sleep(REPLAY_POLL_SECONDS)
             flush_suppressed()
+            if self.source_watch is not None and self.tail is not None:
+                self.source_state = self.source_watch.check(
+                    self.tail.is_waiting,
+                    self.clock.time(),
+                    self.config.source.missing_after,
+                    self.source_state,
+                )
             try:
                 await self.replays.take(self.config)
             except (SpoolError, OSError) as exc:
@@ -239,6 +252,7 @@ class Run(Storing):
             forced=self.forced.is_set(),
             failed=self.failed,
             dead_lettered=sum(s.dead_lettered for s in stats),
+            piped_data=self.piped_data,
         )
         for name, spool in self.channels.spools.items():
             if len(spool):

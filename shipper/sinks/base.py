@@ -122,6 +122,7 @@ class UrlKeys:
 
     config_keys = frozenset({"url"})
     required_keys = frozenset({"url"})
+    url_hosts: tuple[tuple[str, str], ...] = ()
 
     def parse_settings(
         self,

@@ -65,6 +65,7 @@ class SlackSink(UrlKeys):
         flood_control=CHAT_FLOOD_CONTROL,
     )
     secret_keys = frozenset({"url"})
+    url_hosts = (("hooks.slack.com", "a Slack incoming webhook"),)
 
     def render(self, channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
         return render_slack(channel, alerts)

@@ -74,6 +74,7 @@ class SlackAppSink:
     )
     secret_keys = frozenset({"token"})
     config_keys = frozenset({"token", "channel", "api_url", "thread_by"})
+    url_hosts: tuple[tuple[str, str], ...] = ()
     required_keys = frozenset({"token", "channel"})
 
     def parse_settings(

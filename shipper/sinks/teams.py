@@ -58,6 +58,11 @@ class TeamsSink(UrlKeys):
     )
     secret_keys = frozenset({"url"})
     config_keys = frozenset({"url", "format"})
+    url_hosts = (
+        (".webhook.office.com", "a Microsoft Teams connector webhook"),
+        (".logic.azure.com", "a Microsoft Teams Workflows webhook"),
+        (".api.powerplatform.com", "a Microsoft Teams Workflows webhook"),
+    )
 
     def render(self, channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
         return render_teams(channel, alerts)

@@ -114,6 +114,11 @@ class FileTail:
         self._told_moved = False
         self._where = TailedPath(path)
 
+    @property
+    def is_waiting(self) -> bool:
+        """Whether no file has been opened at ``path`` yet: it is missing (or refused)."""
+        return self._file is None
+
     def stop(self) -> None:
         """End ``batches()`` at its next step (a pending partial line stays unread)."""
         self._is_stopping = True

@@ -302,9 +302,9 @@ def test_run_help_lists_the_exit_statuses() -> None:
     result = shipper("run", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.decode().split())
-    assert "Exit status: 0 everything delivered; 1 work left queued for the next run" in text
-    assert "; 2 config, usage or start-up error;" in text
-    assert "3 everything else delivered, but some events were dead-lettered" in text
+    assert "Exit status: 0 everything delivered 1 work left queued for the next run" in text
+    assert " 2 config, usage or start-up error " in text
+    assert "3 the rest delivered, but some events were dead-lettered" in text
 
 
 # --- route's summary of suppressed warnings --------------------------------------------------

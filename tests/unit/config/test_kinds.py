@@ -38,6 +38,7 @@ class ToyKind:
     limits = ToyLimits()
     config_keys = frozenset({"token", "colour"})
     required_keys = frozenset({"token"})
+    url_hosts: tuple[tuple[str, str], ...] = ()
 
     def parse_settings(
         self,
