@@ -25,6 +25,7 @@ from typing import Protocol
 
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
+from shipper.delivery.splunk import SplunkExchange
 from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
 from shipper.sinks.base import Rendered, Sink
 
@@ -71,4 +72,4 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {}
+EXCHANGES: dict[str, ExchangeFactory] = {"splunk": SplunkExchange}
