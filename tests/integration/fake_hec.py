@@ -18,7 +18,9 @@ numbered per channel from 0, and ``/services/collector/ack`` answers
 ``{"acks": {id: bool}}``. ``ack_after_queries`` makes each ack come late (that
 many queries answer ``false`` first); ``hold_acks`` answers ``false`` for
 ever, as for data an indexer lost. With acks off, ``/ack`` answers code 14.
-``busy`` makes the next event posts answer 503 code 9 with ``Retry-After``.
+``busy`` makes the next event posts answer 503 code 9 with ``Retry-After``;
+``busy_after`` makes the next one take that many events first and say so
+(``invalid-event-number``), as a busy HEC may.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class FakeHec:
         self.hold_acks = False
         self.busy = 0  # the next event posts answer 503 code 9
         self.busy_retry_after = "1"
+        self.busy_after: int | None = None  # the next post: takes that many, then is busy
         self.requests: list[HecRequest] = []
         self.received: list[dict[str, Any]] = []  # every event HEC took, duplicates included
         self.indexed: list[dict[str, Any]] = []  # those whose ack was reported indexed
@@ -185,6 +188,13 @@ class FakeHec:
         failure: web.Response | None = None
         for number, envelope in enumerate(envelopes):
             failure = self._check(envelope, number)
+            if failure is None and number == self.busy_after:
+                self.busy_after = None
+                failure = web.json_response(
+                    {"text": "Server is busy", "code": 9, "invalid-event-number": number},
+                    status=503,
+                    headers={"Retry-After": self.busy_retry_after},
+                )
             if failure is not None:
                 break
             taken.append(envelope)
