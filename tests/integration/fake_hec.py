@@ -77,6 +77,7 @@ class FakeHec:
         self.busy = 0  # the next event posts answer 503 code 9
         self.busy_retry_after = "1"
         self.busy_after: int | None = None  # the next post: takes that many, then is busy
+        self.echo_auth = False  # refusals quote the Authorization header, as some proxies do
         self.requests: list[HecRequest] = []
         self.received: list[dict[str, Any]] = []  # every event HEC took, duplicates included
         self.indexed: list[dict[str, Any]] = []  # those whose ack was reported indexed
@@ -126,6 +127,14 @@ class FakeHec:
             self._changed.notify_all()
 
     def _auth(self, request: web.Request) -> web.Response | None:
+        refused = self._check_auth(request)
+        if refused is not None and self.echo_auth:
+            said = json.loads(refused.text or "{}")
+            said["text"] += f" ({request.headers.get('Authorization')})"
+            return web.json_response(said, status=refused.status)
+        return refused
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
         auth = request.headers.get("Authorization")
         if auth is None:
             return _hec(401, 2, "Token is required")
