@@ -224,3 +224,19 @@ def test_check_refuses_bad_splunk_keys_naming_each_and_showing_no_token(tmp_path
     assert "without /services/collector" in err
     assert "Traceback" not in err
     assert_no_token(checked.stdout, checked.stderr)
+
+
+async def test_an_event_past_the_request_limit_is_dead_lettered_whole(tmp_path: Path) -> None:
+    big = audit_line(5, blob="x" * 1_010_000)
+    async with FakeHec() as hec:
+        config = splunk_config(tmp_path)
+        status, _, err = await run_async(
+            "run", "-c", str(config), env=env_for(hec), stdin=lines(5) + big + lines(5, start=6)
+        )
+    assert status == 3, err.decode()
+    assert seqs(hec.received) == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    assert all(len(r.wire) <= 1_000_000 for r in hec.event_posts())
+    (dead,) = (tmp_path / "state" / "dead-letter" / "siem.jsonl").read_bytes().splitlines()
+    letter = orjson.loads(dead)
+    assert letter["event"]["blob"] == "x" * 1_010_000, "kept whole, not cut"
+    assert "over the 1,000,000-byte request limit" in letter["reason"]
