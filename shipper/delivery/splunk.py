@@ -93,9 +93,11 @@ class SplunkExchange:
         if request.gzip:
             headers["Content-Encoding"] = "gzip"
         url = request.url or channel.url or ""
-        answer = await http.request(
-            channel, sink, "POST", url, headers=headers, data=encode_body(request)
-        )
+        try:
+            data = encode_body(request)
+        except TypeError as exc:
+            return GiveUp(f"the message could not be encoded as JSON ({type(exc).__name__})")
+        answer = await http.request(channel, sink, "POST", url, headers=headers, data=data)
         if not isinstance(answer, Answer):
             return answer
         clock = self._context.clock
