@@ -240,3 +240,17 @@ async def test_an_event_past_the_request_limit_is_dead_lettered_whole(tmp_path: 
     letter = orjson.loads(dead)
     assert letter["event"]["blob"] == "x" * 1_010_000, "kept whole, not cut"
     assert "over the 1,000,000-byte request limit" in letter["reason"]
+
+
+async def test_a_token_with_acknowledgement_on_says_how_to_fix_the_channel(tmp_path: Path) -> None:
+    async with FakeHec(acks=True) as hec:
+        config = splunk_config(tmp_path, 'index = "main"\n')
+        tested = await asyncio.to_thread(
+            shipper, "test", "siem", "-c", str(config), env=env_for(hec)
+        )
+    assert tested.returncode == 1
+    assert tested.stdout.decode().startswith(
+        "siem: Splunk answered 400 Data channel is missing (code 10): the token has indexer "
+        "acknowledgement on, which needs a channel: set acknowledgements = true"
+    )
+    assert_no_token(tested.stdout, tested.stderr)
