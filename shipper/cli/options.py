@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -117,14 +116,17 @@ def start(
 
 
 def _require_channel(config: Config, name: str) -> Config:
-    """Exit 2 when channel ``name`` lacks what a post needs; its problems out of the warnings."""
+    """Exit 2 when channel ``name`` lacks what a post needs (a variable unset or empty, in
+    whichever key of its kind): the config is read again as for a run that posts, and
+    only that channel's problems count."""
     own = f"channels.{name}."
-    problems = [w for w in config.warnings if w.startswith(own)]
-    channel = config.channel(name)
-    if channel is not None and channel.url is None:
-        typer.echo(f"shipper: invalid config {config.path}:", err=True)
-        for problem in problems or [f"{own}url: not set"]:
-            typer.echo(f"  - {problem}", err=True)
-        raise typer.Exit(EXIT_CONFIG)
-    others = tuple(w for w in config.warnings if not w.startswith(own))
-    return replace(config, warnings=others)
+    try:
+        load_config(config.path, os.environ, kinds=SINKS, posts=True)
+    except ConfigError as exc:
+        problems = [p for p in exc.problems if p.startswith(own)]
+        if problems:
+            typer.echo(f"shipper: invalid config {config.path}:", err=True)
+            for problem in problems:
+                typer.echo(f"  - {problem}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+    return config

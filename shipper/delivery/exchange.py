@@ -29,6 +29,7 @@ from typing import Protocol
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.slack_app import SlackAppExchange
+from shipper.delivery.splunk import SplunkExchange
 from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
 from shipper.sinks.base import Rendered, Sink
 
@@ -75,4 +76,4 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {e.kind: e for e in (SlackAppExchange,)}
+EXCHANGES: dict[str, ExchangeFactory] = {e.kind: e for e in (SlackAppExchange, SplunkExchange)}

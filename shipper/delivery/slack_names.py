@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from shipper.config.model import ChannelConfig
 from shipper.delivery.slack_api import SlackApi, token_id
-from shipper.sinks.answers import Delivered, GiveUp, Retry
+from shipper.sinks.answers import Delivered, GiveUp, Partial, Retry
 from shipper.sinks.base import Sink
 from shipper.sinks.slack_app import SlackAppSettings
 from shipper.sinks.slack_app_answers import channels_listed, next_cursor
@@ -78,6 +78,8 @@ class ChannelNames:
             if cursor is not None:
                 query["cursor"] = cursor
             read = await self._api.call(http, channel, sink, LIST, query=query)
+            if isinstance(read.outcome, Partial):  # Slack's answers are whole: never here
+                return read.outcome.rest()
             if not isinstance(read.outcome, Delivered):
                 return read.outcome
             for listed_name, ident, is_member in channels_listed(read.data):

@@ -27,7 +27,7 @@ from shipper.delivery.poster import Poster, Sender
 from shipper.delivery.retries import Outage
 from shipper.delivery.stats import WorkerStats, failure_class
 from shipper.routing.event import Alert
-from shipper.sinks.answers import Delivered, GiveUp, Outcome, Retry, format_delay
+from shipper.sinks.answers import Delivered, GiveUp, Outcome, Partial, Retry, format_delay
 from shipper.sinks.base import Rendered, Sink
 from shipper.spool.backlog import Backlog
 
@@ -145,6 +145,8 @@ class ChannelWorker:
         self._last_post = self._clock.monotonic()
         self._outage.attempts += 1
         outcome = await self._poster.post(self.channel, self._sink, rendered)
+        if isinstance(outcome, Partial):
+            covered, outcome = await self._settle_accepted(outcome, covered)
         if isinstance(outcome, Delivered):
             await self._backlog.ack(len(covered))
             self._record_success(outcome, len(covered))
@@ -157,6 +159,24 @@ class ChannelWorker:
         if isinstance(outcome, GiveUp):
             return await self._dead_letter(covered, outcome, self._outage.attempts)
         return await self._retry(outcome, covered)
+
+    async def _settle_accepted(
+        self, outcome: Partial, covered: Sequence[Alert]
+    ) -> tuple[Sequence[Alert], Retry | GiveUp]:
+        """Acknowledge the alerts the service took; what is left to settle, and how.
+
+        A refused alert is dead-lettered alone (the ones after it go in the next
+        request); a retry covers them all. An answer that claims to have taken every
+        alert still leaves the last one to settle: it said something went wrong.
+        """
+        accepted = min(max(outcome.accepted, 0), len(covered) - 1)
+        if accepted:
+            await self._backlog.ack(accepted)
+            attempts = self._outage.attempts
+            self._record_success(Delivered(outcome.status or 0, outcome.reason), accepted)
+            self._outage.attempts = attempts  # the rest was on this attempt too
+        rest = covered[accepted:]
+        return (rest[:1] if outcome.refused else rest), outcome.rest()
 
     async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> float | None:
         limits = self.channel.delivery

@@ -14,13 +14,16 @@ from shipper.routing.event import Alert
 from shipper.sinks.base import Destination, Rendered, Secrets, Sink
 from shipper.sinks.slack import SLACK
 from shipper.sinks.slack_app import SLACK_APP
+from shipper.sinks.splunk import SPLUNK
 from shipper.sinks.teams import TEAMS
 from shipper.sinks.webhook import WEBHOOK
 
 __all__ = ["SINKS", "Rendered", "Secrets", "Sink", "channel_secrets", "render", "sink_for"]
 
 # The sink of each channel kind.
-SINKS: dict[str, Destination] = {sink.kind: sink for sink in (SLACK, SLACK_APP, TEAMS, WEBHOOK)}
+SINKS: dict[str, Destination] = {
+    sink.kind: sink for sink in (SLACK, SLACK_APP, TEAMS, WEBHOOK, SPLUNK)
+}
 
 
 def sink_for(channel: ChannelConfig) -> Destination:

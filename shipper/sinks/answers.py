@@ -1,8 +1,9 @@
 """What every destination's answers have in common: the outcome types and the status table.
 
 Pure. A sink reads an HTTP answer into an ``Outcome``: ``Delivered``, ``Retry``
-(maybe after a delay) or ``GiveUp``, each with a reason in plain words that
-names the service, the status and what the service said, never the URL. What
+(maybe after a delay), ``GiveUp`` or, for a service that takes part of a
+request, ``Partial``, each with a reason in plain words that names the
+service, the status and what the service said, never the URL. What
 success looks like and what a service's error strings mean live in each
 sink's module; what a status means for every service lives here
 (``read_failure``), so a new rule is a new row. The delay of a retry without
@@ -72,7 +73,31 @@ class GiveUp:
     status: int | None = None
 
 
-Outcome = Delivered | Retry | GiveUp
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """The service took the first ``accepted`` items of the request and stopped at the next.
+
+    ``refused``: that next item was refused for good (it alone is dead-lettered,
+    the ones after it go again); otherwise everything from it on is retried, after
+    ``after`` seconds (``None``: backoff). A service that says how far it got
+    (Splunk HEC's ``invalid-event-number``) is neither resent what it took, nor
+    made to lose the good items behind a bad one.
+    """
+
+    accepted: int
+    refused: bool
+    reason: str
+    status: int | None = None
+    after: float | None = None
+
+    def rest(self) -> Retry | GiveUp:
+        """What happened to the items from ``accepted`` on, as a whole-request outcome."""
+        if self.refused:
+            return GiveUp(self.reason, self.status)
+        return Retry(self.after, self.reason, self.status)
+
+
+Outcome = Delivered | Retry | GiveUp | Partial
 
 
 class Action(Enum):

@@ -5,31 +5,133 @@ it, so one alert is sent as its raw object and a batch as a JSON array of the
 raw objects in input order. A batch is never split here: whatever size limit a
 generic endpoint has is unknown, so every given alert is covered. No flood
 control: a machine reads every event.
+
+``headers`` (a table of header = value) authenticates to a collector that wants
+a header (``Authorization``, an API key). Every value is a secret, redacted
+wherever the URL is. A name must be an HTTP token and a value may hold no line
+break or other control character, so that no value can add headers or
+requests of its own; the headers that frame the request (``Host``,
+``Content-Length``, ``Content-Type``, ``Content-Encoding``,
+``Transfer-Encoding``, ``Connection``...) are shipper's to set: the body is
+always JSON, and a wrong length or encoding would corrupt it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from shipper.config.model import ChannelConfig
+from shipper.config.values import Problems, expand_env, kind_of, written
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome, delivered, read_failure
-from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets, UrlKeys, url_secrets
+from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets
 
 NAME = "The webhook"
+# RFC 9110 token characters: a header name can be nothing else.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Visible ASCII, spaces and tabs: no CR or LF (header injection), no other control.
+_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# The headers that frame the request: shipper sets them, for a body that is always JSON.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "proxy-connection",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """A webhook channel's ``headers``, in the order written (values are secrets)."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def parse_webhook(
+    body: Mapping[str, Any],
+    prefix: str,
+    environ: Mapping[str, str],
+    problems: Problems,
+    *,
+    posts: bool,
+) -> WebhookSettings:
+    """The ``headers`` table; a problem names the header, never its value."""
+    if "headers" not in body:
+        return WebhookSettings()
+    table = body["headers"]
+    if not isinstance(table, dict):
+        problems.error(
+            f"{prefix}headers: must be a table of header = value, e.g. "
+            f'headers = {{ Authorization = "${{COLLECTOR_AUTH}}" }}, got {kind_of(table)}'
+        )
+        return WebhookSettings()
+    headers: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for name, raw in table.items():
+        where = f"{prefix}headers.{name}"
+        if not _TOKEN.fullmatch(name):
+            problems.error(
+                f"{prefix}headers: {written(name)} is not a header name (letters, digits and "
+                "!#$%&'*+-.^_`|~ only)"
+            )
+            continue
+        lower = name.lower()
+        if lower in RESERVED_HEADERS:
+            problems.error(
+                f"{where}: shipper sets this header itself (it frames the JSON body); remove it"
+            )
+            continue
+        if lower in seen:
+            problems.error(f"{where}: the same header as {seen[lower]} (names ignore case)")
+            continue
+        seen[lower] = name
+        if not isinstance(raw, str):
+            problems.error(f"{where}: must be a string, got {kind_of(raw)}")
+            continue
+        # A no-post run sends no header: an unset variable is a warning there.
+        value = expand_env(raw, environ, where, problems if posts else problems.as_warnings())
+        if value is None:
+            continue
+        if not _VALUE.fullmatch(value):
+            problems.error(
+                f"{where}: the value holds a line break, a control or a non-ASCII character; "
+                "a header value is one line of visible ASCII text"
+            )
+            continue
+        headers.append((name, value))
+    return WebhookSettings(tuple(headers))
+
+
+def webhook_headers(channel: ChannelConfig) -> tuple[tuple[str, str], ...]:
+    """The channel's own headers (none for a channel built without settings)."""
+    settings = channel.settings
+    return settings.headers if isinstance(settings, WebhookSettings) else ()
 
 
 def render_webhook(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     """``alert.raw`` for one alert, a list of the raws for several; covers all of them."""
-    del channel  # every webhook channel gets the same body
     if not alerts:
         raise ValueError("render_webhook needs at least one alert")
+    headers = webhook_headers(channel)
     if len(alerts) == 1:
-        return Rendered(payload=alerts[0].raw, count=1)
-    return Rendered(payload=[alert.raw for alert in alerts], count=len(alerts))
+        return Rendered(payload=alerts[0].raw, count=1, headers=headers)
+    return Rendered(payload=[alert.raw for alert in alerts], count=len(alerts), headers=headers)
 
 
-class WebhookSink(UrlKeys):
+class WebhookSink:
     """Raw events to any URL; see the module docstring."""
 
     kind = "webhook"
@@ -40,7 +142,21 @@ class WebhookSink(UrlKeys):
         batch_max=20,
         flood_control=FLOOD_CONTROL_OFF,
     )
-    secret_keys = frozenset({"url"})
+    secret_keys = frozenset({"url", "headers"})
+    config_keys = frozenset({"url", "headers"})
+    required_keys = frozenset({"url"})
+    url_hosts: tuple[tuple[str, str], ...] = ()
+
+    def parse_settings(
+        self,
+        body: Mapping[str, Any],
+        prefix: str,
+        environ: Mapping[str, str],
+        problems: Problems,
+        *,
+        posts: bool,
+    ) -> WebhookSettings:
+        return parse_webhook(body, prefix, environ, problems, posts=posts)
 
     def render(self, channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
         return render_webhook(channel, alerts)
@@ -54,7 +170,8 @@ class WebhookSink(UrlKeys):
         )
 
     def secrets(self, channel: ChannelConfig) -> Secrets:
-        return url_secrets(channel)
+        urls = (channel.url,) if channel.url else ()
+        return Secrets(urls=urls, values=tuple(v for _, v in webhook_headers(channel) if v))
 
 
 WEBHOOK = WebhookSink()
