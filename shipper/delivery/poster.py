@@ -109,6 +109,8 @@ class Poster:
 
     async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
         """Deliver ``request`` to ``channel``: through its kind's exchange, else ``send``."""
+        if request.refused is not None:
+            return GiveUp(request.refused)
         factory = self._factories.get(channel.kind)
         if factory is None:
             return await self.send(channel, sink, request)

@@ -33,7 +33,10 @@ class Rendered:
     ``url`` is where it goes when that is not the channel's ``url`` (a kind that
     builds it from other keys); ``framing`` ``"concatenated"`` sends a list
     payload as its items' JSON one after another (Splunk HEC) instead of one JSON
-    array; ``gzip`` compresses the body (``Content-Encoding: gzip``).
+    array; ``gzip`` compresses the body (``Content-Encoding: gzip``). ``refused``
+    says why the one alert it covers must not be sent at all (alone it is over the
+    service's limit for one event, which would cut it short): delivery
+    dead-letters it with that reason, without posting.
     """
 
     payload: Any
@@ -42,6 +45,7 @@ class Rendered:
     url: str | None = None
     framing: Literal["json", "concatenated"] = "json"
     gzip: bool = False
+    refused: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
