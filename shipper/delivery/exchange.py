@@ -25,6 +25,8 @@ from typing import Protocol
 
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
+from shipper.delivery.datadog import DatadogExchange
+from shipper.delivery.sentinel import SentinelExchange
 from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
 from shipper.sinks.base import Rendered, Sink
 
@@ -71,4 +73,7 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {}
+EXCHANGES: dict[str, ExchangeFactory] = {
+    "datadog": DatadogExchange,
+    "sentinel": SentinelExchange,
+}

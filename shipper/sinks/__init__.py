@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
 from shipper.sinks.base import Destination, Rendered, Secrets, Sink
+from shipper.sinks.datadog import DATADOG
+from shipper.sinks.sentinel import SENTINEL
 from shipper.sinks.slack import SLACK
 from shipper.sinks.teams import TEAMS
 from shipper.sinks.webhook import WEBHOOK
@@ -19,7 +21,9 @@ from shipper.sinks.webhook import WEBHOOK
 __all__ = ["SINKS", "Rendered", "Secrets", "Sink", "channel_secrets", "render", "sink_for"]
 
 # The sink of each channel kind.
-SINKS: dict[str, Destination] = {sink.kind: sink for sink in (SLACK, TEAMS, WEBHOOK)}
+SINKS: dict[str, Destination] = {
+    sink.kind: sink for sink in (SLACK, TEAMS, WEBHOOK, DATADOG, SENTINEL)
+}
 
 
 def sink_for(channel: ChannelConfig) -> Destination:

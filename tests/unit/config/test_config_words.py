@@ -13,6 +13,7 @@ import pytest
 
 from shipper.config.values import written
 from shipper.errors import ConfigError
+from shipper.sinks import SINKS
 from tests.support.config import load_config
 
 SECRET_URL = "https://hooks.slack.com/services/T0ABC123/B0DEF456/xoxSecretToken99"
@@ -93,7 +94,7 @@ def test_a_kind_from_a_variable_shows_the_variable(tmp_path: Path) -> None:
     text = '[channels.a]\nkind = "${SLACK_URL}"\nurl = "${SLACK_URL}"\n'
     (problem,) = problems_of(tmp_path, text)
     assert problem == (
-        'channels.a.kind: unknown kind "${SLACK_URL}"; expected one of slack, teams, webhook'
+        'channels.a.kind: unknown kind "${SLACK_URL}"; expected one of ' + ", ".join(SINKS)
     )
 
 

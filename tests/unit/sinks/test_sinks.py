@@ -16,8 +16,14 @@ from shipper.sinks.answers import Retry, TimedOut, Unreachable
 
 PACKAGE = Path(__file__).resolve().parents[3] / "shipper"
 # What reaches destinations: it may know the Sink interface and the table, nothing of a kind.
+# A kind's own exchange (delivery/<kind>.py) and the table of them (exchange.py) are where
+# a kind's I/O beyond one post lives, by design.
 SINK_USERS = [
-    *sorted((PACKAGE / "delivery").glob("*.py")),
+    *sorted(
+        p
+        for p in (PACKAGE / "delivery").glob("*.py")
+        if p.stem not in SINKS and p.name != "exchange.py"
+    ),
     PACKAGE / "cli" / "probe.py",
     PACKAGE / "run" / "dry_run.py",
 ]
