@@ -11,7 +11,8 @@ Ingestion (reference 4.4-4.6): ``POST /dataCollectionRules/{dcr}/streams/{stream
 ?api-version=2023-01-01`` with ``Authorization: Bearer``: an unknown or expired
 token is ``401``; another DCR or stream ``404``; a body over 1,048,576 bytes,
 compressed or not, ``413 ContentLengthLimitExceeded``; not a JSON array of
-rows ``400``; else ``204``. ``can`` scripts other answers (``429`` ...).
+rows ``400``; else ``204``. ``can`` scripts other answers (``429`` ...); ``echo_auth``
+refuses every call with its token echoed, as a careless proxy might.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FakeAzure(FakeServer):
         super().__init__()
         self.lifetime = lifetime
         self.uses = uses
+        self.echo_auth = False  # refuse rows with 400, echoing the Authorization header
         self.calls: list[Call] = []
         self.token_forms: list[dict[str, str]] = []
         self.refused: list[int] = []
@@ -141,6 +143,8 @@ class FakeAzure(FakeServer):
         canned = self.canned("rows")
         if canned is not None:
             return canned
+        if self.echo_auth:
+            return _azure(400, "InvalidPayload", f"refused for {auth}")
         wire = await request.read()
         raw = inflate(request, wire)
         if len(wire) > LIMIT or len(raw) > LIMIT:
