@@ -26,7 +26,7 @@ from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome
 from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets
 from shipper.sinks.sentinel_answers import read_ingestion_answer
-from shipper.sinks.siem import event_time, iso_utc, pack
+from shipper.sinks.siem import iso_time, pack
 
 API_VERSION = "2023-01-01"
 REQUEST_BYTES = 1_000_000
@@ -85,9 +85,9 @@ def token_scope(channel: ChannelConfig) -> str:
 def sentinel_row(alert: Alert) -> dict[str, Any]:
     """One event as a row (without ``TimeGenerated`` when it has no readable time)."""
     row: dict[str, Any] = {}
-    seconds = event_time(alert.timestamp)
-    if seconds is not None:
-        row["TimeGenerated"] = iso_utc(seconds)
+    stamp = iso_time(alert.timestamp)
+    if stamp is not None:
+        row["TimeGenerated"] = stamp
     row["Action"] = alert.action
     row["Severity"] = alert.severity.label
     row["Actor"] = alert.actor

@@ -30,6 +30,8 @@ _NUMBER = re.compile(r"-?\d{1,20}(?:\.\d{1,9})?")
 # ~1.8e9 s, ~1.8e12 ms, ~1.8e15 µs, ~1.8e18 ns.
 _EPOCH_SCALES = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 _ISO_MAX_CHARS = 64
+# Formatting a time costs several times what checking this shape does.
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z")
 
 
 def event_time(text: str | None) -> float | None:
@@ -57,6 +59,15 @@ def event_time(text: str | None) -> float | None:
     except (OverflowError, ValueError):
         return None
     return seconds if 0 <= seconds <= _MAX_UNIX else None
+
+
+def iso_time(text: str | None) -> str | None:
+    """An event's timestamp as ISO 8601 UTC, or ``None`` when unreadable; one already
+    written so (``2026-12-01T00:00:00.123Z``) is kept as written, the common case."""
+    seconds = event_time(text)
+    if seconds is None or text is None:
+        return None
+    return text if _ISO_UTC.fullmatch(text) else iso_utc(seconds)
 
 
 def iso_utc(seconds: float) -> str:

@@ -105,8 +105,9 @@ def test_a_row_has_the_stream_columns() -> None:
         timestamp="2026-11-30T13:00:00.5+01:00",
         facts=(("ip", "10.0.0.1"),),
     )
-    rendered = render_sentinel(channel(), [alert, make_alert(2, timestamp=None)])
-    first, second = rendered.payload
+    kept = make_alert(3, timestamp="2026-11-30T12:00:00.25Z")
+    rendered = render_sentinel(channel(), [alert, make_alert(2, timestamp=None), kept])
+    first, second, third = rendered.payload
     assert first == {
         "TimeGenerated": "2026-11-30T12:00:00.500Z",
         "Action": "login.failed",
@@ -117,7 +118,8 @@ def test_a_row_has_the_stream_columns() -> None:
         "Event": raw,
     }
     assert "TimeGenerated" not in second  # its arrival time is added as it leaves
-    assert rendered.gzip and rendered.count == 2 and rendered.headers == ()
+    assert third["TimeGenerated"] == "2026-11-30T12:00:00.25Z"  # already ISO 8601 UTC
+    assert rendered.gzip and rendered.count == 3 and rendered.headers == ()
 
 
 def test_a_call_keeps_1_mb_by_covering_fewer_and_refuses_a_row_over_it() -> None:
