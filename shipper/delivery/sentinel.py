@@ -1,7 +1,7 @@
 """Sentinel's exchange: client-credentials tokens from Microsoft Entra ID, then the rows.
 
 One exchange serves every sentinel channel of a run; channels with the same
-authority, tenant, client and secret share one token. A token is asked for
+authority, tenant, client, secret and cloud share one token. A token is asked for
 (``POST {authority}/{tenant_id}/oauth2/v2.0/token``, form-encoded, scope
 Azure Monitor) when there is none, when it is about to expire (a tenth of its
 life early, at most five minutes: ``expires_in`` says when), and when the
@@ -39,7 +39,7 @@ RENEW_MAX = 300.0
 UNAUTHORIZED = 401
 ISSUED_KEPT = 16
 
-Identity = tuple[str, str, str, str]  # authority, tenant, client, secret
+Identity = tuple[str, str, str, str, str]  # authority, tenant, client, secret, scope
 
 
 @dataclasses.dataclass(slots=True)
@@ -70,6 +70,7 @@ class SentinelExchange:
             settings.tenant_id,
             settings.client_id,
             settings.client_secret,
+            token_scope(channel),  # a token is for one cloud's Azure Monitor
         )
         stamp = iso_utc(self._clock.time())
         rows = [
@@ -124,7 +125,7 @@ class SentinelExchange:
                 "grant_type": "client_credentials",
                 "client_id": identity[2],
                 "client_secret": identity[3],
-                "scope": token_scope(channel),
+                "scope": identity[4],
             }
         )
         self.fetched += 1

@@ -23,6 +23,8 @@ ENTRA = "Microsoft Entra ID"
 # Fluent Bit assumes an hour when a token answer gives no lifetime (reference 4.3).
 DEFAULT_TOKEN_SECONDS = 3600.0
 _AADSTS = re.compile(r"AADSTS(\d{4,9})")
+# What can go in an Authorization header: nothing that could end it or add another.
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,16384}")
 
 INGESTION_MEANINGS: dict[int, str] = {
     400: (
@@ -104,9 +106,9 @@ def read_token_answer(
     data = _json_object(text)
     if answer.status == 200 and data is not None:
         token, seconds = data.get("access_token"), data.get("expires_in")
-        if isinstance(token, str) and token:
+        if isinstance(token, str) and _TOKEN_CHARS.fullmatch(token):
             return Token(token, _lifetime(seconds))
-        return GiveUp(f"{ENTRA} answered 200 without an access token", 200)
+        return GiveUp(f"{ENTRA} answered 200 without a usable access token", 200)
     code = _aadsts(data)
     if code is not None and answer.status < 500 and answer.status != 429:
         meaning = TOKEN_ERRORS.get(code)

@@ -184,6 +184,9 @@ def test_token_answers_say_the_fix() -> None:
     assert read(answer(200, {"access_token": "t", "expires_in": 3599})) == Token("t", 3599.0)
     assert read(answer(200, {"access_token": "t", "expires_in": "60"})) == Token("t", 60.0)
     assert read(answer(200, {"access_token": "t"})) == Token("t", 3600.0)
+    for bad in ("", "t\r\nX-Injected: 1", "t t", 7):
+        refused = read(answer(200, {"access_token": bad, "expires_in": 60}))
+        assert isinstance(refused, GiveUp) and "without a usable access token" in refused.reason
     for status, code, words in [
         (401, 7000215, "client_secret must be the secret's Value"),
         (401, 7000222, "has expired"),
