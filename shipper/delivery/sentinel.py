@@ -9,14 +9,17 @@ ingestion endpoint answers ``401`` (revoked, or expired early): then once more
 with a fresh token, and a second 401 is a mistake in the config. Only one
 request for a token is in flight per identity: the others wait for it. A row
 without a time of its own gets the time of sending. A 413 sends the rows again
-in halves (``split``). The access token is a secret like the client secret:
-it is scrubbed from every reason.
+in halves (``split``). Azure cuts a value over 64 KB short after answering
+204: such rows are still sent (their short columns arrive whole), counted
+(``Delivered.cut``) and warned about once per channel. The access token is a
+secret like the client secret: it is scrubbed from every reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections import deque
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -24,9 +27,9 @@ from urllib.parse import urlencode
 from shipper.config.model import ChannelConfig
 from shipper.delivery.split import send_halving
 from shipper.ops.redaction import REDACTED
-from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
+from shipper.sinks.answers import Answer, Delivered, GiveUp, Outcome, Retry
 from shipper.sinks.base import Rendered, Sink
-from shipper.sinks.sentinel import SentinelSettings, token_scope, token_url
+from shipper.sinks.sentinel import SentinelSettings, count_cut, token_scope, token_url
 from shipper.sinks.sentinel_answers import Token, read_token_answer
 from shipper.sinks.siem import iso_utc
 
@@ -38,6 +41,8 @@ RENEW_SHARE = 0.1
 RENEW_MAX = 300.0
 UNAUTHORIZED = 401
 ISSUED_KEPT = 16
+
+logger = logging.getLogger(__name__)
 
 Identity = tuple[str, str, str, str, str]  # authority, tenant, client, secret, scope
 
@@ -57,6 +62,7 @@ class SentinelExchange:
         self._locks: dict[Identity, asyncio.Lock] = {}
         # The latest tokens, scrubbed from reasons (an older one can no longer be echoed).
         self._issued: deque[str] = deque(maxlen=ISSUED_KEPT)
+        self._warned: set[str] = set()
         self.fetched = 0
 
     async def send(
@@ -94,7 +100,23 @@ class SentinelExchange:
             return outcome
 
         outcome = await send_halving(post, dataclasses.replace(request, payload=rows))
+        if isinstance(outcome, Delivered) and (cut := count_cut(rows)):
+            self._warn_cut(channel, cut)
+            outcome = dataclasses.replace(outcome, cut=cut)
         return self._scrubbed(outcome)
+
+    def _warn_cut(self, channel: ChannelConfig, cut: int) -> None:
+        if channel.name in self._warned:
+            return
+        self._warned.add(channel.name)
+        logger.warning(
+            "channel %s: %d event(s) had a value over 64 KB, which Azure Monitor cuts short "
+            "without a word (its Action, Severity, Actor and Status columns arrive whole); "
+            "counted in shipper_events_cut_total (warned once per channel)",
+            channel.name,
+            cut,
+            extra={"channel": channel.name},
+        )
 
     async def _token(
         self, http: Http, channel: ChannelConfig, sink: Sink, identity: Identity

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from shipper.config.model import ChannelConfig
 from shipper.config.values import Problems, expand_env, kind_of, parse_url, read_string, written
 from shipper.routing.event import Alert
@@ -31,6 +33,8 @@ from shipper.sinks.siem import iso_time, pack
 API_VERSION = "2023-01-01"
 REQUEST_BYTES = 1_000_000
 ROW_BYTES = REQUEST_BYTES
+# Azure cuts a column value longer than 64 KB without a word (reference 4.5).
+VALUE_BYTES = 64_000
 # What delivery.sentinel may add to a row as it leaves: its arrival time.
 SEND_ALLOWANCE = 48
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -95,6 +99,17 @@ def sentinel_row(alert: Alert) -> dict[str, Any]:
     row["Context"] = dict(alert.facts)
     row["Event"] = alert.raw
     return row
+
+
+def count_cut(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many ``rows`` have a column value Azure will cut short (over ``VALUE_BYTES``)."""
+    cut = 0
+    for row in rows:
+        if len(orjson.dumps(row)) <= VALUE_BYTES:
+            continue  # the common case: no value of it can be longer than the whole
+        values = (v.encode() if isinstance(v, str) else orjson.dumps(v) for v in row.values())
+        cut += any(len(value) > VALUE_BYTES for value in values)
+    return cut
 
 
 def render_sentinel(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.delivery.deadletter import DeadLetters
@@ -159,3 +160,17 @@ async def test_413_splits_429_waits_and_a_permanent_403_says_the_role(tmp_path: 
         _, dead = await run(fake, clock, tmp_path, [alert(9)])
     (letter,) = letters(dead)
     assert 'the role "Monitoring Metrics Publisher" on the DCR' in letter["reason"]
+
+
+async def test_a_value_azure_will_cut_is_sent_whole_warned_once_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    async with FakeAzure() as fake:
+        alerts = [alert(1), alert(2, pad="c" * 70_000), alert(3, pad="c" * 70_000)]
+        worker, dead = await run(fake, clock, tmp_path, alerts, batch_max=2)
+    assert [row["Event"]["seq"] for row in fake.rows] == [1, 2, 3]
+    assert len(fake.rows[1]["Event"]["pad"]) == 70_000, "sent whole: Azure, not shipper, cuts it"
+    assert worker.stats.cut_events == 2 and worker.stats.delivered_events == 3
+    warned = [r for r in caplog.records if "Azure Monitor cuts short" in r.getMessage()]
+    assert len(warned) == 1 and not letters(dead)
