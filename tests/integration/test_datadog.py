@@ -16,7 +16,8 @@ from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.poster import Poster
 from shipper.delivery.worker import ChannelWorker
 from shipper.routing.event import Alert
-from shipper.sinks.datadog import DATADOG, DatadogSettings
+from shipper.sinks.datadog import DATADOG
+from shipper.sinks.datadog_keys import DatadogSettings
 from shipper.spool.backlog import MemoryBacklog
 from tests.integration.fake_datadog import API_KEY, Canned, FakeDatadog
 from tests.support.alerts import make_alert

@@ -57,6 +57,8 @@ PURE = {
     "shipper.sinks.webhook",
     "shipper.sinks.siem",
     "shipper.sinks.datadog",
+    "shipper.sinks.datadog_answers",
+    "shipper.sinks.datadog_keys",
     "shipper.sinks.sentinel",
     "shipper.sinks.sentinel_answers",
     "shipper.delivery.backoff",

@@ -18,10 +18,10 @@ from shipper.sinks.datadog import (
     DATADOG,
     LOG_BYTES,
     REQUEST_BYTES,
-    DatadogSettings,
     finish_logs,
     render_datadog,
 )
+from shipper.sinks.datadog_keys import DatadogSettings
 from tests.support.alerts import make_alert
 from tests.support.config import load_config
 
