@@ -110,7 +110,8 @@ async def test_the_api_key_never_shows_in_a_failing_run(tmp_path: Path) -> None:
     config = config_file(tmp_path, delivery=DELIVERY, channels=CHANNEL, log=log)
     config.write_text(config.read_text() + f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
     async with FakeDatadog() as fake:
-        fake.api_key = key[::-1]  # refuses ours, and echoes nothing of it
+        fake.api_key = key[::-1]  # refuses ours, quoting it back
+        fake.echo_key = True
         proc, watch = await start_watched(config, env(fake, key))
         await watch.wait_for(b"dead-lettered", 1, 20)
         _, metrics = await get(f"http://127.0.0.1:{port}/metrics")

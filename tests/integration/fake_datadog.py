@@ -6,7 +6,8 @@ logs and at most 5,000,000 bytes before compression (else ``400``/``413``),
 each log an object with a ``message``. A log over 1,000,000 bytes is accepted
 and cut, as Datadog does: the fake records it in ``cut`` so a test can assert
 that never happens. ``202`` with ``{}`` is success. ``max_bytes`` lowers the
-size limit (a proxy in front of Datadog), ``can`` scripts other answers.
+size limit (a proxy in front of Datadog), ``can`` scripts other answers,
+``echo_key`` makes a 403 quote the refused key.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FakeDatadog(FakeServer):
         self.accepted: list[Intake] = []
         self.refused: list[int] = []
         self.cut: list[int] = []
+        self.echo_key = False  # a 403 quotes the key it refused, as a careless proxy might
         self.app.router.add_post("/api/v2/logs", self._logs)
 
     @property
@@ -75,7 +77,8 @@ class FakeDatadog(FakeServer):
             return _errors(401, "Unauthorized", "API key missing")
         if key != self.api_key:
             self.refused.append(403)
-            return _errors(403, "Forbidden", "API key is invalid")
+            quoted = f" ({key})" if self.echo_key else ""
+            return _errors(403, "Forbidden", f"API key is invalid{quoted}")
         canned = self.canned("logs")
         if canned is not None:
             self.refused.append(canned.status)

@@ -148,6 +148,7 @@ async def test_a_wrong_key_dead_letters_with_the_fix_and_never_shows_the_key(
     wrong = "ffffffffffffffffffffffffffffffff"
     async with FakeDatadog() as fake:
         fake.api_key = "another"
+        fake.echo_key = True
         backlog = MemoryBacklog()
         dead = DeadLetters(tmp_path)
         async with Poster(clock=clock) as poster:
