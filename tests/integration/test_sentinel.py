@@ -174,3 +174,15 @@ async def test_a_value_azure_will_cut_is_sent_whole_warned_once_and_counted(
     assert worker.stats.cut_events == 2 and worker.stats.delivered_events == 3
     warned = [r for r in caplog.records if "Azure Monitor cuts short" in r.getMessage()]
     assert len(warned) == 1 and not letters(dead)
+
+
+async def test_a_row_over_1_mb_is_dead_lettered_whole_and_the_rest_sent(tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with FakeAzure() as fake:
+        alerts = [alert(1), alert(2, pad="z" * 1_000_000), alert(3)]
+        worker, dead = await run(fake, clock, tmp_path, alerts)
+    assert [row["Event"]["seq"] for row in fake.rows] == [1, 3]
+    (letter,) = letters(dead)
+    assert letter["event"]["seq"] == 2 and len(letter["event"]["pad"]) == 1_000_000
+    assert "over Azure's limit of 1,000,000 bytes a call" in letter["reason"]
+    assert worker.stats.failures["unsendable"] == 1 and 413 not in fake.refused
