@@ -125,3 +125,16 @@ async def test_the_api_key_never_shows_in_a_failing_run(tmp_path: Path) -> None:
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file():
             assert key.encode() not in path.read_bytes(), path
+
+
+async def test_an_event_over_1_mb_is_dead_lettered_whole_and_the_rest_sent(tmp_path: Path) -> None:
+    lines = audit_line(1) + audit_line(2, pad="q" * 1_000_000) + audit_line(3)
+    config = config_file(tmp_path, delivery=DELIVERY, channels=CHANNEL)
+    async with FakeDatadog() as fake:
+        code, _, err = await run_async("run", "-c", str(config), env=env(fake), stdin=lines)
+    assert code == 3, err.decode()
+    assert [log["seq"] for log in fake.logs] == [1, 3] and not fake.cut
+    dead = (tmp_path / "state" / "dead-letter" / "dd.jsonl").read_bytes()
+    (letter,) = [orjson.loads(line) for line in dead.splitlines()]
+    assert letter["event"]["seq"] == 2 and len(letter["event"]["pad"]) == 1_000_000
+    assert "over Datadog's limit of 1,000,000 bytes a log" in letter["reason"]

@@ -11,7 +11,7 @@ import orjson
 from tests.e2e.cli import clean_env, free_port, run_async, shipper, start_watched, stop_watched
 from tests.e2e.inputs import audit_line, config_file
 from tests.integration.fake_azure import CLIENT, DCR, SECRET, STREAM, TENANT, FakeAzure
-from tests.support.waiting import get
+from tests.support.waiting import get, poll_until
 
 CHANNEL = f"""[channels.sec]
 kind = "sentinel"
@@ -114,3 +114,24 @@ async def test_the_secret_and_the_token_never_show_in_a_failing_run(tmp_path: Pa
             ("state", state),
         ):
             assert secret.encode() not in text, (where, secret)
+
+
+async def test_a_value_azure_cuts_is_sent_whole_and_counted_in_metrics(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(audit_line(1) + audit_line(2, pad="c" * 70_000))
+    port = free_port()
+    config = config_file(tmp_path, delivery=DELIVERY, channels=CHANNEL, log=log)
+    config.write_text(config.read_text() + f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    async with FakeAzure() as fake:
+        proc, watch = await start_watched(config, env(fake))
+        await fake.wait_for(lambda: len(fake.rows) == 2, 20)
+
+        async def cut_metric() -> bytes | None:
+            _, body = await get(f"http://127.0.0.1:{port}/metrics")
+            return body if b'shipper_events_cut_total{channel="sec"} 1.0' in body else None
+
+        await poll_until(cut_metric, 20)
+        code, err = await stop_watched(proc, watch)
+    assert code == 0, err.decode()
+    assert len(fake.rows[1]["Event"]["pad"]) == 70_000
+    assert err.count(b"Azure Monitor cuts short") == 1, err.decode()
