@@ -28,6 +28,8 @@ from typing import Protocol
 
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
+from shipper.delivery.datadog import DatadogExchange
+from shipper.delivery.sentinel import SentinelExchange
 from shipper.delivery.slack_app import SlackAppExchange
 from shipper.delivery.splunk import SplunkExchange
 from shipper.sinks.answers import Answer, GiveUp, Outcome, Retry
@@ -76,4 +78,6 @@ class Exchange(Protocol):
 ExchangeFactory = Callable[[ExchangeContext], Exchange]
 
 # The kinds whose delivery is more than one POST, and how each makes its exchange.
-EXCHANGES: dict[str, ExchangeFactory] = {e.kind: e for e in (SlackAppExchange, SplunkExchange)}
+EXCHANGES: dict[str, ExchangeFactory] = {
+    e.kind: e for e in (SlackAppExchange, SplunkExchange, DatadogExchange, SentinelExchange)
+}

@@ -118,6 +118,8 @@ class Poster:
 
     async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
         """Deliver ``request`` to ``channel``: through its kind's exchange, else ``send``."""
+        if request.refused is not None:
+            return GiveUp(request.refused)
         exchange = self._exchange(channel.kind)
         if exchange is None:
             return await self.send(channel, sink, request)

@@ -56,6 +56,8 @@ class WorkerStats:
     delivered_messages: int = 0
     retries: int = 0
     dead_lettered: int = 0
+    late_events: int = 0
+    cut_events: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     last_success: float | None = None
     failing_since: float | None = None

@@ -260,6 +260,8 @@ class ChannelWorker:
         stats = self.stats
         stats.delivered_events += count
         stats.delivered_messages += 1
+        stats.late_events += outcome.late
+        stats.cut_events += outcome.cut
         stats.last_success = self._clock.time()
         stats.failing_since = None
         stats.last_error = None

@@ -46,6 +46,18 @@ _CHANNEL_COUNTERS: tuple[tuple[str, str, Callable[[WorkerStats], int]], ...] = (
         lambda s: s.retries,
     ),
     (
+        "shipper_events_late",
+        "Delivered events whose own time the service would not keep (Datadog: older than "
+        "18 h or over 2 h ahead), sent with the time of sending instead.",
+        lambda s: s.late_events,
+    ),
+    (
+        "shipper_events_cut",
+        "Delivered events the service is known to cut short (Sentinel: a column value over "
+        "64 KB), sent whole.",
+        lambda s: s.cut_events,
+    ),
+    (
         "shipper_events_dead_lettered",
         "Events written to the channel's dead-letter file.",
         lambda s: s.dead_lettered,

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
 from shipper.sinks.base import Destination, Rendered, Secrets, Sink
+from shipper.sinks.datadog import DATADOG
+from shipper.sinks.sentinel import SENTINEL
 from shipper.sinks.slack import SLACK
 from shipper.sinks.slack_app import SLACK_APP
 from shipper.sinks.splunk import SPLUNK
@@ -22,7 +24,7 @@ __all__ = ["SINKS", "Rendered", "Secrets", "Sink", "channel_secrets", "render", 
 
 # The sink of each channel kind.
 SINKS: dict[str, Destination] = {
-    sink.kind: sink for sink in (SLACK, SLACK_APP, TEAMS, WEBHOOK, SPLUNK)
+    sink.kind: sink for sink in (SLACK, SLACK_APP, TEAMS, WEBHOOK, SPLUNK, DATADOG, SENTINEL)
 }
 
 

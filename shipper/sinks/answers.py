@@ -36,10 +36,17 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """The endpoint accepted the message."""
+    """The endpoint accepted the message.
+
+    ``late`` counts its events whose own time the service would not keep (too old or
+    too far ahead), sent with the time of sending instead (their own time kept beside it);
+    ``cut`` those the service is known to cut short (a value over its limit), sent whole.
+    """
 
     status: int
     reason: str
+    late: int = 0
+    cut: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,9 @@ class Rendered:
     array; ``gzip`` compresses the body (``Content-Encoding: gzip``). ``key`` names
     the conversation the request belongs to and ``status`` what that conversation's
     first message should show now, for an exchange that keeps conversations (a Slack
-    app's threads).
+    app's threads). ``refused`` says why the one alert it covers must not be sent at
+    all (alone it is over the service's limit for one event, which would cut it
+    short): delivery dead-letters it with that reason, without posting.
     """
 
     payload: Any
@@ -47,6 +49,7 @@ class Rendered:
     gzip: bool = False
     key: str | None = None
     status: str | None = None
+    refused: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
