@@ -56,6 +56,7 @@ class WorkerStats:
     delivered_messages: int = 0
     retries: int = 0
     dead_lettered: int = 0
+    summarized_events: int = 0  # counted into flood-control summaries instead of posted
     failures: Counter[str] = field(default_factory=Counter)
     last_success: float | None = None
     failing_since: float | None = None

@@ -1,0 +1,359 @@
+"""Flood control's decisions: which events are posted in full, which are counted, and the
+summaries owed.
+
+Pure: no file, socket or clock; the caller passes ``now`` (unix seconds of the
+run's clock, when the worker handles the event; an event's own timestamp is
+never used, so a forged one cannot escape a window). A group is the values of
+the ``burst_by`` fields; its window opens with its first event. The first
+``burst_limit`` events of a group in a window are posted in full, the rest are
+counted, and when the window ends a summary of the counted ones is owed
+(``due``). Every event handed to ``record`` is thus either posted in full or
+counted in exactly one summary.
+
+Group values come from hostile events, so memory stays bounded: a group key is
+cut to ``GROUP_MAX_CHARS``; past ``MAX_GROUPS`` open windows a new group shares
+the window of ``OTHER_GROUPS``; a summary names at most ``MAX_ACTORS`` actors
+(the rest are counted as others); and summaries that could not be posted yet
+merge by group, past ``MAX_GROUPS`` into ``OTHER_GROUPS``. Nothing is dropped:
+a line can change which summary counts it, never whether it is counted.
+
+``FloodState`` also carries ``pending``, the backlog position a counted run
+started at and its length: the worker saves it with the counts before it
+acknowledges the run, so that after a crash the run is acknowledged, not
+counted again (``flooding``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shipper.config.model import DeliveryConfig, FieldPath
+from shipper.routing.event import Alert, lookup
+from shipper.sinks.base import FloodControl
+from shipper.sinks.summary import FloodSummary
+
+MAX_GROUPS = 200
+GROUP_MAX_CHARS = 200
+ACTOR_MAX_CHARS = 64
+MAX_ACTORS = 20
+OTHER_GROUPS = "(other groups)"
+MISSING = "(none)"
+STATE_VERSION = 1
+
+# Names in burst_by that mean a field as ``[fields]`` locates it, not a path in the event.
+_NAMED: dict[FieldPath, Any] = {
+    ("action",): lambda a: a.action,
+    ("severity",): lambda a: a.severity.label,
+    ("actor",): lambda a: a.actor,
+    ("status",): lambda a: a.status,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FloodSettings:
+    """A channel's effective flood control; ``limit`` 0 is off."""
+
+    limit: int
+    window: float
+    by: tuple[FieldPath, ...]
+
+    @property
+    def is_on(self) -> bool:
+        return self.limit > 0
+
+
+def flood_settings(delivery: DeliveryConfig, default: FloodControl) -> FloodSettings:
+    """The channel's own (or ``[delivery]``'s) keys where given, else its sink's ``default``."""
+    return FloodSettings(
+        limit=default.limit if delivery.burst_limit is None else delivery.burst_limit,
+        window=default.window if delivery.burst_window is None else delivery.burst_window,
+        by=(
+            tuple(tuple(p.split(".")) for p in default.by)
+            if delivery.burst_by is None
+            else delivery.burst_by
+        ),
+    )
+
+
+def group_of(alert: Alert, by: Sequence[FieldPath]) -> str:
+    """The group ``alert`` belongs to: its ``by`` values, joined, cut to ``GROUP_MAX_CHARS``."""
+    parts = []
+    for path in by:
+        named = _NAMED.get(path)
+        parts.append(_part(named(alert) if named is not None else lookup(alert.raw, path)))
+    return " / ".join(parts)[:GROUP_MAX_CHARS]
+
+
+def _part(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return value[:GROUP_MAX_CHARS] or MISSING
+    if isinstance(value, bool | int | float):
+        return str(value)[:GROUP_MAX_CHARS]
+    return orjson.dumps(value).decode()[:GROUP_MAX_CHARS]
+
+
+@dataclass(slots=True)
+class GroupWindow:
+    """One group's window: what was posted in full and what was counted in it."""
+
+    group: str
+    start: float
+    end: float
+    full: int = 0
+    counted: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    severities: dict[str, int] = field(default_factory=dict)
+    actors: dict[str, int] = field(default_factory=dict)
+    other_actors: int = 0
+
+    def count(self, alert: Alert, now: float) -> None:
+        if not self.counted:
+            self.first = now
+        self.counted += 1
+        self.last = now
+        label = alert.severity.label
+        self.severities[label] = self.severities.get(label, 0) + 1
+        if alert.actor is not None:
+            self._add_actor(alert.actor[:ACTOR_MAX_CHARS], 1)
+
+    def merge(self, other: GroupWindow) -> None:
+        """Fold ``other`` (a later window of summaries not yet posted) into this one."""
+        if other.counted:
+            self.first = min(self.first, other.first) if self.counted else other.first
+            self.last = max(self.last, other.last)
+        self.counted += other.counted
+        self.start, self.end = min(self.start, other.start), max(self.end, other.end)
+        for label, n in other.severities.items():
+            self.severities[label] = self.severities.get(label, 0) + n
+        for actor, n in other.actors.items():
+            self._add_actor(actor, n)
+        self.other_actors += other.other_actors
+
+    def summary(self) -> FloodSummary:
+        def ranked(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
+            return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+        return FloodSummary(
+            group=self.group,
+            count=self.counted,
+            window=self.end - self.start,
+            first=self.first,
+            last=self.last,
+            severities=ranked(self.severities),
+            actors=ranked(self.actors),
+            other_actors=self.other_actors,
+        )
+
+    def _add_actor(self, actor: str, n: int) -> None:
+        if actor in self.actors or len(self.actors) < MAX_ACTORS:
+            self.actors[actor] = self.actors.get(actor, 0) + n
+        else:
+            self.other_actors += n
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A counted run about to be acknowledged: where the backlog's head was, and how many."""
+
+    position: tuple[int, int]
+    count: int
+
+
+class FloodState:
+    """One channel's open windows and owed summaries; see the module docstring."""
+
+    def __init__(self, settings: FloodSettings) -> None:
+        self.settings = settings
+        self.windows: dict[str, GroupWindow] = {}
+        self.owed: dict[str, GroupWindow] = {}
+        self.pending: Pending | None = None
+
+    def plan(self, alerts: Sequence[Alert], now: float) -> tuple[bool, int]:
+        """``(counted, n)``: the leading ``n`` alerts are all counted, or all posted in full.
+
+        Changes nothing: ``record`` what was done, once it was.
+        """
+        self.roll(now)
+        if not self.settings.is_on:
+            return False, len(alerts)
+        used: dict[str, int] = {}
+        kind: bool | None = None
+        n = 0
+        for alert in alerts:
+            key = self._key(alert, used)
+            window = self.windows.get(key)
+            counted = (window.full if window else 0) + used.get(key, 0) >= self.settings.limit
+            if kind is None:
+                kind = counted
+            elif counted != kind:
+                break
+            if not counted:
+                used[key] = used.get(key, 0) + 1
+            n += 1
+        return bool(kind), n
+
+    def record(self, alerts: Iterable[Alert], now: float, *, counted: bool) -> None:
+        """``alerts`` were posted in full (or dead-lettered), or ``counted``."""
+        self.roll(now)
+        for alert in alerts:
+            key = self._key(alert, {})
+            window = self.windows.get(key)
+            if window is None:
+                window = GroupWindow(key, now, now + self.settings.window)
+                self.windows[key] = window
+            if counted:
+                window.count(alert, now)
+            else:
+                window.full += 1
+
+    def roll(self, now: float) -> None:
+        """Close the windows that ended by ``now`` (or start after it: the clock went back)."""
+        for key, window in list(self.windows.items()):
+            if now >= window.end or now < window.start:
+                del self.windows[key]
+                self._owe(window)
+
+    def close_all(self) -> None:
+        """End every open window now: the input ended (or the run stops)."""
+        for window in self.windows.values():
+            self._owe(window)
+        self.windows.clear()
+
+    def due(self, now: float) -> FloodSummary | None:
+        """The oldest summary owed by ``now``, if any; ``settle`` it once posted."""
+        self.roll(now)
+        for window in self.owed.values():
+            return window.summary()
+        return None
+
+    def settle(self, group: str) -> None:
+        """The summary of ``group`` was posted (or dead-lettered)."""
+        self.owed.pop(group, None)
+
+    def next_due(self) -> float | None:
+        """When the next summary falls due (unix seconds), if one will."""
+        if self.owed:
+            return 0.0
+        ends = [w.end for w in self.windows.values() if w.counted]
+        return min(ends) if ends else None
+
+    @property
+    def counting(self) -> bool:
+        """Whether any window holds counted events."""
+        return any(w.counted for w in self.windows.values())
+
+    def _key(self, alert: Alert, new: dict[str, int]) -> str:
+        key = group_of(alert, self.settings.by)
+        if key in self.windows or key in new:
+            return key
+        return OTHER_GROUPS if len(self.windows) + len(new) >= MAX_GROUPS else key
+
+    def _owe(self, window: GroupWindow) -> None:
+        if not window.counted:
+            return
+        key = window.group
+        if key not in self.owed and len(self.owed) >= MAX_GROUPS:
+            key = OTHER_GROUPS
+            window.group = key
+        if key in self.owed:
+            self.owed[key].merge(window)
+        else:
+            self.owed[key] = window
+
+    def to_json(self) -> bytes:
+        """The state as saved in the state directory."""
+        pending = self.pending
+        return orjson.dumps(
+            {
+                "version": STATE_VERSION,
+                "windows": [_window_json(w) for w in self.windows.values()],
+                "owed": [_window_json(w) for w in self.owed.values()],
+                "pending": None
+                if pending is None
+                else {"position": list(pending.position), "count": pending.count},
+            }
+        )
+
+    def load_json(self, data: bytes) -> None:
+        """Take the state saved by ``to_json``; ``ValueError`` if it is not one."""
+        doc = orjson.loads(data)
+        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
+            raise ValueError("not a flood-control state of this version")
+        windows = [_window_from(w) for w in _list(doc.get("windows"))]
+        owed = [_window_from(w) for w in _list(doc.get("owed"))]
+        pending = doc.get("pending")
+        if pending is not None:
+            position: Any = _dict(pending).get("position")
+            count: Any = _dict(pending).get("count")
+            if not (
+                isinstance(position, list)
+                and len(position) == 2
+                and all(_is_int(p) for p in position)
+                and _is_int(count)
+            ):
+                raise ValueError("pending is not a position and a count")
+            self.pending = Pending((position[0], position[1]), count)
+        self.windows = {w.group: w for w in windows[: MAX_GROUPS + 1]}
+        self.owed = {}
+        for window in owed:
+            self._owe(window)
+
+
+def _window_json(w: GroupWindow) -> dict[str, Any]:
+    return {
+        "group": w.group,
+        "start": w.start,
+        "end": w.end,
+        "full": w.full,
+        "counted": w.counted,
+        "first": w.first,
+        "last": w.last,
+        "severities": w.severities,
+        "actors": w.actors,
+        "other_actors": w.other_actors,
+    }
+
+
+def _window_from(data: Any) -> GroupWindow:
+    d = _dict(data)
+    group = d.get("group")
+    times: list[Any] = [d.get(k) for k in ("start", "end", "first", "last")]
+    counts: list[Any] = [d.get(k) for k in ("full", "counted", "other_actors")]
+    severities, actors = _dict(d.get("severities")), _dict(d.get("actors"))
+    if (
+        not isinstance(group, str)
+        or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times)
+        or not all(_is_int(c) and c >= 0 for c in counts)
+        or not all(_is_int(n) and n >= 0 for n in [*severities.values(), *actors.values()])
+    ):
+        raise ValueError("a window is damaged")
+    start, end, first, last = (float(t) for t in times)
+    window = GroupWindow(group[:GROUP_MAX_CHARS], start, end, counts[0], counts[1], first, last)
+    window.severities = {str(k)[:32]: v for k, v in list(severities.items())[:16]}
+    window.other_actors = counts[2]
+    for actor, n in actors.items():
+        window._add_actor(str(actor)[:ACTOR_MAX_CHARS], n)
+    return window
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected an object")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
