@@ -11,9 +11,9 @@ own (a webhook) gets the summary as one JSON object (``summary_object``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from shipper.config.model import ChannelConfig
@@ -71,7 +71,7 @@ def summary_line(summary: FloodSummary, group: str | None = None) -> str:
 
 def format_time(unix: float) -> str:
     """A summary's first or last time: UTC, to the second (ISO 8601)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix))
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def format_counts(pairs: Sequence[tuple[str, int]], others: int = 0) -> list[str]:

@@ -54,7 +54,12 @@ PURE = {
     "shipper.sinks.teams_cards",
     "shipper.sinks.teams_schema",
     "shipper.sinks.webhook",
+    "shipper.sinks.summary",
+    "shipper.sinks.slack_summary",
+    "shipper.sinks.teams_summary",
     "shipper.delivery.backoff",
+    "shipper.delivery.flood",
+    "shipper.delivery.flood_sim",
     "shipper.delivery.retries",
     "shipper.ops.redaction",
 }
