@@ -18,10 +18,18 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.e2e.cli import clean_env, run_async, shipper, spawn, start_watched, stop_watched
+from tests.e2e.cli import (
+    clean_env,
+    free_port,
+    run_async,
+    shipper,
+    spawn,
+    start_watched,
+    stop_watched,
+)
 from tests.e2e.inputs import audit_line, config_file
 from tests.integration.fake_webhook import FakeWebhook, Reply, Request
-from tests.support.waiting import poll_until
+from tests.support.waiting import get, poll_until
 
 SLACK = "/services/T0FLOOD/B0FLOOD/floodSECRETpath"
 FLOOD = 20_000
@@ -50,13 +58,15 @@ class RateLimitedSlack(FakeWebhook):
         return Reply(200, "ok")
 
 
-def flood_config(tmp_path: Path, *, channel_keys: str = "", log: Path | None = None) -> Path:
+def flood_config(
+    tmp_path: Path, *, channel_keys: str = "", log: Path | None = None, extra: str = ""
+) -> Path:
     delivery = 'retry_initial = "50ms"\nretry_max = "1s"\ndrain_timeout = "30s"\ntimeout = "5s"'
     channels = f"""[channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
 {channel_keys}
-"""
+{extra}"""
     return config_file(tmp_path, delivery=delivery, channels=channels, log=log)
 
 
@@ -183,6 +193,34 @@ def test_flood_keys_are_taken_in_delivery_and_per_channel(tmp_path: Path) -> Non
     )
     result = shipper("check", "-c", str(config), env=clean_env({"SLACK_URL": "https://x.test/"}))
     assert result.returncode == 0, result.stderr.decode()
+
+
+async def test_metrics_count_the_summarized_events(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(flood_lines(25))
+    port = free_port()
+    config = flood_config(
+        tmp_path,
+        log=log,
+        channel_keys='max_rate = 0\nburst_window = "1h"',
+        extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n',
+    )
+    line = b'shipper_events_summarized_total{channel="security"} 15.0'
+
+    async def summarized() -> bool:
+        try:
+            _, body = await get(f"http://127.0.0.1:{port}/metrics")
+        except OSError:
+            return False
+        return line in body
+
+    async with FakeWebhook(Reply(200, "ok")) as slack:
+        env = clean_env({"SLACK_URL": slack.to(SLACK)})
+        proc, watch = await start_watched(config, env)
+        await poll_until(summarized, deadline=20)
+        status, err = await stop_watched(proc, watch)
+    assert status == 0, err.decode()
+    assert accounted(slack.requests)[1] == {FLOOD_ACTION: 15}
 
 
 @pytest.mark.parametrize(
