@@ -42,7 +42,6 @@ ACTOR_MAX_CHARS = 64
 MAX_ACTORS = 20
 OTHER_GROUPS = "(other groups)"
 MISSING = "(none)"
-STATE_VERSION = 1
 
 # Names in burst_by that mean a field as ``[fields]`` locates it, not a path in the event.
 _NAMED: dict[FieldPath, Any] = {
@@ -218,12 +217,12 @@ class FloodState:
         for key, window in list(self.windows.items()):
             if now >= window.end or now < window.start:
                 del self.windows[key]
-                self._owe(window)
+                self.owe(window)
 
     def close_all(self) -> None:
         """End every open window now: the input ended (or the run stops)."""
         for window in self.windows.values():
-            self._owe(window)
+            self.owe(window)
         self.windows.clear()
 
     def due(self, now: float) -> FloodSummary | None:
@@ -255,7 +254,8 @@ class FloodState:
             return key
         return OTHER_GROUPS if len(self.windows) + len(new) >= MAX_GROUPS else key
 
-    def _owe(self, window: GroupWindow) -> None:
+    def owe(self, window: GroupWindow) -> None:
+        """Owe the summary of ``window`` (merged with one owed already for its group)."""
         if not window.counted:
             return
         key = window.group
@@ -266,94 +266,3 @@ class FloodState:
             self.owed[key].merge(window)
         else:
             self.owed[key] = window
-
-    def to_json(self) -> bytes:
-        """The state as saved in the state directory."""
-        pending = self.pending
-        return orjson.dumps(
-            {
-                "version": STATE_VERSION,
-                "windows": [_window_json(w) for w in self.windows.values()],
-                "owed": [_window_json(w) for w in self.owed.values()],
-                "pending": None
-                if pending is None
-                else {"position": list(pending.position), "count": pending.count},
-            }
-        )
-
-    def load_json(self, data: bytes) -> None:
-        """Take the state saved by ``to_json``; ``ValueError`` if it is not one."""
-        doc = orjson.loads(data)
-        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            raise ValueError("not a flood-control state of this version")
-        windows = [_window_from(w) for w in _list(doc.get("windows"))]
-        owed = [_window_from(w) for w in _list(doc.get("owed"))]
-        pending = doc.get("pending")
-        if pending is not None:
-            position: Any = _dict(pending).get("position")
-            count: Any = _dict(pending).get("count")
-            if not (
-                isinstance(position, list)
-                and len(position) == 2
-                and all(_is_int(p) for p in position)
-                and _is_int(count)
-            ):
-                raise ValueError("pending is not a position and a count")
-            self.pending = Pending((position[0], position[1]), count)
-        self.windows = {w.group: w for w in windows[: MAX_GROUPS + 1]}
-        self.owed = {}
-        for window in owed:
-            self._owe(window)
-
-
-def _window_json(w: GroupWindow) -> dict[str, Any]:
-    return {
-        "group": w.group,
-        "start": w.start,
-        "end": w.end,
-        "full": w.full,
-        "counted": w.counted,
-        "first": w.first,
-        "last": w.last,
-        "severities": w.severities,
-        "actors": w.actors,
-        "other_actors": w.other_actors,
-    }
-
-
-def _window_from(data: Any) -> GroupWindow:
-    d = _dict(data)
-    group = d.get("group")
-    times: list[Any] = [d.get(k) for k in ("start", "end", "first", "last")]
-    counts: list[Any] = [d.get(k) for k in ("full", "counted", "other_actors")]
-    severities, actors = _dict(d.get("severities")), _dict(d.get("actors"))
-    if (
-        not isinstance(group, str)
-        or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times)
-        or not all(_is_int(c) and c >= 0 for c in counts)
-        or not all(_is_int(n) and n >= 0 for n in [*severities.values(), *actors.values()])
-    ):
-        raise ValueError("a window is damaged")
-    start, end, first, last = (float(t) for t in times)
-    window = GroupWindow(group[:GROUP_MAX_CHARS], start, end, counts[0], counts[1], first, last)
-    window.severities = {str(k)[:32]: v for k, v in list(severities.items())[:16]}
-    window.other_actors = counts[2]
-    for actor, n in actors.items():
-        window._add_actor(str(actor)[:ACTOR_MAX_CHARS], n)
-    return window
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("expected an object")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError("expected a list")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -20,6 +20,7 @@ lost from the spool and read again from the source after a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from pathlib import Path
 from shipper.clock import Clock
 from shipper.config.severity import Severity
 from shipper.delivery.flood import FloodSettings, FloodState, Pending
+from shipper.delivery.flood_json import load_state, state_json
 from shipper.durable import read_private, write_atomic
 from shipper.errors import SpoolError
 from shipper.routing.event import Alert
@@ -37,8 +39,9 @@ from shipper.spool.backlog import Backlog
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "flood.json"
-# Events counted per step: one state save and one acknowledgement each.
-COUNT_CHUNK = 1000
+# Events counted per step (one commit, one state save and one acknowledgement each): as
+# many as the spool hands a reader at the end of its files, so memory stays as bounded.
+COUNT_CHUNK = 256
 
 
 class FloodGate:
@@ -73,7 +76,7 @@ class FloodGate:
             )
             return
         try:
-            self.state.load_json(data)
+            load_state(self.state, data)
         except ValueError as exc:
             logger.error(
                 "channel %s: the saved flood-control counts are damaged (%s); starting without "
@@ -120,6 +123,26 @@ class FloodGate:
         state.pending = None
         return n
 
+    async def wait(self, backlog: Backlog) -> None:
+        """Wait for events in ``backlog``, or until the next summary is due."""
+        due = self.state.next_due()
+        if due is None:
+            await backlog.wait()
+            return
+        delay = due - self._clock.time()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(backlog.wait(), delay)
+
+    def next_summary(self, backlog: Backlog) -> FloodSummary | None:
+        """The summary to post now, if one is due; at the end of the input, every open one."""
+        state = self.state
+        summary = state.due(self._clock.time())
+        if summary is None and backlog.closed and not len(backlog) and state.counting:
+            state.close_all()
+            summary = state.due(self._clock.time())
+        return summary
+
     def full_run(self, alerts: Sequence[Alert]) -> int:
         """How many leading ``alerts`` are posted in full now (0: the head is counted)."""
         counted, n = self.state.plan(alerts, self._clock.time())
@@ -130,7 +153,7 @@ class FloodGate:
         if self._path is None:
             return
         try:
-            await asyncio.to_thread(write_atomic, self._path, self.state.to_json())
+            await asyncio.to_thread(write_atomic, self._path, state_json(self.state))
         except OSError as exc:
             logger.error(
                 "channel %s: could not save the flood-control counts (%s); they are kept in "

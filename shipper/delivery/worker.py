@@ -16,7 +16,6 @@ flood control holds back instead of posting them, and posts each summary owed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -120,37 +119,28 @@ class ChannelWorker:
                 await self._clock.sleep(pause)
 
     async def _wait(self) -> None:
-        """Wait for alerts, or until the next flood summary is due."""
-        due = self._flood.state.next_due() if self._flood is not None else None
-        if due is None:
+        if self._flood is None:
             await self._backlog.wait()
-            return
-        delay = due - self._clock.time()
-        if delay > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._backlog.wait(), delay)
+        else:
+            await self._flood.wait(self._backlog)
 
     async def _flood_step(self, flood: FloodGate) -> bool:
         """Post a summary that is due, or count the head of the backlog; whether it did."""
-        state = flood.state
-        summary = state.due(self._clock.time())
-        if summary is None and self._backlog.closed and not len(self._backlog) and state.counting:
-            state.close_all()  # the input ended: summarize the open windows now
-            summary = state.due(self._clock.time())
-        if summary is not None:
-            await self._pace()
-            self._posting = True
-            try:
-                rendered = render_summary(self._sink, self.channel, summary)
-                pause = await self._post(rendered, [summary_alert(summary)], summary)
-            finally:
-                self._posting = False
-            if pause is not None and not self._retiring:
-                await self._clock.sleep(pause)
-            return True
-        counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
-        self.stats.summarized_events += counted
-        return counted > 0
+        summary = flood.next_summary(self._backlog)
+        if summary is None:
+            counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
+            self.stats.summarized_events += counted
+            return counted > 0
+        await self._pace()
+        self._posting = True
+        try:
+            rendered = render_summary(self._sink, self.channel, summary)
+            pause = await self._post(rendered, [summary_alert(summary)], summary)
+        finally:
+            self._posting = False
+        if pause is not None and not self._retiring:
+            await self._clock.sleep(pause)
+        return True
 
     async def _fill(self) -> None:
         """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""

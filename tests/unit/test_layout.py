@@ -60,6 +60,7 @@ PURE = {
     "shipper.delivery.backoff",
     "shipper.delivery.flood",
     "shipper.delivery.flood_sim",
+    "shipper.delivery.flood_json",
     "shipper.delivery.retries",
     "shipper.ops.redaction",
 }
