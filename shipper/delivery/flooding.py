@@ -103,6 +103,8 @@ class FloodGate:
         is counted.
         """
         state = self.state
+        if not state.settings.is_on:
+            return 0
         now = self._clock.time()
         counted, n = state.plan(await backlog.peek(1), now)
         if not counted or not n:

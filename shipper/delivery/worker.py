@@ -127,13 +127,15 @@ class ChannelWorker:
     async def _flood_step(self, flood: FloodGate) -> bool:
         """Post a summary that is due, or count the head of the backlog; whether it did."""
         summary = flood.next_summary(self._backlog)
-        if summary is None:
-            counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
-            self.stats.summarized_events += counted
-            return counted > 0
-        await self._pace()
+        if summary is not None:
+            await self._pace()
+        # Like a post, counting is let finish by a retire: its save and ack belong together.
         self._posting = True
         try:
+            if summary is None:
+                counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
+                self.stats.summarized_events += counted
+                return counted > 0
             rendered = render_summary(self._sink, self.channel, summary)
             pause = await self._post(rendered, [summary_alert(summary)], summary)
         finally:
