@@ -200,6 +200,8 @@ class FloodState:
 
     def record(self, alerts: Iterable[Alert], now: float, *, counted: bool) -> None:
         """``alerts`` were posted in full (or dead-lettered), or ``counted``."""
+        if not self.settings.is_on:
+            return  # nothing to count: windows would only take memory
         self.roll(now)
         for alert in alerts:
             key = self._key(alert, {})

@@ -57,6 +57,7 @@ class WorkerStats:
     retries: int = 0
     dead_lettered: int = 0
     summarized_events: int = 0  # counted into flood-control summaries instead of posted
+    summaries_owed: int = 0  # flood-control summaries due and not posted yet
     failures: Counter[str] = field(default_factory=Counter)
     last_success: float | None = None
     failing_since: float | None = None

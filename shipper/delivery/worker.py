@@ -128,6 +128,7 @@ class ChannelWorker:
         """Post a summary that is due, or count the head of the backlog; whether it did."""
         summary = flood.next_summary(self._backlog)
         if summary is not None:
+            self.stats.summaries_owed = len(flood.state.owed)  # until one is posted
             await self._pace()
         # Like a post, counting is let finish by a retire: its save and ack belong together.
         self._posting = True
@@ -140,6 +141,7 @@ class ChannelWorker:
             pause = await self._post(rendered, [summary_alert(summary)], summary)
         finally:
             self._posting = False
+        self.stats.summaries_owed = len(flood.state.owed)
         if pause is not None and not self._retiring:
             await self._clock.sleep(pause)
         return True

@@ -144,6 +144,28 @@ async def test_end_of_stdin_summarizes_the_open_window(tmp_path: Path) -> None:
     assert texts == [f"{FLOOD_ACTION}: 15 more in 3600s"]
 
 
+async def test_a_summary_the_channel_refused_at_exit_is_posted_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    config = flood_config(tmp_path, channel_keys='max_rate = 0\nburst_window = "1h"')
+    config.write_text(config.read_text().replace('drain_timeout = "30s"', 'drain_timeout = "2s"'))
+    async with FakeWebhook(Reply(200, "ok")) as slack:
+        slack.script(SLACK, Reply(200, "ok"))
+        slack.always(SLACK, Reply(503, "down"))
+        env = clean_env({"SLACK_URL": slack.to(SLACK)})
+        args = ("run", "-c", str(config), "--input", "-")
+        status, _, err = await run_async(*args, env=env, stdin=flood_lines(25))
+        assert status == 1, err.decode()  # undelivered work left: the summary
+        assert b"1 flood-control summary message(s) not delivered yet" in err
+        slack.always(SLACK, Reply(200, "ok"))
+        status, _, err = await run_async(*args, env=env, stdin=b"")
+    assert status == 0, err.decode()
+    # The first post (10 in full) and the last (the summary, taken by the second run).
+    posted, _, texts = accounted([slack.requests[0], slack.requests[-1]])
+    assert sorted(posted) == list(range(10))
+    assert texts == [f"{FLOOD_ACTION}: 15 more in 3600s"]
+
+
 async def test_kill_9_mid_flood_loses_nothing_and_counts_nothing_twice(tmp_path: Path) -> None:
     """A tailed file, killed while the flood is being counted, then run again to the end."""
     log = tmp_path / "audit.jsonl"
