@@ -47,7 +47,8 @@ def route_stream(
         routed = intake.process(lines)
         if stats_only:
             for r in routed:
-                floods.take(r.alert, r.channels)
+                if floods.wants(r.channels):
+                    floods.take(r.alert, r.channels)
         else:
             out.write(
                 b"".join(

@@ -34,6 +34,10 @@ class FloodSimulation:
                 self._states[channel.name] = FloodState(settings)
         self._now = 0.0
 
+    def wants(self, channels: Iterable[str]) -> bool:
+        """Whether an event going to ``channels`` meets any flood control (else skip ``take``)."""
+        return any(name in self._states for name in channels)
+
     def take(self, alert: Alert, channels: Iterable[str]) -> None:
         """``alert`` went to ``channels``."""
         states = [(name, self._states[name]) for name in channels if name in self._states]
