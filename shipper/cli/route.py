@@ -40,15 +40,14 @@ def route_stream(
     intake = Intake(config)
     splitter = LineSplitter(config.source.max_line_bytes)
     dumps = orjson.dumps
-    floods = FloodSimulation(config.channels)
+    floods = FloodSimulation(config.channels, config.fields.timestamp)
     while True:
         chunk = src.read(CHUNK_BYTES)
         lines = splitter.feed(chunk) if chunk else splitter.finish()
         routed = intake.process(lines)
         if stats_only:
             for r in routed:
-                if floods.wants(r.channels):
-                    floods.take(r.alert, r.channels)
+                floods.take(r)
         else:
             out.write(
                 b"".join(

@@ -25,13 +25,15 @@ counted again (``flooding``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from shipper.config.model import DeliveryConfig, FieldPath
+from shipper.config.severity import Severity
 from shipper.routing.event import Alert, lookup
 from shipper.sinks.base import FloodControl
 from shipper.sinks.summary import FloodSummary
@@ -43,13 +45,29 @@ MAX_ACTORS = 20
 OTHER_GROUPS = "(other groups)"
 MISSING = "(none)"
 
+_BY_ACTION: tuple[FieldPath, ...] = (("action",),)
 # Names in burst_by that mean a field as ``[fields]`` locates it, not a path in the event.
-_NAMED: dict[FieldPath, Any] = {
+_NAMED: dict[FieldPath, Any] = {  # each takes a Grouped
     ("action",): lambda a: a.action,
     ("severity",): lambda a: a.severity.label,
     ("actor",): lambda a: a.actor,
     ("status",): lambda a: a.status,
 }
+
+
+class Grouped(Protocol):
+    """What grouping reads of an event: an ``Alert``, or what ``route --stats`` has of one."""
+
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def actor(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +96,10 @@ def flood_settings(delivery: DeliveryConfig, default: FloodControl) -> FloodSett
     )
 
 
-def group_of(alert: Alert, by: Sequence[FieldPath]) -> str:
+def group_of(alert: Grouped, by: Sequence[FieldPath]) -> str:
     """The group ``alert`` belongs to: its ``by`` values, joined, cut to ``GROUP_MAX_CHARS``."""
+    if by == _BY_ACTION:  # the default, and by far the most common
+        return alert.action[:GROUP_MAX_CHARS] or MISSING
     parts = []
     for path in by:
         named = _NAMED.get(path)
@@ -173,6 +193,22 @@ class FloodState:
         self.windows: dict[str, GroupWindow] = {}
         self.owed: dict[str, GroupWindow] = {}
         self.pending: Pending | None = None
+        # roll() scans the windows only once one may have ended: at _next_end, or when
+        # the clock went back (below _last_now). -inf: scan next time.
+        self._next_end = -math.inf
+        self._last_now = -math.inf
+
+    def restore(self, windows: Iterable[GroupWindow], owed: Iterable[GroupWindow]) -> None:
+        """Take saved windows and owed summaries (bounded as when they were made)."""
+        self.windows = {}
+        for window in windows:
+            if len(self.windows) > MAX_GROUPS:
+                break
+            self.windows[window.group] = window
+        self.owed = {}
+        for window in owed:
+            self.owe(window)
+        self._next_end = -math.inf
 
     def plan(self, alerts: Sequence[Alert], now: float) -> tuple[bool, int]:
         """``(counted, n)``: the leading ``n`` alerts are all counted, or all posted in full.
@@ -207,19 +243,43 @@ class FloodState:
             key = self._key(alert, {})
             window = self.windows.get(key)
             if window is None:
-                window = GroupWindow(key, now, now + self.settings.window)
-                self.windows[key] = window
+                window = self._open(key, now)
             if counted:
                 window.count(alert, now)
             else:
                 window.full += 1
 
+    def take(self, event: Grouped, now: float) -> bool:
+        """Decide and record one event handled at once (``route --stats``); whether it is
+        counted. Only the number is kept of what is counted, not the summary's details."""
+        self.roll(now)
+        if not self.settings.is_on:
+            return False
+        key = self._key(event, {})
+        window = self.windows.get(key) or self._open(key, now)
+        if window.full < self.settings.limit:
+            window.full += 1
+            return False
+        window.counted += 1
+        return True
+
     def roll(self, now: float) -> None:
         """Close the windows that ended by ``now`` (or start after it: the clock went back)."""
+        if self._last_now <= now < self._next_end:
+            self._last_now = now
+            return
+        self._last_now = now
         for key, window in list(self.windows.items()):
             if now >= window.end or now < window.start:
                 del self.windows[key]
                 self.owe(window)
+        self._next_end = min((w.end for w in self.windows.values()), default=math.inf)
+
+    def _open(self, key: str, now: float) -> GroupWindow:
+        window = GroupWindow(key, now, now + self.settings.window)
+        self.windows[key] = window
+        self._next_end = min(self._next_end, window.end)
+        return window
 
     def close_all(self) -> None:
         """End every open window now: the input ended (or the run stops)."""
@@ -250,7 +310,7 @@ class FloodState:
         """Whether any window holds counted events."""
         return any(w.counted for w in self.windows.values())
 
-    def _key(self, alert: Alert, new: dict[str, int]) -> str:
+    def _key(self, alert: Grouped, new: dict[str, int]) -> str:
         key = group_of(alert, self.settings.by)
         if key in self.windows or key in new:
             return key

@@ -16,7 +16,6 @@ import orjson
 from shipper.delivery.flood import (
     ACTOR_MAX_CHARS,
     GROUP_MAX_CHARS,
-    MAX_GROUPS,
     FloodState,
     GroupWindow,
     Pending,
@@ -59,10 +58,7 @@ def load_state(state: FloodState, data: bytes) -> None:
         ):
             raise ValueError("pending is not a position and a count")
         state.pending = Pending((position[0], position[1]), count)
-    state.windows = {w.group: w for w in windows[: MAX_GROUPS + 1]}
-    state.owed = {}
-    for window in owed:
-        state.owe(window)
+    state.restore(windows, owed)
 
 
 def _window_json(w: GroupWindow) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shipper.config.model import ChannelConfig, DeliveryConfig
+from shipper.config.model import ChannelConfig, DeliveryConfig, Fields
 from shipper.config.severity import Severity
 from shipper.delivery.flood import (
     ACTOR_MAX_CHARS,
@@ -22,7 +22,8 @@ from shipper.delivery.flood import (
 )
 from shipper.delivery.flood_json import load_state, state_json
 from shipper.delivery.flood_sim import FloodSimulation, event_time
-from shipper.routing.event import Alert
+from shipper.routing.event import Alert, Event
+from shipper.routing.intake import Routed
 from shipper.sinks.base import CHAT_FLOOD_CONTROL, FLOOD_CONTROL_OFF
 from tests.support.alerts import make_alert
 
@@ -186,11 +187,12 @@ def test_settings_come_from_the_channel_else_the_sink() -> None:
 
 def test_the_offline_replay_uses_the_events_timestamps() -> None:
     channels = (ChannelConfig("chat", "slack", None), ChannelConfig("hook", "webhook", None))
-    sim = FloodSimulation(channels)
+    sim = FloodSimulation(channels, ("ts",))
     for minute in range(2):
         for second in range(15):
-            ts = f"2026-01-01T00:{minute:02d}:{second:02d}Z"
-            sim.take(make_alert(1, "a", timestamp=ts), ("chat", "hook"))
+            raw = {"action": "a", "ts": f"2026-01-01T00:{minute:02d}:{second:02d}Z"}
+            event = Event(1, raw, "a", Severity.HIGH, True)
+            sim.take(Routed(event, Fields(), ("chat", "hook")))
     assert sim.summarized("chat") == 10  # 5 counted in each minute's window
     assert sim.summarized("hook") == 0
 
@@ -205,9 +207,12 @@ def test_the_offline_replay_uses_the_events_timestamps() -> None:
         (None, 5.0),
         ("9" * 100, 5.0),
         ("nan", 5.0),
+        (1767225610, 1767225610.0),
+        (True, 5.0),
+        ({"a": 1}, 5.0),
     ],
 )
-def test_event_time(text: str | None, seconds: float) -> None:
+def test_event_time(text: object, seconds: float) -> None:
     assert event_time(text, 5.0) == seconds
 
 
