@@ -120,16 +120,18 @@ async def one_run(mode: str, events: int, cap: float) -> dict[str, object]:
             proc.kill()
         await proc.wait()
     await runner.cleanup()
+    messages: object = slack.accepted
     if slack.approval_at is not None:
         delay = f"{slack.approval_at - written:.1f} s"
     else:
+        messages = f"{slack.accepted} in {cap:.0f} s, {-(-(events + 1) // 20)} needed"
         # Each message carries batch_max (20) events; at the rate seen so far.
         rate = accepted_by_now / elapsed
         ahead = (events + 1) / 20 - accepted_by_now
         delay = f"> {cap:.0f} s (about {(elapsed + ahead / rate) / 60:.0f} min at {rate:.2f} msg/s)"
     return {
         "mode": mode,
-        "messages": slack.accepted,
+        "messages": messages,
         "refused_429": slack.refused,
         "approval_delay": delay,
     }
