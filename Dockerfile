@@ -1,5 +1,5 @@
 # shipper in a container. Build at the top of the repository:  docker build -t shipper .
-# README.md ("Running as a service") shows `docker run`; deploy/kubernetes/ runs it as a sidecar.
+# docs/running.md ("Container") shows `docker run`; deploy/kubernetes/ runs it as a sidecar.
 FROM python:3.12-slim
 
 # Nothing is written next to the code at run time (the root file system may be read-only).
@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The package and its runtime dependencies only: no test or bench extras in the image.
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml README.md LICENSE /src/
 COPY shipper /src/shipper
 RUN pip install /src && rm -rf /src
 
@@ -33,5 +33,12 @@ USER 10001:10001
 # (30s by default): give `docker stop` more than that (--time 40).
 STOPSIGNAL SIGTERM
 # No HEALTHCHECK: /healthz exists only when the mounted config has [metrics] listen.
-# Kubernetes probes it directly (deploy/kubernetes/).
-ENTRYPOINT ["shipper", "run"]
+# Kubernetes probes /livez directly (deploy/kubernetes/).
+# The image's command is shipper itself and `run` is only the default, so every other
+# command runs in the same image with the same config and state:
+#   docker run --rm --env-file shipper.env -v ...config.toml:/etc/shipper/config.toml:ro shipper check
+#   docker exec shipper shipper replay security        (in the running container)
+# Arguments after the image name replace `run`: start them with the command, e.g.
+#   docker run ... shipper run --log-format json
+ENTRYPOINT ["shipper"]
+CMD ["run"]

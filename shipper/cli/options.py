@@ -20,12 +20,13 @@ from shipper.config.load import find_config, load_config
 from shipper.config.model import Config
 from shipper.errors import ConfigError
 from shipper.ops.logs import scrub_secrets, setup_logging
-from shipper.sinks import channel_secrets
+from shipper.sinks import SINKS, channel_secrets
 
 EXIT_OK = 0
 EXIT_UNDELIVERED = 1
 EXIT_CONFIG = 2
 EXIT_DEAD_LETTERED = 3
+
 
 class LogLevel(StrEnum):
     """Log levels accepted by --log-level."""
@@ -71,7 +72,7 @@ def load_or_exit(config_path: Path | None, *, posts: bool) -> Config:
     path = config_path
     try:
         path = find_config(config_path, os.environ)
-        config = load_config(path, os.environ, posts=posts)
+        config = load_config(path, os.environ, kinds=SINKS, posts=posts)
     except ConfigError as exc:
         where = f" {path}" if path else ""
         typer.echo(f"shipper: invalid config{where}:", err=True)

@@ -12,14 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from shipper.config.channel_files import channel_name_problems
-from shipper.config.model import (
-    DEFAULT_MAX_RATE,
-    KINDS,
-    ChannelConfig,
-    DeliveryConfig,
-    Kind,
-    TeamsFormat,
-)
+from shipper.config.kinds import Kinds, KindSpec
+from shipper.config.model import ChannelConfig, DeliveryConfig, TeamsFormat
 from shipper.config.severity import Severity
 from shipper.config.values import (
     Problems,
@@ -48,8 +42,10 @@ _DURATION_KEYS = (
 )
 _DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
 _DELIVERY_KEYS |= {"burst_limit", "burst_window", "burst_by"}
-_CHANNEL_KEYS = {"kind", "url", "label", "min_severity", "actions", "exclude", "format"}
-_CHANNEL_KEYS |= _DELIVERY_KEYS
+# The keys every channel takes; each kind adds its own (``KindSpec.config_keys``).
+_CHANNEL_KEYS = {"kind", "label", "min_severity", "actions", "exclude", *_DELIVERY_KEYS}
+# What a kind's defaults may set, unless [delivery] sets it for every channel.
+_KIND_DEFAULTS = ("max_rate", "batch_max")
 
 
 def parse_delivery(
@@ -130,12 +126,15 @@ def _flood_keys(table: dict[str, Any], prefix: str, problems: Problems) -> dict[
 def parse_channels(
     table: dict[str, Any],
     delivery: DeliveryConfig,
-    rate_is_global: bool,
+    delivery_keys: frozenset[str],
+    kinds: Kinds,
     environ: Mapping[str, str],
     problems: Problems,
     *,
     posts: bool,
 ) -> tuple[ChannelConfig, ...]:
+    """The channels; ``delivery_keys`` are the keys ``[delivery]`` gave, which override every
+    kind's own defaults."""
     if not table:
         problems.error("channels: no channel defined; add at least one [channels.NAME] table")
         return ()
@@ -148,7 +147,7 @@ def parse_channels(
             problems.error(f"channels.{name}: must be a table, got {kind_of(body)}")
             continue
         channel = _channel(
-            name, body, prefix, delivery, rate_is_global, environ, problems, posts=posts
+            name, body, prefix, delivery, delivery_keys, kinds, environ, problems, posts=posts
         )
         if channel is not None:
             channels.append(channel)
@@ -160,38 +159,86 @@ def _channel(
     body: dict[str, Any],
     prefix: str,
     delivery: DeliveryConfig,
-    rate_is_global: bool,
+    delivery_keys: frozenset[str],
+    kinds: Kinds,
     environ: Mapping[str, str],
     problems: Problems,
     *,
     posts: bool,
 ) -> ChannelConfig | None:
-    reject_unknown(body, _CHANNEL_KEYS, prefix, problems)
-    kind_raw = read_string(body, "kind", prefix, environ, problems) if "kind" in body else None
-    if "kind" not in body:
-        problems.error(f"{prefix}kind: missing; expected one of {', '.join(KINDS)}")
-    kind: Kind | None = next((k for k in KINDS if k == kind_raw), None)
-    if kind_raw is not None and kind is None:
-        problems.error(
-            f"{prefix}kind: unknown kind {written(body['kind'])}; "
-            f"expected one of {', '.join(KINDS)}"
-        )
-    url = _channel_url(body, prefix, environ, problems, posts=posts)
+    spec = _kind(body, prefix, kinds, environ, problems)
+    _check_keys(body, prefix, spec, kinds, problems)
+    url = None
+    # An unknown kind's url is still checked: its problems are worth knowing in one go.
+    if "url" in body and (spec is None or "url" in spec.config_keys):
+        url = _channel_url(body, prefix, environ, problems, posts=posts)
     label = read_string(body, "label", prefix, environ, problems) if "label" in body else None
     min_severity = read_severity(body, "min_severity", prefix, environ, problems, Severity.DEBUG)
     actions = _globs(body, "actions", prefix, problems, default=("*",))
     exclude = _globs(body, "exclude", prefix, problems, default=())
-    teams_format = _teams_format(body, prefix, kind, url, environ, problems)
-    # [delivery].max_rate, when given, replaces every kind's own default.
-    base = (
-        delivery
-        if rate_is_global
-        else replace(delivery, max_rate=DEFAULT_MAX_RATE[kind] if kind else None)
-    )
+    teams_format = _teams_format(body, prefix, url, environ, problems)
+    base = delivery
+    if spec is not None:
+        defaults = {k: getattr(spec.limits, k) for k in _KIND_DEFAULTS if k not in delivery_keys}
+        base = replace(delivery, **defaults)
     own = parse_delivery(body, prefix, base, environ, problems)
-    if kind is None:
+    if spec is None:
         return None
-    return ChannelConfig(name, kind, url, label, min_severity, actions, exclude, teams_format, own)
+    settings = spec.parse_settings(body, prefix, environ, problems, posts=posts)
+    return ChannelConfig(
+        name, spec.kind, url, label, min_severity, actions, exclude, teams_format, own, settings
+    )
+
+
+def _kind(
+    body: dict[str, Any],
+    prefix: str,
+    kinds: Kinds,
+    environ: Mapping[str, str],
+    problems: Problems,
+) -> KindSpec | None:
+    names = ", ".join(kinds)
+    if "kind" not in body:
+        problems.error(f"{prefix}kind: missing; expected one of {names}")
+        return None
+    raw = read_string(body, "kind", prefix, environ, problems)
+    if raw is None:
+        return None
+    spec = kinds.get(raw)
+    if spec is None:
+        problems.error(
+            f"{prefix}kind: unknown kind {written(body['kind'])}; expected one of {names}"
+        )
+    return spec
+
+
+def _check_keys(
+    body: dict[str, Any], prefix: str, spec: KindSpec | None, kinds: Kinds, problems: Problems
+) -> None:
+    """Unknown keys are errors; a key of another kind says whose it is."""
+    if spec is None:
+        # Without a kind, any kind's key may be meant: judge only what no kind takes.
+        reject_unknown(
+            body, _CHANNEL_KEYS.union(*(k.config_keys for k in kinds.values())), prefix, problems
+        )
+        return
+    foreign = {}
+    for key in body:
+        owners = [k.kind for k in kinds.values() if key in k.config_keys]
+        if key not in _CHANNEL_KEYS and key not in spec.config_keys and owners:
+            foreign[key] = owners
+    for key, owners in foreign.items():
+        problems.error(
+            f"{prefix}{key}: {spec.kind} channels have no {key} "
+            f"(it is a key of {' and '.join(owners)} channels)"
+        )
+    known = _CHANNEL_KEYS | spec.config_keys
+    reject_unknown({k: v for k, v in body.items() if k not in foreign}, known, prefix, problems)
+    for key in sorted(spec.required_keys - body.keys()):
+        if key == "url":
+            problems.error(f'{prefix}url: missing; the webhook URL, e.g. "${{SLACK_WEBHOOK_URL}}"')
+        else:
+            problems.error(f"{prefix}{key}: missing; {spec.kind} channels need it")
 
 
 def _channel_url(
@@ -202,9 +249,6 @@ def _channel_url(
     *,
     posts: bool,
 ) -> str | None:
-    if "url" not in body:
-        problems.error(f'{prefix}url: missing; the webhook URL, e.g. "${{SLACK_WEBHOOK_URL}}"')
-        return None
     value = body["url"]
     if not isinstance(value, str):
         problems.error(f"{prefix}url: must be a string, got {kind_of(value)}")
@@ -236,15 +280,13 @@ def _globs(
 def _teams_format(
     body: dict[str, Any],
     prefix: str,
-    kind: Kind | None,
     url: str | None,
     environ: Mapping[str, str],
     problems: Problems,
 ) -> TeamsFormat:
+    """The ``format`` of a Teams channel (``_check_keys`` refuses it on other kinds)."""
     choice = "auto"
     if "format" in body:
-        if kind != "teams":
-            problems.error(f"{prefix}format: only teams channels have a format")
         choice = read_string(body, "format", prefix, environ, problems) or "auto"
         if choice not in ("auto", "messagecard", "adaptivecard"):
             problems.error(

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shipper.config.channels import parse_channels, parse_delivery
+from shipper.config.kinds import Kinds
 from shipper.config.model import (
     DEFAULT_UNHEALTHY_AFTER,
     Config,
@@ -68,9 +69,14 @@ def find_config(explicit: Path | None, environ: Mapping[str, str]) -> Path:
     )
 
 
-def load_config(path: Path, environ: Mapping[str, str], *, posts: bool = True) -> Config:
-    """Read and validate ``path``. With ``posts=False`` (dry runs, ``route``) an unset
-    variable in a channel URL is a warning and leaves that URL ``None``."""
+def load_config(
+    path: Path, environ: Mapping[str, str], *, kinds: Kinds, posts: bool = True
+) -> Config:
+    """Read and validate ``path``, its channels being of ``kinds`` (``sinks.SINKS``).
+
+    With ``posts=False`` (dry runs, ``route``) an unset variable in a channel URL
+    is a warning and leaves that URL ``None``.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,14 +88,20 @@ def load_config(path: Path, environ: Mapping[str, str], *, posts: bool = True) -
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     problems = Problems()
-    config = _build(doc, path, environ, problems, posts=posts)
+    config = _build(doc, path, environ, kinds, problems, posts=posts)
     if problems.errors or config is None:
         raise ConfigError(problems.errors)
     return replace(config, warnings=tuple(problems.warnings))
 
 
 def _build(
-    doc: dict[str, Any], path: Path, environ: Mapping[str, str], problems: Problems, *, posts: bool
+    doc: dict[str, Any],
+    path: Path,
+    environ: Mapping[str, str],
+    kinds: Kinds,
+    problems: Problems,
+    *,
+    posts: bool,
 ) -> Config | None:
     reject_unknown(doc, _SECTIONS, "", problems)
     source = _source(read_table(doc, "source", problems), environ, problems)
@@ -99,15 +111,14 @@ def _build(
     default = read_severity(
         severity_table, "default", "severity.", environ, problems, Severity.INFO
     )
-    delivery = parse_delivery(
-        read_table(doc, "delivery", problems), "delivery.", DeliveryConfig(), environ, problems
-    )
+    delivery_table = read_table(doc, "delivery", problems)
+    delivery = parse_delivery(delivery_table, "delivery.", DeliveryConfig(), environ, problems)
     listen, unhealthy_after = _metrics(read_table(doc, "metrics", problems), environ, problems)
-    rate_is_global = "max_rate" in read_table(doc, "delivery", Problems())
     channels = parse_channels(
         read_table(doc, "channels", problems),
         delivery,
-        rate_is_global,
+        frozenset(delivery_table),
+        kinds,
         environ,
         problems,
         posts=posts,

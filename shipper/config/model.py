@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from shipper.config.severity import Severity
 
@@ -26,12 +26,7 @@ class Fields:
     context: FieldPath = ("context",)
 
 
-Kind = Literal["slack", "teams", "webhook"]
 TeamsFormat = Literal["messagecard", "adaptivecard"]
-
-KINDS: tuple[Kind, ...] = ("slack", "teams", "webhook")
-# Messages a second each service tolerates; we stay a little under it (see delivery).
-DEFAULT_MAX_RATE: dict[Kind, float | None] = {"slack": 1.0, "teams": 4.0, "webhook": None}
 # A channel failing this long makes /healthz answer 503: longer than a 429's
 # Retry-After or a webhook's brief outage, short enough to page before a backlog grows.
 DEFAULT_UNHEALTHY_AFTER = 300.0
@@ -60,10 +55,16 @@ class DeliveryConfig:
 
 @dataclass(frozen=True, slots=True)
 class ChannelConfig:
-    """One destination. ``url`` is ``None`` only when its variable was unset in a no-post run."""
+    """One destination.
+
+    ``kind`` names the sink that serves it; ``settings`` holds that kind's own
+    keys, as its sink parsed them (``None`` for a kind with none beyond ``url``).
+    ``url`` is ``None`` when the kind has none, or when its variable was unset in a
+    no-post run.
+    """
 
     name: str
-    kind: Kind
+    kind: str
     url: str | None
     label: str | None = None
     min_severity: Severity = Severity.DEBUG
@@ -71,6 +72,7 @@ class ChannelConfig:
     exclude: tuple[str, ...] = ()
     teams_format: TeamsFormat = "messagecard"
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    settings: Any = None
 
     @property
     def title(self) -> str:

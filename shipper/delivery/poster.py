@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
@@ -23,9 +25,18 @@ import orjson
 from shipper import __version__
 from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
+from shipper.delivery.exchange import EXCHANGES, Exchange, ExchangeContext, ExchangeFactory
 from shipper.errors import PostTimeoutError, TransportError
 from shipper.ops.logs import SecretFilter, host_of
-from shipper.sinks.answers import Answer, GiveUp, Outcome, TimedOut, Unreachable, format_delay
+from shipper.sinks.answers import (
+    Answer,
+    GiveUp,
+    Outcome,
+    Retry,
+    TimedOut,
+    Unreachable,
+    format_delay,
+)
 from shipper.sinks.base import Rendered, Secrets, Sink
 
 # Answers are a word or a short JSON object; never buffer a runaway body.
@@ -53,12 +64,26 @@ class Sender(Protocol):
 
 
 class Poster:
-    """One HTTP session for every channel: ``async with Poster() as poster: ...``."""
+    """One HTTP session for every channel: ``async with Poster() as poster: ...``.
 
-    def __init__(self, *, clock: Clock | None = None, user_agent: str | None = None) -> None:
+    A kind listed in ``exchange.EXCHANGES`` delivers through its exchange, made
+    once per run on first use; every other kind is one POST (``send``).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        user_agent: str | None = None,
+        state_dir: Path | None = None,
+        exchanges: Mapping[str, ExchangeFactory] | None = None,
+    ) -> None:
         self._clock = clock or SystemClock()
         self._user_agent = user_agent or f"shipper/{__version__}"
         self._session: aiohttp.ClientSession | None = None
+        self._context = ExchangeContext(self._clock, state_dir)
+        self._factories = EXCHANGES if exchanges is None else exchanges
+        self._exchanges: dict[str, Exchange] = {}
 
     async def start(self) -> None:
         """Open the session (inside the running event loop)."""
@@ -83,19 +108,52 @@ class Poster:
         await self.aclose()
 
     async def post(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
-        """POST ``request`` as JSON to the channel's URL and let ``sink`` read the answer."""
-        if self._session is None:
-            raise RuntimeError("Poster.start() was not called")
-        if channel.url is None:
+        """Deliver ``request`` to ``channel``: through its kind's exchange, else ``send``."""
+        factory = self._factories.get(channel.kind)
+        if factory is None:
+            return await self.send(channel, sink, request)
+        exchange = self._exchanges.get(channel.kind)
+        if exchange is None:
+            exchange = self._exchanges[channel.kind] = factory(self._context)
+        outcome = await exchange.send(self, channel, sink, request)
+        return _scrubbed(outcome, _filter_for(sink.secrets(channel)))
+
+    async def send(self, channel: ChannelConfig, sink: Sink, request: Rendered) -> Outcome:
+        """POST ``request`` to its URL (the channel's, unless it names one) and let ``sink``
+        read the answer."""
+        url = request.url or channel.url
+        if url is None:
             return GiveUp(f"channel {channel.name} has no URL: its variable was unset")
         try:
-            data = orjson.dumps(request.payload)
+            data = encode_body(request)
         except TypeError as exc:
             return GiveUp(f"the message could not be encoded as JSON ({type(exc).__name__})")
-        headers = {**_JSON_HEADERS, **dict(request.headers)} if request.headers else _JSON_HEADERS
+        headers = dict(_JSON_HEADERS)
+        headers.update(request.headers)
+        if request.gzip:
+            headers["Content-Encoding"] = "gzip"
+        answer = await self.request(channel, sink, "POST", url, headers=headers, data=data)
+        if not isinstance(answer, Answer):
+            return answer
+        outcome = sink.read_answer(channel, answer, now=self._clock.time())
+        return _scrubbed(outcome, _filter_for(sink.secrets(channel)))
+
+    async def request(
+        self,
+        channel: ChannelConfig,
+        sink: Sink,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        data: bytes | None = None,
+    ) -> Answer | Retry | GiveUp:
+        """One request with the channel's timeout; see ``exchange.Http.request``."""
+        if self._session is None:
+            raise RuntimeError("Poster.start() was not called")
         try:
             status, body, answer_headers = await self._send(
-                self._session, channel.url, headers, data, channel.delivery.timeout
+                self._session, method, url, headers, data, channel.delivery.timeout
             )
         except aiohttp.InvalidURL:
             return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
@@ -103,23 +161,22 @@ class Poster:
             return TimedOut(None, str(exc))
         except TransportError as exc:
             return Unreachable(None, str(exc))
-        secrets = _filter_for(sink.secrets(channel))
         # Scrub before the answer is read: its echo is cut short, and a cut may halve a secret.
-        answer = Answer(status, secrets.scrub(body), answer_headers)
-        outcome = sink.read_answer(channel, answer, now=self._clock.time())
-        return _scrubbed(outcome, secrets)
+        return Answer(status, _filter_for(sink.secrets(channel)).scrub(body), answer_headers)
 
     async def _send(
         self,
         session: aiohttp.ClientSession,
+        method: str,
         url: str,
         headers: Mapping[str, str],
-        data: bytes,
+        data: bytes | None,
         limit: float,
     ) -> tuple[int, str, Mapping[str, str]]:
         host = host_of(url)
         try:
-            async with session.post(
+            async with session.request(
+                method,
                 url,
                 data=data,
                 headers=headers,
@@ -134,6 +191,17 @@ class Poster:
             raise
         except (aiohttp.ClientError, OSError) as exc:
             raise TransportError(f"could not reach {host}: {_transport_words(exc)}") from exc
+
+
+def encode_body(request: Rendered) -> bytes:
+    """The bytes of ``request``'s body: JSON, or its items' JSON one after another, maybe
+    gzipped. Raises ``TypeError`` for a payload JSON cannot hold."""
+    if request.framing == "concatenated":
+        data = b"".join(orjson.dumps(item) for item in request.payload)
+    else:
+        data = orjson.dumps(request.payload)
+    # Level 6 is zlib's default: most of the gain, at a fraction of level 9's CPU.
+    return gzip.compress(data, compresslevel=6, mtime=0) if request.gzip else data
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:

@@ -63,7 +63,6 @@ REJECT_TEXT = {
 FACT_NAME_MAX = 256
 
 
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """A parsed input line: what routing needs, plus the event as received."""

@@ -50,6 +50,7 @@ from shipper.run.notify import Notifier
 from shipper.run.replays import ReplayInbox
 from shipper.run.storing import Storing
 from shipper.run.tasks import cancel_and_wait
+from shipper.sinks import SINKS
 from shipper.spool.resume import Resume
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
@@ -81,7 +82,9 @@ async def run_pipeline(
     ``load`` reads the config again on SIGHUP (default: the same file, the same
     environment); ``notifier`` talks to systemd (default: from ``$NOTIFY_SOCKET``).
     """
-    load = load or functools.partial(load_config, config.path, os.environ, posts=not dry_run)
+    load = load or functools.partial(
+        load_config, config.path, os.environ, kinds=SINKS, posts=not dry_run
+    )
     # Threads only read stdin and fsync; a few suffice, and each thread that allocates
     # gets its own malloc arena (several MB of resident memory) from glibc.
     asyncio.get_running_loop().set_default_executor(
@@ -200,7 +203,7 @@ class Run(Storing):
 
     async def _serve(self, source: Source) -> None:
         saved = self.checkpoints.saved
-        async with Poster(clock=self.clock) as poster:
+        async with Poster(clock=self.clock, state_dir=self.state.kinds_dir) as poster:
             await self.metrics.start(self.config.metrics_listen)
             self.channels.start(poster, self.config.channels)
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
-from shipper.sinks.base import Rendered, Secrets, Sink
+from shipper.sinks.base import Destination, Rendered, Secrets, Sink
 from shipper.sinks.slack import SLACK
 from shipper.sinks.teams import TEAMS
 from shipper.sinks.webhook import WEBHOOK
@@ -19,10 +19,10 @@ from shipper.sinks.webhook import WEBHOOK
 __all__ = ["SINKS", "Rendered", "Secrets", "Sink", "channel_secrets", "render", "sink_for"]
 
 # The sink of each channel kind.
-SINKS: dict[str, Sink] = {sink.kind: sink for sink in (SLACK, TEAMS, WEBHOOK)}
+SINKS: dict[str, Destination] = {sink.kind: sink for sink in (SLACK, TEAMS, WEBHOOK)}
 
 
-def sink_for(channel: ChannelConfig) -> Sink:
+def sink_for(channel: ChannelConfig) -> Destination:
     """The sink that serves ``channel``, by its kind."""
     return SINKS[channel.kind]
 

@@ -8,28 +8,40 @@ and its ``Secrets`` (which config values must never be shown). A renderer may
 cover fewer alerts than it was given (when the rest would break the service's
 size limits); ``Rendered.count`` says how many, and delivery acknowledges
 exactly that many and renders the rest next. Delivery knows nothing else of a
-destination: a new kind is a new module with one sink and a row in
-``sinks.SINKS``.
+destination, and the config knows of a kind only what its sink declares
+(``config.kinds.KindSpec``: its keys, their defaults, its own settings): a new
+kind is a new module with one sink and a row in ``sinks.SINKS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from shipper.config.kinds import KindSpec
 from shipper.config.model import ChannelConfig
+from shipper.config.values import Problems
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """One request: its JSON body, extra headers, and how many alerts it covers (at least one)."""
+    """One request: its JSON body, extra headers, and how many alerts it covers (at least one).
+
+    ``url`` is where it goes when that is not the channel's ``url`` (a kind that
+    builds it from other keys); ``framing`` ``"concatenated"`` sends a list
+    payload as its items' JSON one after another (Splunk HEC) instead of one JSON
+    array; ``gzip`` compresses the body (``Content-Encoding: gzip``).
+    """
 
     payload: Any
     count: int
     headers: tuple[tuple[str, str], ...] = ()
+    url: str | None = None
+    framing: Literal["json", "concatenated"] = "json"
+    gzip: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,29 @@ class Sink(Protocol):
 
     def secrets(self, channel: ChannelConfig) -> Secrets:
         """The secret values of ``channel``'s config (those of ``secret_keys`` that are set)."""
+
+
+class Destination(Sink, KindSpec, Protocol):
+    """A sink as ``sinks.SINKS`` lists it: what delivery needs, and what the config needs."""
+
+
+class UrlKeys:
+    """The config side of a kind whose keys of its own are ``url`` (and ``format``, which
+    the config reads for every kind that declares it)."""
+
+    config_keys = frozenset({"url"})
+    required_keys = frozenset({"url"})
+
+    def parse_settings(
+        self,
+        body: Mapping[str, Any],
+        prefix: str,
+        environ: Mapping[str, str],
+        problems: Problems,
+        *,
+        posts: bool,
+    ) -> None:
+        return None
 
 
 def url_secrets(channel: ChannelConfig) -> Secrets:

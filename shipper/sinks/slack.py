@@ -17,7 +17,7 @@ import orjson
 from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome, delivered, read_failure
-from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, url_secrets
+from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, UrlKeys, url_secrets
 from shipper.sinks.slack_blocks import MAX_BLOCKS, render_slack
 from shipper.sinks.slack_summary import render_slack_summary
 from shipper.sinks.summary import FloodSummary
@@ -54,7 +54,7 @@ SLACK_ERRORS: dict[str, str] = {
 _SLACK_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-class SlackSink:
+class SlackSink(UrlKeys):
     """Slack incoming webhooks; see the module docstring."""
 
     kind = "slack"

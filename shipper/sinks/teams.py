@@ -28,7 +28,7 @@ from shipper.sinks.answers import (
     retry,
     status_meaning,
 )
-from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, url_secrets
+from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, UrlKeys, url_secrets
 from shipper.sinks.retry_after import parse_retry_after
 from shipper.sinks.summary import FloodSummary
 from shipper.sinks.teams_cards import MAX_ALERTS, MAX_BYTES, render_teams
@@ -47,7 +47,7 @@ _TEAMS_TEXTS: dict[str, str] = {
 }
 
 
-class TeamsSink:
+class TeamsSink(UrlKeys):
     """Teams incoming webhooks and Workflows; see the module docstring."""
 
     kind = "teams"
@@ -59,6 +59,7 @@ class TeamsSink:
         flood_control=CHAT_FLOOD_CONTROL,
     )
     secret_keys = frozenset({"url"})
+    config_keys = frozenset({"url", "format"})
 
     def render(self, channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
         return render_teams(channel, alerts)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from shipper.config.model import ChannelConfig
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome, delivered, read_failure
-from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets, url_secrets
+from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets, UrlKeys, url_secrets
 
 NAME = "The webhook"
 
@@ -29,7 +29,7 @@ def render_webhook(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     return Rendered(payload=[alert.raw for alert in alerts], count=len(alerts))
 
 
-class WebhookSink:
+class WebhookSink(UrlKeys):
     """Raw events to any URL; see the module docstring."""
 
     kind = "webhook"

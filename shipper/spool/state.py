@@ -45,6 +45,7 @@ _LOCK = "lock"
 _SPOOL = "spool"
 _REPLAY = "replay"
 _DEAD_LETTER = "dead-letter"  # deadletter.DEAD_LETTER_DIR (that module imports this one)
+_KINDS = "kinds"
 
 
 class StateDir:
@@ -66,6 +67,12 @@ class StateDir:
     def replay_dir(self) -> Path:
         """Dead-letter files handed back by ``shipper replay``."""
         return self.root / _REPLAY
+
+    @property
+    def kinds_dir(self) -> Path:
+        """Files a kind of destination keeps across restarts (a Splunk channel id, a Slack
+        app's threads), one or more a kind, named after it; created by whoever writes one."""
+        return self.root / _KINDS
 
     def prepare(self) -> None:
         """Create the directory (mode 0700), check that it and what shipper keeps in it can
@@ -98,7 +105,7 @@ class StateDir:
         for path in (self.root / _LOCK, self.position_path):
             if os.path.lexists(path):
                 _check_file(path)
-        for name in (_SPOOL, _DEAD_LETTER, _REPLAY):
+        for name in (_SPOOL, _DEAD_LETTER, _REPLAY, _KINDS):
             directory = self.root / name
             if not os.path.lexists(directory):
                 continue

@@ -26,8 +26,12 @@ def test_the_image_is_a_slim_python_that_runs_shipper_as_a_non_root_user() -> No
     assert uid.isdigit() and int(uid) != 0
     assert gid.isdigit() and int(gid) != 0
     assert names.index("USER") > max(i for i, n in enumerate(names) if n == "RUN")
+    # `shipper` is the entrypoint and `run` only the default command, so `docker run IMAGE
+    # check` (or test, replay) runs the other commands in the same image.
     (entrypoint,) = [i.exec_form() for i in instructions if i.name == "ENTRYPOINT"]
-    assert entrypoint == ["shipper", "run"]
+    assert entrypoint == ["shipper"]
+    (command,) = [i.exec_form() for i in instructions if i.name == "CMD"]
+    assert command == ["run"]
     assert [i.args for i in instructions if i.name == "STOPSIGNAL"] == ["SIGTERM"]
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.model import Config
 from shipper.ops.server import HEALTH_PATH, LIVE_PATH, is_loopback
 from tests.deploy.files import (
@@ -24,6 +23,7 @@ from tests.deploy.files import (
     read_dockerfile,
     variables_in,
 )
+from tests.support.config import load_config
 
 CONFIG_MAP = "shipper-config"
 SECRET = "shipper-webhooks"
@@ -111,18 +111,37 @@ def test_shipper_is_a_native_sidecar_reading_the_apps_log_volume(
     assert all(m["mountPath"] == log_dir and not m.get("readOnly", False) for m in writers)
 
 
-def test_probes_ask_the_health_and_live_paths_on_the_metrics_port(
+def test_the_liveness_probe_asks_the_live_path_on_the_metrics_port(
     sidecar: dict[str, Any], loaded: Config
 ) -> None:
     assert loaded.metrics_listen == ("0.0.0.0", 9816)
     port = loaded.metrics_listen[1]
     named = {p["name"]: p["containerPort"] for p in sidecar["ports"] if "name" in p}
     assert port in [p["containerPort"] for p in sidecar["ports"]]
-    paths = {"livenessProbe": LIVE_PATH, "readinessProbe": HEALTH_PATH, "startupProbe": HEALTH_PATH}
-    for probe, path in paths.items():
-        get = sidecar[probe]["httpGet"]
-        assert get["path"] == path, probe
-        assert named.get(get["port"], get["port"]) == port, probe
+    get = sidecar["livenessProbe"]["httpGet"]
+    assert get["path"] == LIVE_PATH
+    assert named.get(get["port"], get["port"]) == port
+
+
+def test_no_probe_lets_delivery_health_gate_the_app(
+    sidecar: dict[str, Any], pod: dict[str, Any]
+) -> None:
+    # A sidecar's readiness is the Pod's (a Slack outage would take the app out of its
+    # Services), and a native sidecar's startup probe holds back the app's start: a sidecar
+    # must never gate its app, so shipper has neither, and no probe anywhere asks /healthz.
+    assert "readinessProbe" not in sidecar
+    assert "startupProbe" not in sidecar
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            path = container.get(probe, {}).get("httpGet", {}).get("path")
+            assert path != HEALTH_PATH, (container["name"], probe)
+
+
+def test_the_args_start_with_the_command_the_image_runs(sidecar: dict[str, Any]) -> None:
+    # The image's ENTRYPOINT is `shipper` and its CMD `run`: args replace CMD.
+    (entrypoint,) = [i.exec_form() for i in read_dockerfile() if i.name == "ENTRYPOINT"]
+    assert entrypoint == ["shipper"]
+    assert sidecar["args"][0] == "run"
 
 
 def test_listening_on_every_interface_says_why(config_text: str, loaded: Config) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.ops.server import MAX_CONNECTIONS, RESERVED_FILES, connection_cap
 from tests.deploy.files import (
     CHECK_UNIT,
@@ -27,6 +26,7 @@ from tests.deploy.files import (
     values,
     variables_in,
 )
+from tests.support.config import load_config
 
 needs_systemd_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,

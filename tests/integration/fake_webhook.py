@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -46,8 +47,15 @@ class Request:
     time: float
 
     @property
+    def data(self) -> bytes:
+        """The body, decompressed when it came gzipped."""
+        if self.headers.get("Content-Encoding", "").lower() == "gzip":
+            return gzip.decompress(self.body)
+        return self.body
+
+    @property
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return orjson.loads(self.data)
 
 
 def posted_seqs(requests: Iterable[Request], path: str | None = None) -> list[int]:
@@ -110,9 +118,12 @@ class FakeWebhook:
         """Serve on 127.0.0.1 on a free port; returns the base URL.
 
         No access log: paths hold webhook secrets, and tests assert that no log
-        record ever contains one.
+        record ever contains one. Bodies are recorded as they came over the wire,
+        compressed ones too, since services count their limits on those bytes.
         """
-        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, shutdown_timeout=1.0, access_log=None, auto_decompress=False
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

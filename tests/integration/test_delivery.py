@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from shipper.clock import Clock, SystemClock
-from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
+from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.delivery import worker as delivery
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster
@@ -56,7 +56,7 @@ def render_one(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     return Rendered({"text": "one", "lines": [alerts[0].line]}, count=1)
 
 
-def channel(kind: Kind, url: str, name: str = "security", **delivery: Any) -> ChannelConfig:
+def channel(kind: str, url: str, name: str = "security", **delivery: Any) -> ChannelConfig:
     return ChannelConfig(name=name, kind=kind, url=url, delivery=DeliveryConfig(**delivery))
 
 

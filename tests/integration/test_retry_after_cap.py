@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shipper.config.model import ChannelConfig, DeliveryConfig, Kind
+from shipper.config.model import ChannelConfig, DeliveryConfig
 from shipper.delivery.deadletter import DeadLetters
 from shipper.delivery.worker import ChannelWorker, Poster
 from shipper.routing.event import Alert
@@ -41,7 +41,7 @@ def render(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     return Rendered({"text": "one", "lines": [alerts[0].line]}, count=1)
 
 
-def channel(kind: Kind, url: str, **delivery: Any) -> ChannelConfig:
+def channel(kind: str, url: str, **delivery: Any) -> ChannelConfig:
     return ChannelConfig(name="security", kind=kind, url=url, delivery=DeliveryConfig(**delivery))
 
 

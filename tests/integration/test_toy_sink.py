@@ -91,7 +91,7 @@ def toy_channel(url: str, **delivery: Any) -> ChannelConfig:
     # "toy" is no kind the config knows: only this test makes such a channel.
     return ChannelConfig(
         name="toybox",
-        kind="toy",  # type: ignore[arg-type]
+        kind="toy",
         url=url,
         delivery=DeliveryConfig(max_rate=None, retry_initial=0.01, retry_max=0.05, **delivery),
     )

@@ -34,6 +34,7 @@ PURE = {
     "shipper.config.values",
     "shipper.config.problems",
     "shipper.config.channels",
+    "shipper.config.kinds",
     "shipper.config.channel_files",
     "shipper.config.severity",
     "shipper.config.reload",

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.load import find_config, load_config
-from shipper.config.model import DEFAULT_MAX_RATE
+from shipper.config.load import find_config
 from shipper.config.severity import Severity
 from shipper.config.values import Problems, parse_duration
 from shipper.errors import ConfigError
+from shipper.sinks import SINKS
+from tests.support.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 ENV = {
@@ -48,7 +49,7 @@ def test_example_config_loads_with_every_channel() -> None:
     assert security.kind == "slack"
     assert security.min_severity is Severity.INFO
     assert "login.*_failed" in security.actions
-    assert security.delivery.max_rate == DEFAULT_MAX_RATE["slack"]
+    assert security.delivery.max_rate == SINKS["slack"].limits.max_rate
     infra = config.channel("infrastructure")
     assert infra is not None and infra.teams_format == "adaptivecard"
     assert config.source.path is None
@@ -167,7 +168,7 @@ format = "adaptivecard"
         "channels.b.url: must use https://",
         "channels.b.actionz: unknown key",
         "channels.c.actions: is empty",
-        "channels.c.format: only teams channels have a format",
+        "channels.c.format: webhook channels have no format (it is a key of teams channels)",
     ]:
         assert needle in text, needle
     assert "hooks.slack.com/services/x" not in text, "a URL must never be echoed"

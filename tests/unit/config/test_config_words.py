@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.values import written
 from shipper.errors import ConfigError
+from tests.support.config import load_config
 
 SECRET_URL = "https://hooks.slack.com/services/T0ABC123/B0DEF456/xoxSecretToken99"
 ENV = {"SLACK_URL": SECRET_URL, "HOME": "/home/u"}

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.model import DEFAULT_UNHEALTHY_AFTER, Config
 from shipper.config.reload import plan_reload
 from shipper.config.severity import Severity
 from shipper.errors import ConfigError
+from tests.support.config import load_config
 
 ENV = {"HOME": "/home/u", "A_URL": "https://a.example.com/x", "B_URL": "https://b.example.com/y"}
 

@@ -21,7 +21,6 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipper.config.load import load_config
 from shipper.config.model import ChannelConfig, Config
 from shipper.config.severity import SEVERITY_NAMES, Severity
 from shipper.routing.intake import Intake
@@ -30,6 +29,7 @@ from shipper.routing.skim import glob_to_bytes_pattern
 from shipper.sinks import render
 from shipper.sources.lines import LineSplitter
 from shipper.spool.records import decode_record, encode_record
+from tests.support.config import load_config
 
 BASE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)
 

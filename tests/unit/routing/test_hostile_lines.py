@@ -15,7 +15,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.model import ChannelConfig, Fields
 from shipper.config.severity import Severity
 from shipper.routing.event import (
@@ -33,6 +32,7 @@ from shipper.routing.storable import DEEP_MARKER, MAX_DEPTH, storable
 from shipper.sinks import render
 from shipper.sources.lines import Block, LineSplitter
 from shipper.spool.records import decode_record, encode_record
+from tests.support.config import load_config
 
 FIELDS = Fields()
 EXAMPLE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)

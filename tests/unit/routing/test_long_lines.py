@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipper.config.load import load_config
 from shipper.config.model import Fields
 from shipper.config.severity import Severity
 from shipper.routing.event import Event, Rejected, parse_too_long
 from shipper.routing.intake import Intake
 from shipper.sources.lines import HEAD_BYTES, Block, Line, LineSplitter, TooLong
+from tests.support.config import load_config
 
 EXAMPLE = load_config(Path(__file__).resolve().parents[3] / "config.example.toml", {}, posts=False)
 ATTACK = b'{"action":"login.password_failed","severity":"high","user_agent":"'

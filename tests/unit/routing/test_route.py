@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from shipper.config.load import load_config
 from shipper.config.model import ChannelConfig
 from shipper.config.severity import Severity
 from shipper.routing.route import Router
+from tests.support.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 

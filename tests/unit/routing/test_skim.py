@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipper.config.load import load_config
 from shipper.config.model import ChannelConfig, Config, Fields
 from shipper.config.severity import Severity
 from shipper.routing.intake import Intake
 from shipper.routing.skim import Skimmer, glob_to_bytes_pattern
 from shipper.sources.lines import Block, LineSplitter, TooLong
+from tests.support.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 BASE = load_config(EXAMPLE, {}, posts=False)

@@ -26,7 +26,7 @@ HOSTILE_SUMMARY = FloodSummary(HOSTILE, 5, 60.0, 0.0, 1.0, (("high", 5),), ((HOS
 
 
 def channel(kind: str, **extra: Any) -> ChannelConfig:
-    return ChannelConfig("security", kind, "https://hooks.example.test/x", **extra)  # type: ignore[arg-type]
+    return ChannelConfig("security", kind, "https://hooks.example.test/x", **extra)
 
 
 def test_the_plain_line() -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from shipper.config.channel_files import MAX_FILE_NAME, channel_name_problems, file_name_for
-from shipper.config.load import load_config
 from shipper.delivery.deadletter import DeadLetters
 from shipper.durable import (
     UntrustedPathError,
@@ -28,6 +27,7 @@ from shipper.routing.event import Alert
 from shipper.spool.spool import Spool
 from shipper.spool.state import StateDir
 from tests.support.alerts import make_alert
+from tests.support.config import load_config
 
 OTHER_UID = 65534
 SECRET = b"not shipper's to touch\n"
