@@ -23,7 +23,7 @@ from typing import Any
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetters
-from shipper.delivery.flood import flood_settings
+from shipper.delivery.flood_groups import flood_settings
 from shipper.delivery.flooding import FloodGate
 from shipper.delivery.stats import ChannelStatus, WorkerStats
 from shipper.delivery.worker import ChannelWorker, Sender

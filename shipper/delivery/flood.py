@@ -26,95 +26,17 @@ counted again (``flooding``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-import orjson
-
-from shipper.config.model import DeliveryConfig, FieldPath
-from shipper.config.severity import Severity
-from shipper.routing.event import Alert, lookup
-from shipper.sinks.base import FloodControl
+from shipper.delivery.flood_groups import FloodSettings, Grouped, group_of
+from shipper.routing.event import Alert
 from shipper.sinks.summary import FloodSummary
 
 MAX_GROUPS = 200
-GROUP_MAX_CHARS = 200
 ACTOR_MAX_CHARS = 64
 MAX_ACTORS = 20
 OTHER_GROUPS = "(other groups)"
-MISSING = "(none)"
-
-_BY_ACTION: tuple[FieldPath, ...] = (("action",),)
-# Names in burst_by that mean a field as ``[fields]`` locates it, not a path in the event.
-_NAMED: dict[FieldPath, Any] = {  # each takes a Grouped
-    ("action",): lambda a: a.action,
-    ("severity",): lambda a: a.severity.label,
-    ("actor",): lambda a: a.actor,
-    ("status",): lambda a: a.status,
-}
-
-
-class Grouped(Protocol):
-    """What grouping reads of an event: an ``Alert``, or what ``route --stats`` has of one."""
-
-    @property
-    def raw(self) -> Mapping[str, Any]: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def severity(self) -> Severity: ...
-    @property
-    def actor(self) -> str | None: ...
-    @property
-    def status(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FloodSettings:
-    """A channel's effective flood control; ``limit`` 0 is off."""
-
-    limit: int
-    window: float
-    by: tuple[FieldPath, ...]
-
-    @property
-    def is_on(self) -> bool:
-        return self.limit > 0
-
-
-def flood_settings(delivery: DeliveryConfig, default: FloodControl) -> FloodSettings:
-    """The channel's own (or ``[delivery]``'s) keys where given, else its sink's ``default``."""
-    return FloodSettings(
-        limit=default.limit if delivery.burst_limit is None else delivery.burst_limit,
-        window=default.window if delivery.burst_window is None else delivery.burst_window,
-        by=(
-            tuple(tuple(p.split(".")) for p in default.by)
-            if delivery.burst_by is None
-            else delivery.burst_by
-        ),
-    )
-
-
-def group_of(alert: Grouped, by: Sequence[FieldPath]) -> str:
-    """The group ``alert`` belongs to: its ``by`` values, joined, cut to ``GROUP_MAX_CHARS``."""
-    if by == _BY_ACTION:  # the default, and by far the most common
-        return alert.action[:GROUP_MAX_CHARS] or MISSING
-    parts = []
-    for path in by:
-        named = _NAMED.get(path)
-        parts.append(_part(named(alert) if named is not None else lookup(alert.raw, path)))
-    return " / ".join(parts)[:GROUP_MAX_CHARS]
-
-
-def _part(value: Any) -> str:
-    if value is None:
-        return MISSING
-    if isinstance(value, str):
-        return value[:GROUP_MAX_CHARS] or MISSING
-    if isinstance(value, bool | int | float):
-        return str(value)[:GROUP_MAX_CHARS]
-    return orjson.dumps(value).decode()[:GROUP_MAX_CHARS]
 
 
 @dataclass(slots=True)

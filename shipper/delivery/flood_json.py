@@ -15,11 +15,11 @@ import orjson
 
 from shipper.delivery.flood import (
     ACTOR_MAX_CHARS,
-    GROUP_MAX_CHARS,
     FloodState,
     GroupWindow,
     Pending,
 )
+from shipper.delivery.flood_groups import GROUP_MAX_CHARS
 
 STATE_VERSION = 1
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipper.config.model import ChannelConfig, FieldPath
 from shipper.config.severity import Severity
-from shipper.delivery.flood import FloodState, flood_settings
+from shipper.delivery.flood import FloodState
+from shipper.delivery.flood_groups import flood_settings
 from shipper.routing.event import lookup
 from shipper.sinks import sink_for
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from shipper.clock import Clock
 from shipper.config.severity import Severity
-from shipper.delivery.flood import FloodSettings, FloodState, Pending
+from shipper.delivery.flood import FloodState, Pending
+from shipper.delivery.flood_groups import FloodSettings
 from shipper.delivery.flood_json import load_state, state_json
 from shipper.durable import read_private, write_atomic
 from shipper.errors import SpoolError

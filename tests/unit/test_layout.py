@@ -62,6 +62,7 @@ PURE = {
     "shipper.delivery.flood",
     "shipper.delivery.flood_sim",
     "shipper.delivery.flood_json",
+    "shipper.delivery.flood_groups",
     "shipper.delivery.retries",
     "shipper.ops.redaction",
 }

@@ -10,16 +10,13 @@ from shipper.config.model import ChannelConfig, DeliveryConfig, Fields
 from shipper.config.severity import Severity
 from shipper.delivery.flood import (
     ACTOR_MAX_CHARS,
-    GROUP_MAX_CHARS,
     MAX_ACTORS,
     MAX_GROUPS,
     OTHER_GROUPS,
-    FloodSettings,
     FloodState,
     Pending,
-    flood_settings,
-    group_of,
 )
+from shipper.delivery.flood_groups import GROUP_MAX_CHARS, FloodSettings, flood_settings, group_of
 from shipper.delivery.flood_json import load_state, state_json
 from shipper.delivery.flood_sim import FloodSimulation, event_time
 from shipper.routing.event import Alert, Event

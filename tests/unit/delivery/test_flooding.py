@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from shipper.clock import SystemClock
-from shipper.delivery.flood import FloodSettings
+from shipper.delivery.flood_groups import FloodSettings
 from shipper.delivery.flooding import STATE_FILE, FloodGate
 from shipper.spool.spool import Spool
 from tests.support.alerts import make_alert
