@@ -22,6 +22,7 @@ from shipper.cli.options import (
     start,
 )
 from shipper.config.model import Config
+from shipper.delivery.flood_sim import FloodSimulation
 from shipper.ops.logs import flush_suppressed
 from shipper.routing.event import REJECT_TEXT, Event, Rejected, parse_line, parse_too_long
 from shipper.routing.explain import Explainer, explanation
@@ -41,13 +42,14 @@ def route_stream(
     intake = Intake(config)
     splitter = LineSplitter(config.source.max_line_bytes)
     dumps = orjson.dumps
+    floods = FloodSimulation(config.channels, config.fields.timestamp)
     while True:
         chunk = src.read(CHUNK_BYTES)
         lines = splitter.feed(chunk) if chunk else splitter.finish()
         routed = intake.process(lines)
         if stats_only:
-            for _ in routed:
-                pass
+            for r in routed:
+                floods.take(r)
         else:
             out.write(
                 b"".join(
@@ -73,6 +75,7 @@ def route_stream(
         "rejected_by_reason": dict(sorted(stats.rejected.items())),
         "unknown_severity": stats.unknown_severity,
         "channels": {c.name: stats.matched.get(c.name, 0) for c in config.channels},
+        "summarized": {c.name: floods.summarized(c.name) for c in config.channels},
     }
 
 
@@ -123,7 +126,11 @@ def route(
     stats: Annotated[
         bool,
         typer.Option(
-            "--stats", help="Print only counts: lines read and rejected, events per channel."
+            "--stats",
+            help="Print only counts: lines read and rejected, events per channel, and "
+            "events flood control would summarize per channel (its windows timed by each "
+            "event's own timestamp, as if the events arrived then; an event without a "
+            "readable one takes the time of the event before it).",
         ),
     ] = False,
     explain: Annotated[

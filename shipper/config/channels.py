@@ -42,6 +42,7 @@ _DURATION_KEYS = (
     "retry_after_max",
 )
 _DELIVERY_KEYS = {*_DURATION_KEYS, "batch_max", "max_rate", "spool_max_bytes"}
+_DELIVERY_KEYS |= {"burst_limit", "burst_window", "burst_by"}
 # The keys every channel takes; each kind adds its own (``KindSpec.config_keys``).
 _CHANNEL_KEYS = {"kind", "label", "min_severity", "actions", "exclude", *_DELIVERY_KEYS}
 # What a kind's defaults may set, unless [delivery] sets it for every channel.
@@ -80,6 +81,7 @@ def parse_delivery(
             )
         else:
             values["max_rate"] = float(rate) if rate > 0 else None
+    values.update(_flood_keys(table, prefix, problems))
     result = replace(base, **values)
     if result.retry_initial > result.retry_max:
         problems.error(
@@ -87,6 +89,39 @@ def parse_delivery(
             f"retry_max ({result.retry_max:g}s)"
         )
     return result
+
+
+def _flood_keys(table: dict[str, Any], prefix: str, problems: Problems) -> dict[str, Any]:
+    """The flood-control keys given in ``table``; absent ones stay unset (the sink's default)."""
+    values: dict[str, Any] = {}
+    if "burst_limit" in table:
+        limit = table["burst_limit"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            problems.error(
+                f"{prefix}burst_limit: must be a whole number of events (0 turns flood "
+                f"control off), got {written(limit)}"
+            )
+        else:
+            values["burst_limit"] = limit
+    if "burst_window" in table:
+        window = parse_duration(table["burst_window"], f"{prefix}burst_window", problems)
+        if window is not None:
+            values["burst_window"] = window
+    if "burst_by" in table:
+        by = table["burst_by"]
+        paths = by if isinstance(by, list) else None
+        if (
+            paths is None
+            or not paths
+            or not all(isinstance(p, str) and p and "" not in p.split(".") for p in paths)
+        ):
+            problems.error(
+                f"{prefix}burst_by: must be a non-empty list of dotted field paths like "
+                f'["action"] or ["action", "context.ip"], got {written(by)}'
+            )
+        else:
+            values["burst_by"] = tuple(tuple(p.split(".")) for p in paths)
+    return values
 
 
 def parse_channels(

@@ -50,6 +50,11 @@ class DeliveryConfig:
     drain_timeout: float = 30.0
     # The longest wait a Retry-After (or Slack's retry_after) may ask of a channel.
     retry_after_max: float = 3600.0
+    # Flood control; ``None`` where the config gives no value: delivery then takes the
+    # sink's own default (chat kinds on, the others off), which config cannot know.
+    burst_limit: int | None = None  # events of one group posted in full per window; 0 off
+    burst_window: float | None = None  # seconds
+    burst_by: tuple[FieldPath, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

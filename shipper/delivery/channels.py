@@ -23,6 +23,8 @@ from typing import Any
 from shipper.clock import Clock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetters
+from shipper.delivery.flood_groups import flood_settings
+from shipper.delivery.flooding import FloodGate
 from shipper.delivery.stats import ChannelStatus, WorkerStats
 from shipper.delivery.worker import ChannelWorker, Sender
 from shipper.sinks import sink_for
@@ -180,15 +182,21 @@ class ChannelSet:
 
     def _start(self, channel: ChannelConfig, stats: WorkerStats | None = None) -> None:
         assert self._poster is not None
+        spool = self.spools[channel.name]
+        sink = sink_for(channel)
+        # The sink knows its kind's default; the channel's keys, if given, override it.
+        settings = flood_settings(channel.delivery, sink.limits.flood_control)
+        flood = FloodGate.in_directory(channel.name, settings, spool.directory, self._clock)
         worker = ChannelWorker(
             channel,
-            self.spools[channel.name],
+            spool,
             self._poster,
             self._dead_letters,
-            sink=sink_for(channel),
+            sink=sink,
             clock=self._clock,
             rand=self._rand,
             stats=stats,
+            flood=flood,
         )
         task = asyncio.create_task(worker.run(), name=f"deliver:{channel.name}")
         task.add_done_callback(_report_crash)

@@ -58,6 +58,8 @@ class WorkerStats:
     dead_lettered: int = 0
     late_events: int = 0
     cut_events: int = 0
+    summarized_events: int = 0  # counted into flood-control summaries instead of posted
+    summaries_owed: int = 0  # flood-control summaries due and not posted yet
     failures: Counter[str] = field(default_factory=Counter)
     last_success: float | None = None
     failing_since: float | None = None

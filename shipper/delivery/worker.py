@@ -9,7 +9,8 @@ backoff or ``Retry-After`` (``retries``), and dead-letters what the endpoint
 refuses or what keeps failing past ``give_up_after``. One worker per channel
 is what keeps a slow or dead channel from delaying the others: each waits
 only on itself. Each worker keeps its ``WorkerStats`` (``stats``) for metrics
-and ``/healthz``.
+and ``/healthz``. With a ``FloodGate`` (``flooding``) it counts the events that
+flood control holds back instead of posting them, and posts each summary owed.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from collections.abc import Callable, Sequence
 from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetterSink
+from shipper.delivery.flooding import FloodGate, summary_alert
 from shipper.delivery.poster import Poster, Sender
 from shipper.delivery.retries import Outage
 from shipper.delivery.stats import WorkerStats, failure_class
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Delivered, GiveUp, Outcome, Partial, Retry, format_delay
 from shipper.sinks.base import Rendered, Sink
+from shipper.sinks.summary import FloodSummary, render_summary
 from shipper.spool.backlog import Backlog
 
 __all__ = ["ChannelWorker", "Poster", "Sender", "WorkerStats"]
@@ -60,8 +63,10 @@ class ChannelWorker:
         rand: Callable[[], float] = random.random,
         stats: WorkerStats | None = None,
         linger: bool = True,
+        flood: FloodGate | None = None,
     ) -> None:
         self.channel = channel
+        self._flood = flood
         self._linger = linger
         # A worker that replaces another (a reload changed the channel) carries its stats on.
         self.stats = stats if stats is not None else WorkerStats()
@@ -83,16 +88,26 @@ class ChannelWorker:
 
         Cancelling it is safe: whatever was not acknowledged stays in the backlog.
         """
+        if self._flood is not None:
+            await self._flood.open(self._backlog)
         while not self._retiring:
-            await self._backlog.wait()
+            await self._wait()
+            if self._flood is not None and await self._flood_step(self._flood):
+                continue
             if not len(self._backlog):
-                return
+                if self._backlog.closed:
+                    return
+                continue  # woken for a summary that is not due after all
             # Pace before peeking, so alerts that arrive meanwhile join the batch.
             await self._pace()
             await self._fill()
             alerts = await self._backlog.peek(self.channel.delivery.batch_max)
             if not alerts:
                 return
+            if self._flood is not None:
+                alerts = alerts[: self._flood.full_run(alerts)]
+                if not alerts:
+                    continue  # a window ended meanwhile: the head is counted now
             self._posting = True
             try:
                 pause = await self._send(alerts)
@@ -102,6 +117,34 @@ class ChannelWorker:
                 # A worker serves one channel, so this sleep pauses the whole channel:
                 # what a 429 with Retry-After asks for.
                 await self._clock.sleep(pause)
+
+    async def _wait(self) -> None:
+        if self._flood is None:
+            await self._backlog.wait()
+        else:
+            await self._flood.wait(self._backlog)
+
+    async def _flood_step(self, flood: FloodGate) -> bool:
+        """Post a summary that is due, or count the head of the backlog; whether it did."""
+        summary = flood.next_summary(self._backlog)
+        if summary is not None:
+            self.stats.summaries_owed = len(flood.state.owed)  # until one is posted
+            await self._pace()
+        # Like a post, counting is let finish by a retire: its save and ack belong together.
+        self._posting = True
+        try:
+            if summary is None:
+                counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
+                self.stats.summarized_events += counted
+                return counted > 0
+            rendered = render_summary(self._sink, self.channel, summary)
+            pause = await self._post(rendered, [summary_alert(summary)], summary)
+        finally:
+            self._posting = False
+        self.stats.summaries_owed = len(flood.state.owed)
+        if pause is not None and not self._retiring:
+            await self._clock.sleep(pause)
+        return True
 
     async def _fill(self) -> None:
         """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""
@@ -140,7 +183,11 @@ class ChannelWorker:
             return await self._dead_letter(alerts[:1], GiveUp(reason), 1)
         return await self._post(rendered, alerts)
 
-    async def _post(self, rendered: Rendered, alerts: Sequence[Alert]) -> float | None:
+    async def _post(
+        self, rendered: Rendered, alerts: Sequence[Alert], summary: FloodSummary | None = None
+    ) -> float | None:
+        """Post ``rendered``: the leading ``alerts`` of the backlog, or a flood ``summary``
+        (then ``alerts`` is the summary as an alert, for a dead letter)."""
         covered = alerts[: min(max(rendered.count, 1), len(alerts))]
         self._last_post = self._clock.monotonic()
         self._outage.attempts += 1
@@ -148,8 +195,8 @@ class ChannelWorker:
         if isinstance(outcome, Partial):
             covered, outcome = await self._settle_accepted(outcome, covered)
         if isinstance(outcome, Delivered):
-            await self._backlog.ack(len(covered))
-            self._record_success(outcome, len(covered))
+            await self._settle(covered, summary)
+            self._record_success(outcome, len(covered) if summary is None else 0)
             return None
         stats = self.stats
         stats.failures[failure_class(outcome)] += 1
@@ -157,8 +204,8 @@ class ChannelWorker:
         if stats.failing_since is None:
             stats.failing_since = self._clock.time()
         if isinstance(outcome, GiveUp):
-            return await self._dead_letter(covered, outcome, self._outage.attempts)
-        return await self._retry(outcome, covered)
+            return await self._dead_letter(covered, outcome, self._outage.attempts, summary)
+        return await self._retry(outcome, covered, summary)
 
     async def _settle_accepted(
         self, outcome: Partial, covered: Sequence[Alert]
@@ -171,14 +218,29 @@ class ChannelWorker:
         """
         accepted = min(max(outcome.accepted, 0), len(covered) - 1)
         if accepted:
-            await self._backlog.ack(accepted)
+            await self._settle(covered[:accepted], None)
             attempts = self._outage.attempts
             self._record_success(Delivered(outcome.status or 0, outcome.reason), accepted)
             self._outage.attempts = attempts  # the rest was on this attempt too
         rest = covered[accepted:]
         return (rest[:1] if outcome.refused else rest), outcome.rest()
 
-    async def _retry(self, outcome: Retry, covered: Sequence[Alert]) -> float | None:
+    async def _settle(self, covered: Sequence[Alert], summary: FloodSummary | None) -> None:
+        """``covered`` (or ``summary``) was delivered or dead-lettered: it leaves the backlog
+        (or the summaries owed)."""
+        flood = self._flood
+        if summary is not None:
+            if flood is not None:
+                flood.state.settle(summary.group)
+                await flood.save()
+            return
+        await self._backlog.ack(len(covered))
+        if flood is not None:
+            flood.state.record(covered, self._clock.time(), counted=False)
+
+    async def _retry(
+        self, outcome: Retry, covered: Sequence[Alert], summary: FloodSummary | None = None
+    ) -> float | None:
         limits = self.channel.delivery
         attempts = self._outage.attempts
         next_try = self._outage.next_try(outcome, limits, self._clock.monotonic(), self._rand)
@@ -195,7 +257,7 @@ class ChannelWorker:
         if remaining <= 0:
             # Failing for give_up_after: dead-letter, then still pause before the
             # next message, since the endpoint has not recovered.
-            retry_in = await self._dead_letter(covered, outcome, attempts)
+            retry_in = await self._dead_letter(covered, outcome, attempts, summary)
             if retry_in is not None:
                 return retry_in
             if not len(self._backlog):
@@ -218,7 +280,11 @@ class ChannelWorker:
         return delay
 
     async def _dead_letter(
-        self, covered: Sequence[Alert], outcome: Retry | GiveUp, attempts: int
+        self,
+        covered: Sequence[Alert],
+        outcome: Retry | GiveUp,
+        attempts: int,
+        summary: FloodSummary | None = None,
     ) -> float | None:
         """Write ``covered`` as dead letters and acknowledge them.
 
@@ -239,7 +305,7 @@ class ChannelWorker:
                 extra={"channel": self.channel.name},
             )
             return delay
-        await self._backlog.ack(len(covered))
+        await self._settle(covered, summary)
         self.stats.dead_lettered += len(covered)
         self.stats.last_error = outcome.reason
         self._outage.attempts = 0

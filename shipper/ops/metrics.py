@@ -62,6 +62,11 @@ _CHANNEL_COUNTERS: tuple[tuple[str, str, Callable[[WorkerStats], int]], ...] = (
         "Events written to the channel's dead-letter file.",
         lambda s: s.dead_lettered,
     ),
+    (
+        "shipper_events_summarized",
+        "Events flood control counted into a summary message instead of posting them.",
+        lambda s: s.summarized_events,
+    ),
 )
 
 # Per-channel gauges: (name, help, value from the channel and the time now).

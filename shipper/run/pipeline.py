@@ -264,6 +264,14 @@ class Run(Storing):
                     spool.directory,
                     extra={"channel": name, "count": len(spool)},
                 )
+        owed = sum(s.summaries_owed for s in stats)
+        if owed:
+            result.undelivered += owed
+            log.warning(
+                "%d flood-control summary message(s) not delivered yet; their counts are kept "
+                "for the next run",
+                owed,
+            )
         _log_summary(self.intake.stats)
         return result
 

@@ -19,6 +19,8 @@ from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome, delivered, read_failure
 from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, UrlKeys, url_secrets
 from shipper.sinks.slack_blocks import MAX_BLOCKS, render_slack
+from shipper.sinks.slack_summary import render_slack_summary
+from shipper.sinks.summary import FloodSummary
 
 __all__ = ["SLACK", "SLACK_ERRORS", "SlackSink", "render_slack"]
 
@@ -88,6 +90,9 @@ class SlackSink(UrlKeys):
 
     def secrets(self, channel: ChannelConfig) -> Secrets:
         return url_secrets(channel)
+
+    def render_summary(self, channel: ChannelConfig, summary: FloodSummary) -> Rendered:
+        return render_slack_summary(channel, summary)
 
 
 SLACK = SlackSink()

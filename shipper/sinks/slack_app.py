@@ -30,6 +30,8 @@ from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets
 from shipper.sinks.escape import escape_slack, truncate
 from shipper.sinks.slack_app_answers import read_slack_answer
 from shipper.sinks.slack_blocks import FALLBACK_MAX, MAX_BLOCKS, render_slack
+from shipper.sinks.slack_summary import render_slack_summary
+from shipper.sinks.summary import FloodSummary
 
 __all__ = ["SLACK_APP", "SlackAppSettings", "SlackAppSink", "thread_key", "with_status"]
 
@@ -112,6 +114,10 @@ class SlackAppSink:
             return rendered
         latest = alerts[rendered.count - 1]
         return Rendered(rendered.payload, rendered.count, key=key, status=status_line(latest))
+
+    def render_summary(self, channel: ChannelConfig, summary: FloodSummary) -> Rendered:
+        # A summary is its own message, in no thread: it speaks for many conversations.
+        return render_slack_summary(channel, summary)
 
     def read_answer(self, channel: ChannelConfig, answer: Answer, *, now: float) -> Outcome:
         return read_slack_answer(

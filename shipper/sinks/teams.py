@@ -30,7 +30,9 @@ from shipper.sinks.answers import (
 )
 from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets, UrlKeys, url_secrets
 from shipper.sinks.retry_after import parse_retry_after
+from shipper.sinks.summary import FloodSummary
 from shipper.sinks.teams_cards import MAX_ALERTS, MAX_BYTES, render_teams
+from shipper.sinks.teams_summary import render_teams_summary
 
 __all__ = ["TEAMS", "TeamsSink", "is_workflows", "render_teams"]
 
@@ -88,6 +90,9 @@ class TeamsSink(UrlKeys):
 
     def secrets(self, channel: ChannelConfig) -> Secrets:
         return url_secrets(channel)
+
+    def render_summary(self, channel: ChannelConfig, summary: FloodSummary) -> Rendered:
+        return render_teams_summary(channel, summary)
 
 
 TEAMS = TeamsSink()

@@ -43,6 +43,11 @@ class Backlog(Protocol):
     def closed(self) -> bool:
         """Whether ``close`` was called."""
 
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the oldest unacknowledged alert starts: it moves with every ``ack`` that
+        drops one and never comes back, also across restarts of a durable backlog."""
+
     def __len__(self) -> int:
         """How many alerts wait."""
 
@@ -54,6 +59,7 @@ class MemoryBacklog:
         self._items: deque[Alert] = deque()
         self._changed = asyncio.Event()
         self._closed = False
+        self._acked = 0
 
     async def append(self, alerts: Sequence[Alert]) -> None:
         self._items.extend(alerts)
@@ -69,6 +75,7 @@ class MemoryBacklog:
     async def ack(self, count: int) -> None:
         for _ in range(min(count, len(self._items))):
             self._items.popleft()
+            self._acked += 1
 
     async def wait(self, than: int = 0) -> None:
         while len(self._items) <= than and not self._closed:
@@ -82,6 +89,10 @@ class MemoryBacklog:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (0, self._acked)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -252,6 +252,11 @@ class Spool(BacklogReader):
         return self._closed
 
     @property
+    def position(self) -> tuple[int, int]:
+        """Where the oldest unacknowledged record starts (segment, offset): the cursor."""
+        return (self._cursor.segment, self._cursor.offset)
+
+    @property
     def is_giving_up(self) -> bool:
         """Whether ``give_up_waiting`` was called: a stop is under way."""
         return self._giving_up

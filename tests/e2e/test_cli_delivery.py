@@ -37,6 +37,8 @@ def fake(fake: FakeWebhook) -> FakeWebhook:
 
 def write_config(tmp_path: Path, fake: FakeWebhook, extra: str = "", slack: str = "") -> Path:
     delivery = 'retry_initial = "50ms"\nretry_max = "200ms"\ndrain_timeout = "20s"\ntimeout = "2s"'
+    # Every event posted in full: flood control has its own tests (test_flood_control.py).
+    delivery += "\nburst_limit = 0"
     channels = f"""[channels.security]
 kind = "slack"
 url = "${{SLACK_URL}}"
