@@ -72,3 +72,23 @@ def test_a_webhook_gets_the_summary_as_json() -> None:
     body = rendered.payload["shipper_flood_summary"]
     assert body["text"] == summary_line(SUMMARY) and body["count"] == 19990
     assert rendered.count == 1
+
+
+def test_every_chat_kind_renders_its_own_summary() -> None:
+    # A chat kind without its own summary would post the summary's JSON object as a message.
+    chat = [kind for kind, sink in SINKS.items() if sink.limits.flood_control.limit]
+    assert {"slack", "slack_app", "teams"} <= set(chat)
+    for kind in chat:
+        rendered = render_summary(SINKS[kind], channel(kind), SUMMARY)
+        assert "shipper_flood_summary" not in rendered.payload, f"{kind} fell back to JSON"
+
+
+def test_a_slack_app_summary_is_valid_block_kit_outside_any_thread() -> None:
+    from slack_sdk.models.blocks import Block
+
+    rendered = render_summary(SINKS["slack_app"], channel("slack_app"), HOSTILE_SUMMARY)
+    assert rendered.key is None, "a summary speaks for many conversations: no thread"
+    text = rendered.payload["text"]
+    assert text.startswith("&lt;!channel&gt;") and text.endswith(": 5 more in 60s")
+    for block in rendered.payload["blocks"]:
+        assert Block.parse(block) is not None
