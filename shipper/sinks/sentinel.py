@@ -1,6 +1,6 @@
 """Microsoft Sentinel, through the Azure Monitor Logs Ingestion API: rows to a DCR's stream.
 
-Pure. Each event becomes one row of the stream the README's data collection
+Pure. Each event becomes one row of the stream the documented data collection
 rule declares: ``TimeGenerated`` (ISO 8601 UTC from the event's own time),
 ``Action``, ``Severity``, ``Actor``, ``Status``, ``Context`` (the context
 fields) and ``Event`` (the whole event). A call holds at most 1 MB, compressed

@@ -29,7 +29,7 @@ _TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,16384}")
 INGESTION_MEANINGS: dict[int, str] = {
     400: (
         "the rows were refused: they do not match the stream's columns declared in the "
-        "data collection rule (see the README's DCR), or are not JSON"
+        "data collection rule (see the DCR in docs/destinations.md), or are not JSON"
     ),
     401: (
         "the access token was refused even when fresh: authority and url must be of the "
