@@ -102,6 +102,6 @@ def _delivery_settings(channel: ChannelConfig) -> tuple[object, ...]:
 def _source_warnings(old: SourceConfig, new: SourceConfig) -> list[str]:
     return [
         f"source.{key}: changed; this takes effect at the next restart"
-        for key in ("path", "start_at", "state_dir", "max_line_bytes")
+        for key in ("path", "start_at", "state_dir", "max_line_bytes", "missing_after")
         if getattr(old, key) != getattr(new, key)
     ]

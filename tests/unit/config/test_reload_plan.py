@@ -112,3 +112,15 @@ def test_metrics_problems_name_their_key(tmp_path: Path, line: str, problem: str
     with pytest.raises(ConfigError) as info:
         load(tmp_path, BASE.replace("[metrics]\n", f"[metrics]\n{line}\n"))
     assert any(p.startswith(problem) for p in info.value.problems), info.value.problems
+
+
+def test_a_changed_missing_after_says_it_waits_for_a_restart(tmp_path: Path) -> None:
+    old = load(tmp_path, BASE)
+    new_text = BASE.replace(
+        'path = "/var/log/a.jsonl"', 'path = "/var/log/a.jsonl"\nmissing_after = "1m"'
+    )
+    plan = plan_reload(old, load(tmp_path, new_text, "d.toml"))
+    assert plan.config.source == old.source
+    assert plan.warnings == (
+        "source.missing_after: changed; this takes effect at the next restart",
+    )
