@@ -69,9 +69,10 @@ Route = tuple[str, str]  # (channel, request_id)
 
 def ensure_rsyslog() -> None:
     """Install rsyslog and its Elasticsearch output from Debian if either is missing."""
-    have_es = any(Path(d).glob(f"rsyslog/{ES_MODULE}") for d in ("/usr/lib/x86_64-linux-gnu",
-                                                                 "/usr/lib/aarch64-linux-gnu",
-                                                                 "/usr/lib"))
+    have_es = any(
+        Path(d).glob(f"rsyslog/{ES_MODULE}")
+        for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib")
+    )
     if Path(RSYSLOGD).exists() and have_es:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
@@ -293,8 +294,11 @@ def sustained(
         proc = CONTENDERS[name](work, log, fake.port)
         try:
             # Ready once a first matching line goes through (start-up is not measured).
-            probe = {"action": "user.update_roles", "severity": "high",
-                     "request_id": f"probe-{round_no}"}
+            probe = {
+                "action": "user.update_roles",
+                "severity": "high",
+                "request_id": f"probe-{round_no}",
+            }
             fake.reset()
             os.write(fd, orjson.dumps(probe) + b"\n")
             probe_route = {("security", f"probe-{round_no}")}
@@ -395,24 +399,32 @@ def report(results: dict[str, list[Result]], names: list[str], args: argparse.Na
         ("latency p95", lambda r: r.p95),
         ("peak RSS (sustained)", lambda r: r.rss),
     ]
-    print(f"\n{args.rounds} rounds, {args.lines:,} lines catch-up, "
-          f"{args.rate} lines/s for {args.seconds:g} s sustained\n")
+    print(
+        f"\n{args.rounds} rounds, {args.lines:,} lines catch-up, "
+        f"{args.rate} lines/s for {args.seconds:g} s sustained\n"
+    )
     for name in names:
-        print(f"{name}: " + "; ".join(
-            f"{m} median {statistics.median(f(r) for r in results[name]):.2f}"
-            for m, f in metrics))
+        print(
+            f"{name}: "
+            + "; ".join(
+                f"{m} median {statistics.median(f(r) for r in results[name]):.2f}"
+                for m, f in metrics
+            )
+        )
     base = [n for n in names if n != "shipper"]
     if "shipper" not in names or not base:
         return
-    print("\n| case | " + " | ".join(f"shipper / {b} (per-round ratios: median)" for b in base)
-          + " |")
+    print(
+        "\n| case | " + " | ".join(f"shipper / {b} (per-round ratios: median)" for b in base) + " |"
+    )
     print("| --- |" + " --- |" * len(base))
     for m, f in metrics:
         cells = []
         for b in base:
             ratios = [f(s) / f(o) for s, o in zip(results["shipper"], results[b], strict=True)]
-            cells.append(f"{statistics.median(ratios):.2f} ("
-                         + ", ".join(f"{x:.2f}" for x in ratios) + ")")
+            cells.append(
+                f"{statistics.median(ratios):.2f} (" + ", ".join(f"{x:.2f}" for x in ratios) + ")"
+            )
         print(f"| {m} | " + " | ".join(cells) + " |")
 
 
