@@ -31,6 +31,7 @@ class OpenFile:
         self.done_offset = offset  # just past the last newline read
         self.splitter = LineSplitter(max_bytes, first_line=line + 1)
         self.head = read_head(fd)
+        self._fingerprint = (b"", fingerprint_of(b""))
 
     def read_chunk(self) -> Lines | None:
         """The lines one read completes; ``None`` at end of file.
@@ -79,11 +80,17 @@ class OpenFile:
             path=str(path),
             dev=self.dev,
             inode=self.inode,
-            fingerprint=fingerprint_of(self.head),
+            fingerprint=self._fingerprint_of_head(),
             fingerprint_len=len(self.head),
             offset=self.done_offset,
             line=self.splitter.next_line - 1,
         )
+
+    def _fingerprint_of_head(self) -> str:
+        # Saved after every batch, and the head stops changing once 1 KiB long.
+        if self._fingerprint[0] != self.head:
+            self._fingerprint = (self.head, fingerprint_of(self.head))
+        return self._fingerprint[1]
 
 
 async def last_line_boundary(fd: int, size: int) -> tuple[int, int]:

@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,8 @@ def save_position(path: Path, pos: FilePosition, spool_ends: SpoolEnds | None = 
 
 
 def _document(pos: FilePosition, spool_ends: SpoolEnds | None) -> dict[str, Any]:
-    body: dict[str, Any] = asdict(pos)
+    # Not dataclasses.asdict: it deep-copies, and this runs after every stored batch.
+    body: dict[str, Any] = {name: getattr(pos, name) for name in _FIELDS}
     body["spool_ends"] = {name: list(end) for name, end in (spool_ends or {}).items()}
     return {"format": FORMAT, "version": VERSION, **body, "checksum": _checksum(body)}
 
