@@ -98,10 +98,8 @@ class DirectoryWatch:
         self._fd = fd
         self._wd = -1
         self._directory: Path | None = None
-        self._changed = False
         self._waiter: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(fd, self._on_readable)
 
     @classmethod
     def open(cls, directory: Path) -> DirectoryWatch | None:
@@ -147,18 +145,23 @@ class DirectoryWatch:
     async def wait(self, at_most: float) -> None:
         """Return once something changed in the directory since the last call, or after
         ``at_most`` seconds (a timer, not a cancellation: cheaper, and nothing to undo)."""
-        if self._changed:
-            self._changed = False
+        if self._fd < 0:
+            await asyncio.sleep(at_most)
             return
+        # Watched only while waited on: a busy file would otherwise wake the loop on
+        # each write while the tail reads and stores. What comes meanwhile waits in
+        # the kernel's queue (consecutive writes to one file make one event).
         waiter = self._loop.create_future()
         self._waiter = waiter
         timer = self._loop.call_later(at_most, _wake, waiter)
+        self._loop.add_reader(self._fd, self._on_readable)
         try:
             await waiter
         finally:
             timer.cancel()
             self._waiter = None
-            self._changed = False
+            if self._fd >= 0:
+                self._loop.remove_reader(self._fd)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -175,7 +178,6 @@ class DirectoryWatch:
         except OSError as exc:  # not expected from an inotify descriptor: poll from now on
             log.debug("inotify read failed (%s): polling the file instead", exc)
             self.close()
-        self._changed = True
         if self._waiter is not None:
             _wake(self._waiter)
 
