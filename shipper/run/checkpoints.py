@@ -27,6 +27,10 @@ from shipper.sources.position import Checkpoint, FilePosition, PositionFile, loa
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 1.0  # seconds an in-place save may stay in the page cache only
+# Seconds between two saves while the tail reads on in the same file: a live log makes a
+# batch every few milliseconds, and a position that lags behind what was stored costs
+# nothing but a re-read after a crash, queued once (``spool.resume``).
+SAVE_EVERY = 0.05
 
 
 class Checkpoints:
@@ -39,6 +43,9 @@ class Checkpoints:
         self._file = PositionFile(path)
         self._due: asyncio.TimerHandle | None = None
         self._syncing: asyncio.Task[None] | None = None
+        self._last_write = float("-inf")  # loop time
+        self._later: tuple[FilePosition, dict[str, tuple[int, int]]] | None = None
+        self._later_due: asyncio.TimerHandle | None = None
 
     def load(self, start_at: str) -> Checkpoint | None:
         """The saved checkpoint; ``None`` when there is none or it is unusable (logged)."""
@@ -54,27 +61,64 @@ class Checkpoints:
         self.saved = checkpoint.position if checkpoint is not None else None
         return checkpoint
 
-    async def save(self, position: FilePosition) -> None:
-        """Save ``position`` with each spool's end (in place; see the module docstring)."""
+    async def save(self, position: FilePosition, *, now: bool = False) -> None:
+        """Save ``position`` with each spool's end (in place; see the module docstring).
+
+        Within ``SAVE_EVERY`` of the last save, in the same file, it is written once that
+        time is up (with the spool ends of now: what they hold is durable already),
+        unless ``now``.
+        """
         ends = {
             name: (spool.end.segment, spool.end.offset)
             for name, spool in self.channels.spools.items()
         }
+        loop = asyncio.get_running_loop()
+        last = self.saved
+        self.saved = position
+        wait = self._last_write + SAVE_EVERY - loop.time()
+        if (
+            not now
+            and wait > 0
+            and last is not None
+            and (last.dev, last.inode, last.path) == (position.dev, position.inode, position.path)
+        ):
+            self._later = (position, ends)
+            if self._later_due is None:
+                self._later_due = loop.call_later(wait, self._write_later)
+            return
+        await self._write(position, ends)
+
+    def _write_later(self) -> None:
+        self._later_due = None
+        task = asyncio.get_running_loop().create_task(self._write_pending())
+        task.add_done_callback(_report)
+
+    async def _write_pending(self) -> None:
+        if self._later is not None:
+            await self._write(*self._later)
+
+    async def _write(self, position: FilePosition, ends: dict[str, tuple[int, int]]) -> None:
+        self._later = None
+        if self._later_due is not None:
+            self._later_due.cancel()
+            self._later_due = None
+        self._last_write = asyncio.get_running_loop().time()
         if self._syncing is not None and not self._syncing.done():
             # A sync in a thread must not race a replacement of the file.
             await asyncio.shield(self._syncing)
         if self._file.save(position, ends) and self._due is None:
             loop = asyncio.get_running_loop()
             self._due = loop.call_later(SYNC_INTERVAL, self._sync_soon)
-        self.saved = position
 
     async def resave(self) -> None:
         """Save the last position again with the spools' ends as they are now."""
         if self.saved is not None:
-            await self.save(self.saved)
+            await self.save(self.saved, now=True)
 
     async def aclose(self) -> None:
-        """Make the last save durable and close the file (a later save reopens it)."""
+        """Write the last save, make it durable and close the file (a later save reopens it)."""
+        if self._later is not None:
+            await self._write(*self._later)
         if self._due is not None:
             self._due.cancel()
             self._due = None
@@ -96,3 +140,9 @@ class Checkpoints:
         except OSError as exc:
             # Only a power loss could cost anything: lines read again, queued once.
             log.warning("could not make the read position durable: %s", exc)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # The next save tries again; until then a crash re-reads a little more.
+        log.warning("could not save the read position: %s", task.exception())
