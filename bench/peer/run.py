@@ -89,7 +89,7 @@ def channels() -> dict[str, dict[str, object]]:
 
 def shipper_config(work: Path, log: Path, port: int) -> Path:
     text = [
-        f'[source]\npath = "{log}"\nstate_dir = "{work / "state"}"\nstart_at = "beginning"\n',
+        f'[source]\npath = "{log}"\nstate_dir = "{work / "out" / "state"}"\nstart_at = "beginning"\n',
         '[fields]\nactor = ["user", "api_token"]\n',
     ]
     for name, ch in channels().items():
@@ -107,14 +107,15 @@ def shipper_config(work: Path, log: Path, port: int) -> Path:
 def start_shipper(work: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
     exe = shutil.which("shipper") or str(Path(sys.executable).parent / "shipper")
     config = shipper_config(work, log, port)
-    err = (work / "shipper.err").open("wb")
+    # Not next to the log: a contender's own writes would wake its inotify watch.
+    err = (work / "out" / "shipper.err").open("wb")
     return subprocess.Popen([exe, "run", "-c", str(config)], stderr=err, stdout=err)
 
 
 def start_rsyslog(work: Path, log: Path, port: int, prefilter: bool) -> subprocess.Popen[bytes]:
     text = (HERE / "rsyslog.conf.in").read_text()
     for key, value in (
-        ("@WORKDIR@", str(work)),
+        ("@WORKDIR@", str(work / "out")),
         ("@LOG@", str(log)),
         ("@PORT@", str(port)),
         ("@PREFILTER@", PREFILTER if prefilter else ""),
@@ -123,7 +124,7 @@ def start_rsyslog(work: Path, log: Path, port: int, prefilter: bool) -> subproce
         text = text.replace(key, value)
     conf = work / "rsyslog.conf"
     conf.write_text(text)
-    err = (work / "rsyslog.err").open("wb")
+    err = (work / "out" / "rsyslog.err").open("wb")
     cmd = [RSYSLOGD, "-n", "-f", str(conf), "-i", str(work / "rsyslog.pid")]
     return subprocess.Popen(cmd, stderr=err, stdout=err)
 
@@ -167,7 +168,7 @@ class Fake:
             if wanted <= got.keys() or time.monotonic() > deadline:
                 return got
             if proc.poll() is not None:
-                err = next(work.glob("*.err")).read_text()[-2000:]
+                err = next(work.glob("out/*.err")).read_text()[-2000:]
                 sys.exit(f"the contender exited ({proc.returncode}):\n{err}")
             time.sleep(pause)
             pause = min(pause * 1.5, 0.5)
@@ -264,6 +265,7 @@ def catch_up(name: str, fake: Fake, source: Path, wanted: set[Route]) -> Result:
     with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
         work = Path(tmp)
         log = work / "audit.jsonl"
+        (work / "out").mkdir()
         shutil.copyfile(source, log)
         fake.reset()
         t0 = time.monotonic()
@@ -289,6 +291,7 @@ def sustained(
     with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
         work = Path(tmp)
         log = work / "audit.jsonl"
+        (work / "out").mkdir()
         log.touch()
         fd = os.open(log, os.O_WRONLY | os.O_APPEND)
         proc = CONTENDERS[name](work, log, fake.port)
