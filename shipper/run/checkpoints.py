@@ -7,7 +7,7 @@ be used is reported once and the run starts where ``source.start_at`` says.
 
 A save is one ``pwrite`` on the event loop (``PositionFile``): no thread, no fsync.
 It is made durable within ``SYNC_INTERVAL`` by a background fdatasync, and at
-``aclose``. A ``kill -9`` loses no save; a power loss may bring back a position up
+``close``. A ``kill -9`` loses no save; a power loss may bring back a position up
 to that old, and the lines after it are read again: each channel's spool end saved
 with it keeps what was queued from being queued twice (``spool.resume``). The spools
 were fsync'd before any save that follows them, so a position on disk never passes
@@ -66,7 +66,7 @@ class Checkpoints:
 
         Within ``SAVE_EVERY`` of the last save, in the same file, it is written once that
         time is up (with the spool ends of now: what they hold is durable already),
-        unless ``now``.
+        unless ``now``. Raises ``OSError`` (a save written now).
         """
         ends = {
             name: (spool.end.segment, spool.end.offset)
@@ -86,49 +86,51 @@ class Checkpoints:
             if self._later_due is None:
                 self._later_due = loop.call_later(wait, self._write_later)
             return
-        await self._write(position, ends)
-
-    def _write_later(self) -> None:
-        self._later_due = None
-        task = asyncio.get_running_loop().create_task(self._write_pending())
-        task.add_done_callback(_report)
-
-    async def _write_pending(self) -> None:
-        if self._later is not None:
-            await self._write(*self._later)
-
-    async def _write(self, position: FilePosition, ends: dict[str, tuple[int, int]]) -> None:
-        self._later = None
-        if self._later_due is not None:
-            self._later_due.cancel()
-            self._later_due = None
-        self._last_write = asyncio.get_running_loop().time()
-        if self._syncing is not None and not self._syncing.done():
-            # A sync in a thread must not race a replacement of the file.
-            await asyncio.shield(self._syncing)
-        if self._file.save(position, ends) and self._due is None:
-            loop = asyncio.get_running_loop()
-            self._due = loop.call_later(SYNC_INTERVAL, self._sync_soon)
+        self._write(position, ends)
 
     async def resave(self) -> None:
         """Save the last position again with the spools' ends as they are now."""
         if self.saved is not None:
             await self.save(self.saved, now=True)
 
-    async def aclose(self) -> None:
-        """Write the last save, make it durable and close the file (a later save reopens it)."""
-        if self._later is not None:
-            await self._write(*self._later)
+    def close(self) -> None:
+        """Write the last save, make it durable and close the file (a later save reopens it).
+
+        Blocking (one fdatasync), and with no await: called once, as storing ends,
+        where a cancellation must not replace the error that ended it.
+        """
         if self._due is not None:
             self._due.cancel()
             self._due = None
-        if self._syncing is not None:
-            await asyncio.shield(self._syncing)
         try:
-            await asyncio.to_thread(self._file.sync)
+            if self._later is not None:
+                self._write(*self._later)
+            self._file.sync()
         except OSError as exc:
-            log.warning("could not make the read position durable: %s", exc)
+            # The saved position is older: lines read again, queued once.
+            log.warning("could not save the read position: %s", exc)
         self._file.close()
+
+    def _write_later(self) -> None:
+        self._later_due = None
+        if self._later is not None:
+            try:
+                self._write(*self._later)
+            except OSError as exc:
+                # The next save tries again; until then a crash re-reads a little more.
+                log.warning("could not save the read position: %s", exc)
+
+    def _write(self, position: FilePosition, ends: dict[str, tuple[int, int]]) -> None:
+        self._later = None
+        if self._later_due is not None:
+            self._later_due.cancel()
+            self._later_due = None
+        self._last_write = asyncio.get_running_loop().time()
+        # A background sync may still run on the descriptor a replacement closes: at
+        # worst it fails (logged) and the next one syncs the new file.
+        if self._file.save(position, ends) and self._due is None:
+            loop = asyncio.get_running_loop()
+            self._due = loop.call_later(SYNC_INTERVAL, self._sync_soon)
 
     def _sync_soon(self) -> None:
         self._due = None
@@ -140,9 +142,3 @@ class Checkpoints:
         except OSError as exc:
             # Only a power loss could cost anything: lines read again, queued once.
             log.warning("could not make the read position durable: %s", exc)
-
-
-def _report(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        # The next save tries again; until then a crash re-reads a little more.
-        log.warning("could not save the read position: %s", task.exception())

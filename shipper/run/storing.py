@@ -61,7 +61,7 @@ class Storing(Lifecycle):
                 try:
                     await store.flush()
                 finally:
-                    await self.checkpoints.aclose()
+                    self.checkpoints.close()
         except BacklogFullError as exc:
             lost = self.tail is None
             self.failed |= lost
