@@ -120,6 +120,7 @@ class FileTail:
         self._told_moved = False
         self._where = TailedPath(path)
         self._watch: DirectoryWatch | None = None
+        self._read_to_size = False  # the last step read up to the size fstat gave
 
     def stop(self) -> None:
         """End ``batches()`` at its next step (a pending partial line stays unread)."""
@@ -137,6 +138,9 @@ class FileTail:
                 batch = self._step()
                 if isinstance(batch, TailBatch):
                     yield batch
+                    if self._read_to_size:
+                        # Read up to the size just seen: nothing to look at before a pause.
+                        await self._pause()
                 elif batch is _IDLE:
                     await self._pause()
         finally:
@@ -144,6 +148,7 @@ class FileTail:
 
     def _step(self) -> TailBatch | _Outcome:
         """One step: open, rewind, read, or switch files; ``_IDLE`` when there is nothing to do."""
+        self._read_to_size = False
         f = self._file
         if f is None:
             return self._batch([]) if self._open_new() else _IDLE
@@ -158,7 +163,8 @@ class FileTail:
             return self._batch([])
         if size > f.read_offset:
             self._last_data = time.monotonic()
-            lines = f.read_chunk()
+            lines = f.read_chunk(size)
+            self._read_to_size = f.read_offset >= size
             return self._batch(lines) if lines else _BUSY  # a line longer than one chunk
         if not self._path_has_new_data(f) or not self._open_new():
             return _IDLE
