@@ -39,9 +39,10 @@ logger = logging.getLogger(__name__)
 PACING_MARGIN = 1.05
 # While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
 # next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
-# handful. A lone alert (one waiting, or a channel idle for LINGER_MAX) waits only
-# LINGER_GAP / IDLE_SHORTER for a second one, so that a trickle is posted at once. Real
-# time, not the Clock: a wait for alerts is not a delay that pacing or backoff asked for.
+# handful. A lone alert (alone in a channel that has not posted for LINGER_GAP) waits
+# only LINGER_GAP / IDLE_SHORTER for a second one, so that a trickle is posted at once.
+# Real time, not the Clock: a wait for alerts is not a delay that pacing or backoff
+# asked for.
 LINGER_GAP = 0.005
 LINGER_MAX = 0.025
 IDLE_SHORTER = 5
@@ -115,7 +116,7 @@ class ChannelWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LINGER_MAX
         waiting = len(self._backlog)
-        is_lone = waiting <= 1 or loop.time() - self._settled > LINGER_MAX
+        is_lone = waiting <= 1 and loop.time() - self._settled > LINGER_GAP
         first_gap = LINGER_GAP / IDLE_SHORTER if is_lone else LINGER_GAP
         while waiting < limit and not self._backlog.closed:
             gap = min(first_gap, deadline - loop.time())
