@@ -31,7 +31,7 @@ def _record(channel: str, event: object, now: float) -> None:
 
 async def bulk(request: web.Request) -> web.Response:
     now = time.monotonic()
-    lines = (await request.read()).splitlines()
+    lines = [line for line in (await request.read()).splitlines() if line.strip()]
     items = []
     for action, doc in zip(lines[0::2], lines[1::2], strict=False):
         index = orjson.loads(action).get("index", {}).get("_index", "?")

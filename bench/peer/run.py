@@ -89,7 +89,8 @@ def channels() -> dict[str, dict[str, object]]:
 
 def shipper_config(work: Path, log: Path, port: int) -> Path:
     text = [
-        f'[source]\npath = "{log}"\nstate_dir = "{work / "out" / "state"}"\nstart_at = "beginning"\n',
+        f'[source]\npath = "{log}"\nstate_dir = "{work / "out" / "state"}"\n'
+        'start_at = "beginning"\n',
         '[fields]\nactor = ["user", "api_token"]\n',
     ]
     for name, ch in channels().items():
