@@ -58,7 +58,10 @@ class Storing(Lifecycle):
             finally:
                 # Stopped or not, what was read and routed is stored before reading ends.
                 ended.set()
-                await store.flush()
+                try:
+                    await store.flush()
+                finally:
+                    self.checkpoints.close()
         except BacklogFullError as exc:
             lost = self.tail is None
             self.failed |= lost

@@ -31,15 +31,19 @@ class OpenFile:
         self.done_offset = offset  # just past the last newline read
         self.splitter = LineSplitter(max_bytes, first_line=line + 1)
         self.head = read_head(fd)
+        self._fingerprint = (b"", fingerprint_of(b""))
 
-    def read_chunk(self) -> Lines | None:
+    def read_chunk(self, size: int | None = None) -> Lines | None:
         """The lines one read completes; ``None`` at end of file.
 
         A plain ``os.pread`` on the event loop: appended data is in the page cache, so
         the read is a memory copy that costs less than a hop to a worker thread, and a
         cancelled task can never leave a thread reading a descriptor we have closed.
+        ``size``, the file's size if known, bounds the read: a few appended lines are
+        then read into a buffer of their size, not a fresh 512 KiB mapping.
         """
-        chunk = os.pread(self.fd, CHUNK_BYTES, self.read_offset)
+        want = CHUNK_BYTES if size is None else max(1, min(CHUNK_BYTES, size - self.read_offset))
+        chunk = os.pread(self.fd, want, self.read_offset)
         if not chunk:
             return None
         last_newline = chunk.rfind(b"\n")
@@ -79,11 +83,17 @@ class OpenFile:
             path=str(path),
             dev=self.dev,
             inode=self.inode,
-            fingerprint=fingerprint_of(self.head),
+            fingerprint=self._fingerprint_of_head(),
             fingerprint_len=len(self.head),
             offset=self.done_offset,
             line=self.splitter.next_line - 1,
         )
+
+    def _fingerprint_of_head(self) -> str:
+        # Saved after every batch, and the head stops changing once 1 KiB long.
+        if self._fingerprint[0] != self.head:
+            self._fingerprint = (self.head, fingerprint_of(self.head))
+        return self._fingerprint[1]
 
 
 async def last_line_boundary(fd: int, size: int) -> tuple[int, int]:

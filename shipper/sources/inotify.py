@@ -1,0 +1,187 @@
+"""Waking a file tail when its directory changes: Linux inotify, through ctypes.
+
+A tail that polls finds an appended line up to one poll interval late, and
+polling faster costs wake-ups on a quiet file. ``DirectoryWatch`` asks the
+kernel instead: one inotify instance watching the directory of the tailed
+file for writes to any file in it and for names created, moved or deleted
+(rotation). ``wait`` returns as soon as something changed, or after its
+timeout, so a tail still polls: what inotify does not see (a file on NFS or
+FUSE written by another machine, a write through a hard link in another
+directory, a symlink re-pointed in another directory) is found by the poll,
+as before.
+
+No third-party binding: the three calls (``inotify_init1``,
+``inotify_add_watch``, ``inotify_rm_watch``) are libc's, and the events are
+only drained, never parsed: any change means "look at the file again", which
+is what a poll does. ``open`` returns ``None`` where inotify is missing (not
+Linux, no libc, the per-user instance or watch limit reached): the tail then
+polls as it always did.
+
+Limits: a busy neighbour (another log written in the same directory) wakes
+the tail on each of its writes; each wake costs what a poll costs (an
+``fstat`` and an ``lstat``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# <sys/inotify.h>
+IN_MODIFY = 0x002
+IN_ATTRIB = 0x004
+IN_CLOSE_WRITE = 0x008
+IN_MOVED_FROM = 0x040
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_ONLYDIR = 0x01000000
+_MASK = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_ONLYDIR
+)
+_READ_BYTES = 64 * 1024  # events are drained, not kept: one read empties a busy queue
+
+
+class _Libc:
+    def __init__(self) -> None:
+        # The process's own symbols, libc's among them: no ctypes.util, which costs
+        # about 2 MB of imports to find a library already loaded.
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.init1 = libc.inotify_init1
+        self.init1.argtypes = [ctypes.c_int]
+        self.init1.restype = ctypes.c_int
+        self.add_watch = libc.inotify_add_watch
+        self.add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self.add_watch.restype = ctypes.c_int
+        self.rm_watch = libc.inotify_rm_watch
+        self.rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+        self.rm_watch.restype = ctypes.c_int
+
+
+_libc: _Libc | None = None
+
+
+def _load() -> _Libc | None:
+    global _libc
+    if _libc is None:
+        try:
+            _libc = _Libc()
+        except (OSError, AttributeError):  # no libc, or one without inotify
+            return None
+    return _libc
+
+
+class DirectoryWatch:
+    """Changes in one directory, as a wake-up for ``wait``; see the module docstring.
+
+    Open it with ``DirectoryWatch.open`` inside the running loop; ``close`` it.
+    """
+
+    def __init__(self, libc: _Libc, fd: int) -> None:
+        self._libc = libc
+        self._fd = fd
+        self._wd = -1
+        self._directory: Path | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    @classmethod
+    def open(cls, directory: Path) -> DirectoryWatch | None:
+        """A watch on ``directory``; ``None`` where inotify cannot be used (poll instead)."""
+        libc = _load()
+        if libc is None:
+            return None
+        fd = libc.init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            log.info(
+                "inotify is not available (%s): polling the file instead",
+                os.strerror(ctypes.get_errno()),
+            )
+            return None
+        watch = cls(libc, fd)
+        watch.watch(directory)
+        return watch
+
+    def watch(self, directory: Path) -> None:
+        """Watch ``directory`` (again, or instead of the one watched).
+
+        A directory that is missing or cannot be watched is not an error: ``wait``
+        then only times out (polling), and the tail calls this again once it opens
+        a file.
+        """
+        if self._fd < 0:
+            return
+        # Added again even for the same path: that directory may have been replaced (the
+        # kernel dropped the old watch with it); for the same one it is a no-op.
+        if self._wd >= 0 and directory != self._directory:
+            self._libc.rm_watch(self._fd, self._wd)
+            self._wd = -1
+        self._directory = directory
+        self._wd = self._libc.add_watch(self._fd, os.fsencode(directory), _MASK)
+        if self._wd < 0:
+            self._directory = None
+            log.debug(
+                "%s: cannot watch it with inotify (%s): polling it",
+                directory,
+                os.strerror(ctypes.get_errno()),
+            )
+
+    async def wait(self, at_most: float) -> None:
+        """Return once something changed in the directory since the last call, or after
+        ``at_most`` seconds (a timer, not a cancellation: cheaper, and nothing to undo)."""
+        if self._fd < 0:
+            await asyncio.sleep(at_most)
+            return
+        # Watched only while waited on: a busy file would otherwise wake the loop on
+        # each write while the tail reads and stores. What comes meanwhile waits in
+        # the kernel's queue (consecutive writes to one file make one event).
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        timer = self._loop.call_later(at_most, _wake, waiter)
+        self._loop.add_reader(self._fd, self._on_readable)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+            if self._fd >= 0:
+                self._loop.remove_reader(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            os.close(self._fd)  # removes its watches with it
+            self._fd = -1
+
+    def _on_readable(self) -> None:
+        try:
+            while len(os.read(self._fd, _READ_BYTES)) == _READ_BYTES:
+                pass
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # not expected from an inotify descriptor: poll from now on
+            log.debug("inotify read failed (%s): polling the file instead", exc)
+            self.close()
+        if self._waiter is not None:
+            _wake(self._waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
