@@ -209,6 +209,38 @@ def read_string(
     return expand_env(value, environ, f"{prefix}{key}", problems)
 
 
+def read_secret(
+    table: Mapping[str, Any],
+    key: str,
+    prefix: str,
+    environ: Mapping[str, str],
+    problems: Problems,
+    *,
+    posts: bool,
+    variable: str,
+) -> str | None:
+    """A secret key's value with ``${VAR}`` expanded; ``None`` when absent or after a problem.
+
+    A run that posts nothing needs no secret, so there an unset variable is only a
+    warning. A secret written in the file itself is a warning naming ``variable``, the
+    variable to put it in. No problem ever quotes the value.
+    """
+    if key not in table:
+        return None
+    raw = table[key]
+    if not isinstance(raw, str):
+        problems.error(f"{prefix}{key}: must be a string, got {kind_of(raw)}")
+        return None
+    target = problems if posts else problems.as_warnings()
+    value = expand_env(raw, environ, f"{prefix}{key}", target)
+    if value is not None and "${" not in raw:
+        problems.warn(
+            f"{prefix}{key}: is written in the config file itself; put it in an environment "
+            f'variable and write "${{{variable}}}", so that the secret stays out of the file'
+        )
+    return value
+
+
 def read_positive_int(
     table: Mapping[str, Any], key: str, prefix: str, default: int, problems: Problems
 ) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shipper.config.values import Problems, expand_env, kind_of, read_string, written
+from shipper.config.values import Problems, read_secret, read_string, written
 
 DEFAULT_SITE = "datadoghq.com"
 # Datadog's sites (reference 3.1): the <site> of https://http-intake.logs.<site>.
@@ -77,14 +77,9 @@ def _api_key(
     *,
     posts: bool,
 ) -> str | None:
-    if "api_key" not in body:
-        return None  # the missing required key is reported by the config
-    value = body["api_key"]
-    if not isinstance(value, str):
-        problems.error(f"{prefix}api_key: must be a string, got {kind_of(value)}")
-        return None
-    target = problems if posts else problems.as_warnings()
-    key = expand_env(value, environ, f"{prefix}api_key", target)
+    key = read_secret(
+        body, "api_key", prefix, environ, problems, posts=posts, variable="DD_API_KEY"
+    )
     if key is None:
         return None
     # Never quote the value: it is the secret.
@@ -94,11 +89,6 @@ def _api_key(
     if not _KEY_CHARS.fullmatch(key):
         problems.error(f"{prefix}api_key: contains spaces or control characters")
         return None
-    if "${" not in value:
-        problems.warn(
-            f'{prefix}api_key: written in the config file; write "${{DD_API_KEY}}" and set '
-            "the variable, so that the key stays out of the file"
-        )
     if len(key) == 40:
         problems.warn(
             f"{prefix}api_key: has 40 characters, like a Datadog application key; logs need "

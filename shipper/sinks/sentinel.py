@@ -23,7 +23,13 @@ from urllib.parse import urlsplit
 import orjson
 
 from shipper.config.model import ChannelConfig
-from shipper.config.values import Problems, expand_env, kind_of, parse_url, read_string, written
+from shipper.config.values import (
+    Problems,
+    parse_url,
+    read_secret,
+    read_string,
+    written,
+)
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Answer, Outcome
 from shipper.sinks.base import FLOOD_CONTROL_OFF, Limits, Rendered, Secrets
@@ -226,23 +232,19 @@ def _client_secret(
     *,
     posts: bool,
 ) -> str | None:
-    if "client_secret" not in body:
-        return None
-    value = body["client_secret"]
-    if not isinstance(value, str):
-        problems.error(f"{prefix}client_secret: must be a string, got {kind_of(value)}")
-        return None
-    target = problems if posts else problems.as_warnings()
-    secret = expand_env(value, environ, f"{prefix}client_secret", target)
+    secret = read_secret(
+        body,
+        "client_secret",
+        prefix,
+        environ,
+        problems,
+        posts=posts,
+        variable="AZURE_CLIENT_SECRET",
+    )
     if secret is None:
         return None
     # Never quote the value: it is the secret.
     if not secret or not _SECRET_CHARS.fullmatch(secret):
         problems.error(f"{prefix}client_secret: is empty or contains spaces or control characters")
         return None
-    if "${" not in value:
-        problems.warn(
-            f'{prefix}client_secret: written in the config file; write "${{AZURE_CLIENT_SECRET}}" '
-            "and set the variable, so that the secret stays out of the file"
-        )
     return secret

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from shipper.config.model import ChannelConfig, FieldPath
-from shipper.config.values import Problems, expand_env, kind_of, parse_url, written
+from shipper.config.values import Problems, expand_env, kind_of, parse_url, read_secret, written
 from shipper.routing.event import Alert, lookup
 from shipper.sinks.answers import Answer, Outcome
 from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets
@@ -227,23 +227,11 @@ def _token(
     *,
     posts: bool,
 ) -> str | None:
-    if "token" not in body:
-        return None
-    raw = body["token"]
-    if not isinstance(raw, str):
-        problems.error(f"{prefix}token: must be a string, got {kind_of(raw)}")
-        return None
-    # A run that posts nothing needs no token: an unset variable is only a warning then.
-    token = expand_env(
-        raw, environ, f"{prefix}token", problems if posts else problems.as_warnings()
+    token = read_secret(
+        body, "token", prefix, environ, problems, posts=posts, variable="SLACK_BOT_TOKEN"
     )
     if token is None:
         return None
-    if "${" not in raw:
-        problems.warn(
-            f"{prefix}token: is written in the config file itself; put it in an environment "
-            'variable instead (token = "${SLACK_BOT_TOKEN}") so the file can be shared'
-        )
     token = token.strip()
     if not _BOT_TOKEN.fullmatch(token):
         # Never echo it: a user token (xoxp-) or a webhook URL pasted here is a secret too.

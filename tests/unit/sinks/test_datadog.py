@@ -97,7 +97,7 @@ def test_an_unset_key_is_an_error_when_posting_and_a_warning_otherwise(tmp_path:
 
 def test_a_key_written_in_the_file_is_a_warning_that_does_not_show_it(tmp_path: Path) -> None:
     config = load(tmp_path, f'api_key = "{KEY}"\n')
-    assert any("channels.dd.api_key: written in the config file" in w for w in config.warnings)
+    assert any("channels.dd.api_key: is written in the config file" in w for w in config.warnings)
     assert KEY not in "\n".join(config.warnings)
 
 

@@ -90,7 +90,7 @@ def test_bad_keys_are_named_and_the_secret_never_shown(tmp_path: Path) -> None:
 
 def test_a_secret_written_in_the_file_is_a_warning_that_does_not_show_it(tmp_path: Path) -> None:
     config = load(tmp_path, KEYS.replace("${AZ_SECRET}", SECRET))
-    assert any("client_secret: written in the config file" in w for w in config.warnings)
+    assert any("client_secret: is written in the config file" in w for w in config.warnings)
     assert SECRET not in "\n".join(config.warnings)
 
 
