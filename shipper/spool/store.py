@@ -94,13 +94,6 @@ class Store:
         """Queue one batch's alerts per channel and the position after its lines."""
         if self._task is not None and self._task.done():
             self._task.result()  # raises what stopped the storing
-            self._task = None
-        if self._task is None and not any(pending.values()) and not self._channels.lock.locked():
-            # Lines no channel takes, nothing stored before them still in flight: only the
-            # position moves. Most batches of a live log; no task, no group.
-            if position is not None:
-                await self._save(position)
-            return
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
         if self._task is None or self._task.done():
