@@ -25,11 +25,12 @@ from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetterSink
 from shipper.delivery.flooding import FloodGate, summary_alert
+from shipper.delivery.outcome_log import log_dead_lettered, log_delivered, log_retry, log_wait_cut
 from shipper.delivery.poster import Poster, Sender
 from shipper.delivery.retries import Outage
 from shipper.delivery.stats import WorkerStats, failure_class
 from shipper.routing.event import Alert
-from shipper.sinks.answers import Delivered, GiveUp, Outcome, Partial, Retry, format_delay
+from shipper.sinks.answers import Delivered, GiveUp, Partial, Retry, format_delay
 from shipper.sinks.base import Rendered, Sink
 from shipper.sinks.summary import FloodSummary, render_summary
 from shipper.spool.backlog import Backlog
@@ -254,14 +255,7 @@ class ChannelWorker:
         next_try = self._outage.next_try(outcome, limits, self._clock.monotonic(), self._rand)
         delay, remaining = next_try.delay, next_try.remaining
         if next_try.asked is not None and next_try.asked > limits.retry_after_max:
-            logger.warning(
-                "channel %s: the endpoint asked to wait %s before the next try; "
-                "waiting %s instead (retry_after_max)",
-                self.channel.name,
-                format_delay(next_try.asked),
-                format_delay(limits.retry_after_max),
-                extra={"channel": self.channel.name, "delay": limits.retry_after_max},
-            )
+            log_wait_cut(logger, self.channel.name, next_try.asked, limits.retry_after_max)
         if remaining <= 0:
             # Failing for give_up_after: dead-letter, then still pause before the
             # next message, since the endpoint has not recovered.
@@ -274,17 +268,7 @@ class ChannelWorker:
             # Never sleep past the deadline: the last try happens right at it.
             delay = min(delay, remaining)
             self.stats.retries += 1
-            self._log(
-                logging.WARNING,
-                outcome,
-                attempts,
-                delay,
-                "channel %s: attempt %d failed, next try in %s: %s",
-                self.channel.name,
-                attempts,
-                format_delay(delay),
-                outcome.reason,
-            )
+            log_retry(logger, self.channel.name, outcome, attempts, delay)
         return delay
 
     async def _dead_letter(
@@ -317,17 +301,7 @@ class ChannelWorker:
         self.stats.dead_lettered += len(covered)
         self.stats.last_error = outcome.reason
         self._outage.attempts = 0
-        self._log(
-            logging.ERROR,
-            outcome,
-            attempts,
-            None,
-            "channel %s: dead-lettered %d event(s) after %d attempt(s): %s",
-            self.channel.name,
-            len(covered),
-            attempts,
-            outcome.reason,
-        )
+        log_dead_lettered(logger, self.channel.name, outcome, len(covered), attempts)
         return None
 
     def _record_success(self, outcome: Delivered, count: int) -> None:
@@ -339,17 +313,7 @@ class ChannelWorker:
         stats.last_success = self._clock.time()
         stats.failing_since = None
         stats.last_error = None
-        self._log(
-            logging.INFO,
-            outcome,
-            self._outage.attempts,
-            None,
-            "channel %s: delivered %d event(s) on attempt %d (status %s)",
-            self.channel.name,
-            count,
-            self._outage.attempts,
-            outcome.status,
-        )
+        log_delivered(logger, self.channel.name, outcome, count, self._outage.attempts)
         self._outage.recovered()
 
     async def _pace(self) -> None:
@@ -358,22 +322,3 @@ class ChannelWorker:
         wait = self._last_post + self._min_interval - self._clock.monotonic()
         if wait > 0:
             await self._clock.sleep(wait)
-
-    def _log(
-        self,
-        level: int,
-        outcome: Outcome,
-        attempt: int,
-        delay: float | None,
-        msg: str,
-        *args: object,
-    ) -> None:
-        """The one log line of an outcome, with fields a JSON formatter can emit."""
-        extra = {
-            "channel": self.channel.name,
-            "status": outcome.status,
-            "attempt": attempt,
-            "delay": delay,
-            "reason": outcome.reason,
-        }
-        logger.log(level, msg, *args, extra=extra)
