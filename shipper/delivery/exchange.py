@@ -45,6 +45,11 @@ class ExchangeContext:
     state_dir: Path | None
 
 
+# Answers to a post are a word or a short JSON object; never buffer a runaway body.
+# An exchange that reads longer answers (a listing, an echo) asks for more per request.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
 class Http(Protocol):
     """The HTTP edge an exchange talks through (``Poster``)."""
 
@@ -57,8 +62,10 @@ class Http(Protocol):
         *,
         headers: Mapping[str, str],
         data: bytes | None = None,
+        max_answer: int = MAX_ANSWER_BYTES,
     ) -> Answer | Retry | GiveUp:
-        """One request with the channel's timeout: its answer (secrets scrubbed), the
+        """One request with the channel's timeout: its answer (secrets scrubbed, cut at
+        ``max_answer`` bytes), the
         ``TimedOut``/``Unreachable`` retry when none came, or ``GiveUp`` for a URL that
         is not one."""
 

@@ -97,11 +97,12 @@ class FloodGate:
                 pending.count,
             )
 
-    async def count_run(self, backlog: Backlog) -> int:
+    async def count_run(self, backlog: Backlog) -> int | None:
         """Count the leading run of events that flood control holds back; how many (0: none).
 
         The backlog's head decides: if its first event is to be posted in full, nothing
-        is counted.
+        is counted. ``None``: the run could not be committed or its counts not saved, so
+        nothing was counted or acknowledged; the caller waits before it tries again.
         """
         state = self.state
         if not state.settings.is_on:
@@ -117,11 +118,16 @@ class FloodGate:
         try:
             await backlog.commit()
         except SpoolError:
-            return 0  # reported by the spool; the events wait in the backlog meanwhile
+            return None  # reported by the spool; the events wait in the backlog meanwhile
         run = alerts[:n]
+        before = state_json(state)
         state.record(run, now, counted=True)
         state.pending = Pending(backlog.position, n)
-        await self.save()
+        if not await self.save():
+            # Acknowledged but not saved, the run would be neither posted nor counted
+            # after a crash: the counts go back, the events stay in the backlog.
+            load_state(state, before)
+            return None
         await backlog.ack(n)
         state.pending = None
         return n
@@ -151,19 +157,20 @@ class FloodGate:
         counted, n = self.state.plan(alerts, self._clock.time())
         return 0 if counted else n
 
-    async def save(self) -> None:
-        """Save the state; a failure is logged and the counts stay in memory."""
+    async def save(self) -> bool:
+        """Save the state; whether it was saved (a failure is logged)."""
         if self._path is None:
-            return
+            return True
         try:
             await asyncio.to_thread(write_atomic, self._path, state_json(self.state))
         except OSError as exc:
             logger.error(
-                "channel %s: could not save the flood-control counts (%s); they are kept in "
-                "memory and saved with the next change",
+                "channel %s: could not save the flood-control counts (%s); trying again",
                 self.name,
                 os.strerror(exc.errno) if exc.errno else exc,
             )
+            return False
+        return True
 
 
 def summary_alert(summary: FloodSummary) -> Alert:

@@ -25,7 +25,13 @@ import orjson
 from shipper import __version__
 from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
-from shipper.delivery.exchange import EXCHANGES, Exchange, ExchangeContext, ExchangeFactory
+from shipper.delivery.exchange import (
+    EXCHANGES,
+    MAX_ANSWER_BYTES,
+    Exchange,
+    ExchangeContext,
+    ExchangeFactory,
+)
 from shipper.errors import PostTimeoutError, TransportError
 from shipper.ops.logs import SecretFilter, host_of
 from shipper.sinks.answers import (
@@ -39,8 +45,6 @@ from shipper.sinks.answers import (
 )
 from shipper.sinks.base import Rendered, Secrets, Sink
 
-# Answers are a word or a short JSON object; never buffer a runaway body.
-MAX_ANSWER_BYTES = 64 * 1024
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 # aiohttp errors in plain words, most specific first. Never str(exc): aiohttp
@@ -165,13 +169,14 @@ class Poster:
         *,
         headers: Mapping[str, str],
         data: bytes | None = None,
+        max_answer: int = MAX_ANSWER_BYTES,
     ) -> Answer | Retry | GiveUp:
         """One request with the channel's timeout; see ``exchange.Http.request``."""
         if self._session is None:
             raise RuntimeError("Poster.start() was not called")
         try:
             status, body, answer_headers = await self._send(
-                self._session, method, url, headers, data, channel.delivery.timeout
+                self._session, method, url, headers, data, channel.delivery.timeout, max_answer
             )
         except aiohttp.InvalidURL:
             return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
@@ -190,6 +195,7 @@ class Poster:
         headers: Mapping[str, str],
         data: bytes | None,
         limit: float,
+        max_answer: int,
     ) -> tuple[int, str, Mapping[str, str]]:
         host = host_of(url)
         try:
@@ -201,7 +207,7 @@ class Poster:
                 timeout=aiohttp.ClientTimeout(total=limit),
                 allow_redirects=False,  # a redirect would resend the event somewhere unchecked
             ) as response:
-                raw = await _read_capped(response.content, MAX_ANSWER_BYTES)
+                raw = await _read_capped(response.content, max_answer)
                 return response.status, raw.decode("utf-8", "replace"), response.headers
         except TimeoutError as exc:  # before ClientError: ServerTimeoutError is both
             raise PostTimeoutError(f"{host} did not answer within {format_delay(limit)}") from exc

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 # A little over Slack's one message a second per channel (reference 1.8).
 PACE_SECONDS = 1.05
+# Slack echoes the whole message it posted, escaped, and a conversations.list page of 200
+# channels is ~170 KB: an answer cut short would read as a failure, and a post that
+# succeeded would be sent again.
+ANSWER_BYTES = 4 * 1024 * 1024
 # A pause this short is waited out in place rather than reported as a failed try.
 SLEEP_PAUSE_MAX = 2.0
 
@@ -76,7 +80,13 @@ class SlackApi:
         if query is not None:
             url += f"?{urlencode(query)}"
         answer = await http.request(
-            channel, sink, "POST" if body is not None else "GET", url, headers=headers, data=data
+            channel,
+            sink,
+            "POST" if body is not None else "GET",
+            url,
+            headers=headers,
+            data=data,
+            max_answer=ANSWER_BYTES,
         )
         if not isinstance(answer, Answer):
             return SlackRead(answer)

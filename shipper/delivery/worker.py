@@ -112,7 +112,8 @@ class ChannelWorker:
             if self._flood is not None:
                 alerts = alerts[: self._flood.full_run(alerts)]
                 if not alerts:
-                    continue  # a window ended meanwhile: the head is counted now
+                    await asyncio.sleep(0)  # a window ended meanwhile: the head is counted now
+                    continue
             self._posting = True
             try:
                 pause = await self._send(alerts)
@@ -141,9 +142,16 @@ class ChannelWorker:
         try:
             if summary is None:
                 counted = await flood.count_run(self._backlog) if len(self._backlog) else 0
+                if counted is None:
+                    # The spool or the counts' file cannot be written: wait, never spin.
+                    await self._clock.sleep(max(self.channel.delivery.retry_initial, 0.1))
+                    return True
                 self.stats.summarized_events += counted
                 return counted > 0
-            rendered = render_summary(self._sink, self.channel, summary)
+            try:
+                rendered = render_summary(self._sink, self.channel, summary)
+            except Exception as exc:  # a renderer bug must not wedge the channel
+                rendered = Rendered(None, 1, refused=f"could not render the summary: {exc!r}")
             pause = await self._post(rendered, [summary_alert(summary)], summary)
         finally:
             self._posting = False

@@ -40,6 +40,7 @@ class FakeChannel:
     name: str
     is_member: bool = True
     is_archived: bool = False
+    purpose: str = ""
 
 
 @dataclass
@@ -202,8 +203,15 @@ class FakeSlackApi:
             chunk = every[start : start + min(limit, self.page)]
             end = start + len(chunk)
             following = _cursor(end, "-") if end < len(every) else ""
+        # Slack lists whole channel objects (topic, purpose, ...): a page is ~1 KB a channel.
         listed = [
-            {"id": c.id, "name": c.name, "is_archived": c.is_archived, "is_member": c.is_member}
+            {
+                "id": c.id,
+                "name": c.name,
+                "is_archived": c.is_archived,
+                "is_member": c.is_member,
+                "purpose": {"value": c.purpose, "creator": "U0CREATOR", "last_set": 0},
+            }
             for c in chunk
         ]
         return web.json_response(
@@ -261,9 +269,9 @@ class FakeSlackApi:
         text = data.get("text")
         text = text if isinstance(text, str) else ""
         self.messages.append(Message(channel.id, ts, thread_ts, text, blocks))
-        return web.json_response(
-            {"ok": True, "channel": channel.id, "ts": ts, "message": {"text": text}}
-        )
+        # Slack echoes the message it posted, whole (and non-ASCII escaped as \uXXXX).
+        echo = {"text": text, "blocks": blocks, "ts": ts, "bot_profile": {"name": "shipper"}}
+        return web.json_response({"ok": True, "channel": channel.id, "ts": ts, "message": echo})
 
     def _update(self, data: Mapping[str, Any]) -> web.Response:
         channel = self.channels.get(str(data.get("channel")))

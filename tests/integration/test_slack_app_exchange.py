@@ -177,3 +177,19 @@ async def test_the_token_is_scrubbed_from_what_slack_echoes(slack: FakeSlackApi)
     assert isinstance(posted, Retry) and isinstance(listed, Retry)
     assert TOKEN not in posted.reason + listed.reason
     assert "500" in posted.reason and "503" in listed.reason
+
+
+async def test_long_answers_are_read_whole_not_taken_for_failures() -> None:
+    # 250 channels of ~1 KB each, the target last: pages of ~200 KB; and a message of
+    # non-ASCII text whose escaped echo is far over a plain post's 64 KiB answer cap.
+    listed = [FakeChannel(f"C0FILL{i:04d}", f"fill-{i}", purpose="é" * 900) for i in range(250)]
+    async with FakeSlackApi(
+        [*listed, FakeChannel(OPS, "ops")], tokens={TOKEN: ("chat:write", "channels:read")}
+    ) as slack:
+        slack.page = 200
+        async with Poster(clock=FakeClock()) as poster:
+            chan = channel("a", slack)
+            long = make_alert(1, raw={"action": "deploy", "context": {"note": "ü" * 2900}})
+            outcome = await post(poster, chan, long)
+        assert isinstance(outcome, Delivered), outcome
+        assert len(slack.top_level(OPS)) == 1, "posted once"

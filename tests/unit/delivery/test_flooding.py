@@ -102,3 +102,47 @@ async def test_a_damaged_state_file_is_reported(
     await gate.open(spool)
     assert "damaged" in caplog.text
     await spool.aclose()
+
+
+async def test_counts_that_cannot_be_saved_leave_the_run_in_the_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = await filled_spool(tmp_path, 10)
+    gate = FloodGate.in_directory("s", SETTINGS, tmp_path, SystemClock())
+    await gate.open(spool)
+    await spool.ack(2)
+    gate.state.record([make_alert(0, "login.failed")] * 2, SystemClock().time(), counted=False)
+
+    def full_disk(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shipper.delivery.flooding.write_atomic", full_disk)
+    assert await gate.count_run(spool) is None
+    assert len(spool) == 8, (
+        "not acknowledged: after a crash they would be neither posted nor counted"
+    )
+    assert sum(w.counted for w in gate.state.windows.values()) == 0, "the counts went back"
+    monkeypatch.undo()
+    assert await gate.count_run(spool) == 8, "once the disk has room, counted once"
+    assert counted(tmp_path) == 8
+    await spool.aclose()
+
+
+async def test_a_spool_that_cannot_commit_is_not_counted(tmp_path: Path) -> None:
+    spool = await filled_spool(tmp_path, 10)
+    gate = FloodGate.in_directory("s", SETTINGS, tmp_path, SystemClock())
+    await gate.open(spool)
+    await spool.ack(2)
+    gate.state.record([make_alert(0, "login.failed")] * 2, SystemClock().time(), counted=False)
+
+    async def broken() -> None:
+        from shipper.errors import SpoolError
+
+        raise SpoolError("cannot write the backlog: No space left on device")
+
+    real_commit = spool.commit
+    spool.commit = broken  # type: ignore[method-assign]
+    assert await gate.count_run(spool) is None  # the worker then waits instead of spinning
+    spool.commit = real_commit  # type: ignore[method-assign]
+    assert len(spool) == 8
+    await spool.aclose()
