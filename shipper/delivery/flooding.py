@@ -27,14 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shipper.clock import Clock
-from shipper.config.severity import Severity
 from shipper.delivery.flood import FloodState, Pending
 from shipper.delivery.flood_groups import FloodSettings
 from shipper.delivery.flood_json import load_state, state_json
 from shipper.durable import read_private, write_atomic
 from shipper.errors import SpoolError
 from shipper.routing.event import Alert
-from shipper.sinks.summary import FloodSummary, summary_line, summary_object
+from shipper.sinks.summary import FloodSummary
 from shipper.spool.backlog import Backlog
 
 logger = logging.getLogger(__name__)
@@ -171,22 +170,3 @@ class FloodGate:
             )
             return False
         return True
-
-
-def summary_alert(summary: FloodSummary) -> Alert:
-    """``summary`` as an alert, for the dead-letter file if its channel refuses it."""
-    known = Severity.__members__
-    worst = max(
-        (known[label.upper()] for label, _ in summary.severities if label.upper() in known),
-        default=Severity.INFO,
-    )
-    return Alert(
-        line=0,
-        raw=summary_object(summary),
-        action=summary_line(summary),
-        severity=worst,
-        actor=None,
-        status=None,
-        timestamp=None,
-        facts=(),
-    )

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from shipper.clock import Clock, SystemClock
 from shipper.config.model import ChannelConfig
 from shipper.delivery.deadletter import DeadLetterSink
-from shipper.delivery.flooding import FloodGate, summary_alert
+from shipper.delivery.flooding import FloodGate
 from shipper.delivery.outcome_log import log_dead_lettered, log_delivered, log_retry, log_wait_cut
 from shipper.delivery.poster import Poster, Sender
 from shipper.delivery.retries import Outage
@@ -32,7 +32,7 @@ from shipper.delivery.stats import WorkerStats, failure_class
 from shipper.routing.event import Alert
 from shipper.sinks.answers import Delivered, GiveUp, Partial, Retry, format_delay
 from shipper.sinks.base import Rendered, Sink
-from shipper.sinks.summary import FloodSummary, render_summary
+from shipper.sinks.summary import FloodSummary, render_summary, summary_alert
 from shipper.spool.backlog import Backlog
 
 __all__ = ["ChannelWorker", "Poster", "Sender", "WorkerStats"]

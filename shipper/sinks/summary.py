@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from shipper.config.model import ChannelConfig
-from shipper.sinks.base import Rendered
+from shipper.config.severity import Severity
+from shipper.routing.event import Alert
+from shipper.sinks.base import Rendered, Sink
 
 # How many actors a summary names; the rest are counted as "others".
 TOP_ACTORS = 5
@@ -51,11 +53,34 @@ class SummaryRenderer(Protocol):
         """One message for ``summary`` (``Rendered.count`` is 1)."""
 
 
-def render_summary(sink: object, channel: ChannelConfig, summary: FloodSummary) -> Rendered:
-    """``sink``'s own message for ``summary``, else the summary as a JSON object."""
+def render_summary(sink: Sink, channel: ChannelConfig, summary: FloodSummary) -> Rendered:
+    """``sink``'s own message for ``summary``; else the summary as an event whose body is
+    ``summary_object`` (``summary_alert``), rendered as the kind renders any event, so that
+    its headers, URL, framing and compression apply (a SIEM or a webhook with flood
+    control switched on)."""
     if isinstance(sink, SummaryRenderer):
         return sink.render_summary(channel, summary)
-    return Rendered(summary_object(summary), 1)
+    return sink.render(channel, [summary_alert(summary)])
+
+
+def summary_alert(summary: FloodSummary) -> Alert:
+    """``summary`` as an alert: what a kind without a summary of its own sends, and what the
+    dead-letter file keeps if its channel refuses it."""
+    known = Severity.__members__
+    worst = max(
+        (known[label.upper()] for label, _ in summary.severities if label.upper() in known),
+        default=Severity.INFO,
+    )
+    return Alert(
+        line=0,
+        raw=summary_object(summary),
+        action=summary_line(summary),
+        severity=worst,
+        actor=None,
+        status=None,
+        timestamp=None,
+        facts=(),
+    )
 
 
 def format_window(seconds: float) -> str:

@@ -9,7 +9,11 @@ import orjson
 
 from shipper.config.model import ChannelConfig
 from shipper.sinks import SINKS
+from shipper.sinks.datadog_keys import DatadogSettings
+from shipper.sinks.sentinel import SentinelSettings
+from shipper.sinks.splunk_settings import SplunkSettings
 from shipper.sinks.summary import FloodSummary, format_window, render_summary, summary_line
+from shipper.sinks.webhook import WebhookSettings
 
 HOSTILE = "<!channel> [x](https://evil.test) *bold* @here"
 SUMMARY = FloodSummary(
@@ -67,11 +71,27 @@ def test_hostile_text_is_shown_as_typed_in_every_chat_summary() -> None:
     assert card["summary"] == f"{HOSTILE}: 5 more in 60s"
 
 
-def test_a_webhook_gets_the_summary_as_json() -> None:
-    rendered = render_summary(SINKS["webhook"], channel("webhook"), SUMMARY)
+def test_a_webhook_gets_the_summary_as_json_with_its_headers() -> None:
+    hooked = channel("webhook", settings=WebhookSettings((("Authorization", "Bearer t0k"),)))
+    rendered = render_summary(SINKS["webhook"], hooked, SUMMARY)
     body = rendered.payload["shipper_flood_summary"]
     assert body["text"] == summary_line(SUMMARY) and body["count"] == 19990
     assert rendered.count == 1
+    assert ("Authorization", "Bearer t0k") in rendered.headers
+
+
+def test_a_siem_kind_sends_a_summary_as_one_of_its_own_events() -> None:
+    # Flood control is off for them by default, but [delivery] may switch it on for all.
+    settings = {
+        "splunk": SplunkSettings(token="t"),
+        "datadog": DatadogSettings(api_key="k"),
+        "sentinel": SentinelSettings("dcr-1", "Custom-X_CL", "t", "c", "s"),
+    }
+    for kind, own in settings.items():
+        rendered = render_summary(SINKS[kind], channel(kind, settings=own), SUMMARY)
+        assert rendered.count == 1 and rendered.refused is None, kind
+        assert rendered.gzip, f"{kind}: its own request, compressed as its events are"
+        assert "shipper_flood_summary" in orjson.dumps(rendered.payload).decode(), kind
 
 
 def test_every_chat_kind_renders_its_own_summary() -> None:
