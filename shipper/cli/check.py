@@ -57,7 +57,7 @@ def check(
         extra = f" format={c.teams_format}" if c.kind == "teams" else ""
         url = redact_url(c.url) if c.url else "(unset)"
         if c.kind == "slack_app" and c.settings is not None:
-            extra, url = f" channel={c.settings.channel}", c.settings.api_url
+            extra, url = f" channel={c.settings.channel}", redact_url(c.settings.api_url)
         echo_scrubbed(
             f"  {c.name}: kind={c.kind}{extra} url={url} "
             f"label={c.label or '-'} min_severity={c.min_severity.label} "

@@ -59,6 +59,14 @@ RESERVED = frozenset(
         "ddtags",
         "event",
         "original_timestamp",
+        # Datadog's date remapper reads these too: an event's own "date" could
+        # otherwise date its log decades back, and the intake drops it after a 202.
+        "date",
+        "_timestamp",
+        "Timestamp",
+        "eventTime",
+        "published_date",
+        "syslog.timestamp",
     }
 )
 

@@ -87,8 +87,10 @@ _EMOJI = (
     "\u2600-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff"
 )
 _KEEP = (
-    # A subdivision flag (England, Scotland, Wales): black flag, tag letters, cancel tag.
-    r"\U0001f3f4[\U000e0020-\U000e007e]{2,6}\U000e007f"
+    # A subdivision flag (England, Scotland, Wales): black flag, the tags of its code
+    # (gbeng, gbsct, gbwls), cancel tag. Any other tags behind a flag could hide text.
+    r"\U0001f3f4\U000e0067\U000e0062(?:\U000e0065\U000e006e\U000e0067"
+    r"|\U000e0073\U000e0063\U000e0074|\U000e0077\U000e006c\U000e0073)\U000e007f"
     # Emoji, its presentation selector, a joiner, and the next emoji.
     rf"|[{_EMOJI}]\ufe0f?\u200d(?=[{_EMOJI}])"
     # One variation selector right after a visible character picks that character's

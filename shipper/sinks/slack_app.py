@@ -198,11 +198,12 @@ def _when(timestamp: str) -> str:
     """An ISO 8601 time as ``2026-12-01 14:02 UTC``; anything else as written."""
     try:
         moment = datetime.fromisoformat(timestamp.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            return f"{moment:%Y-%m-%d %H:%M}"
+        # Year 9999 at -01:00 is past datetime's range in UTC: OverflowError.
+        return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    except (ValueError, OverflowError):
         return truncate(escape_slack(timestamp), 64)
-    if moment.tzinfo is None:
-        return f"{moment:%Y-%m-%d %H:%M}"
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _string(

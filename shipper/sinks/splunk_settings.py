@@ -19,6 +19,7 @@ from shipper.config.values import (
     expand_env,
     kind_of,
     parse_duration,
+    read_secret,
     read_string,
     written,
 )
@@ -56,9 +57,9 @@ def parse_splunk(
     _check_base_url(body, prefix, environ, problems)
     token = None
     if "token" in body:
-        # A no-post run (dry run, route) needs no token: an unset one is a warning there.
-        target = problems if posts else problems.as_warnings()
-        token = read_string(body, "token", prefix, environ, target)
+        token = read_secret(
+            body, "token", prefix, environ, problems, posts=posts, variable="SPLUNK_HEC_TOKEN"
+        )
         if token is not None and not _HEADER_SAFE.fullmatch(token):
             problems.error(
                 f"{prefix}token: must be the HEC token alone (a GUID such as "

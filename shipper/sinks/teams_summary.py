@@ -47,7 +47,10 @@ def render_teams_summary(channel: ChannelConfig, summary: FloodSummary) -> Rende
         "@context": "https://schema.org/extensions",
         "summary": plain,
         "themeColor": THEME_COLOR,
-        "title": plain,
+        # Teams may read any MessageCard text field as Markdown and limited HTML, and the
+        # group is event text: escaped here, unlike the card title of one event, which
+        # holds only the severity and the channel's label.
+        "title": marked,
         "sections": [
             {
                 "activityTitle": f"📈 {marked}",

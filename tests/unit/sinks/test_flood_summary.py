@@ -52,7 +52,8 @@ def test_slack_summary() -> None:
 
 def test_teams_summaries() -> None:
     card = SINKS["teams"].render_summary(channel("teams"), SUMMARY).payload  # type: ignore[attr-defined]
-    assert card["summary"] == card["title"] == "login.password_failed: 19990 more in 60s"
+    assert card["summary"] == "login.password_failed: 19990 more in 60s"
+    assert card["title"] == "login.password\\_failed: 19990 more in 60s"
     flow = channel("teams", teams_format="adaptivecard")
     message = SINKS["teams"].render_summary(flow, SUMMARY).payload  # type: ignore[attr-defined]
     content = message["attachments"][0]["content"]
@@ -67,6 +68,7 @@ def test_hostile_text_is_shown_as_typed_in_every_chat_summary() -> None:
     card = SINKS["teams"].render_summary(channel("teams"), HOSTILE_SUMMARY).payload  # type: ignore[attr-defined]
     facts = orjson.dumps(card["sections"]).decode()
     assert "[x](" not in facts and "<!channel>" not in facts
+    assert "[x](" not in card["title"] and "<!channel>" not in card["title"]
     # The plain-text fields are not markup: shown as typed, on one line.
     assert card["summary"] == f"{HOSTILE}: 5 more in 60s"
 
