@@ -59,4 +59,12 @@ class DryRun(Lifecycle):
 
 
 def _payload(channel: ChannelConfig, alert: Alert) -> object:
-    return sink_for(channel).render(channel, [alert]).payload
+    """What the channel would be sent for ``alert``; a message that could not be built is
+    said so in its place, as a run would dead-letter it, and the dry run goes on."""
+    try:
+        rendered = sink_for(channel).render(channel, [alert])
+    except Exception as exc:  # a renderer bug must not end the dry run
+        return {"not_sent": f"could not render the message: {type(exc).__name__}: {exc}"}
+    if rendered.refused is not None:
+        return {"not_sent": rendered.refused, "payload": rendered.payload}
+    return rendered.payload

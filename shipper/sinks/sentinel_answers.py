@@ -26,6 +26,7 @@ _AADSTS = re.compile(r"AADSTS(\d{4,9})")
 # What can go in an Authorization header: nothing that could end it or add another.
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]{1,16384}")
 
+ROLE_RETRY_SECONDS = 60.0
 INGESTION_MEANINGS: dict[int, str] = {
     400: (
         "the rows were refused: they do not match the stream's columns declared in the "
@@ -87,7 +88,7 @@ def read_ingestion_answer(answer: Answer, *, now: float, retry_after_max: float)
     text = answer.body.strip()
     if answer.status == 204:
         return delivered(NAME, answer.status, text)
-    return read_failure(
+    outcome = read_failure(
         NAME,
         answer,
         text,
@@ -96,6 +97,11 @@ def read_ingestion_answer(answer: Answer, *, now: float, retry_after_max: float)
         detail=_azure_error(text),
         meaning=INGESTION_MEANINGS.get(answer.status),
     )
+    if answer.status == 403 and isinstance(outcome, GiveUp):
+        # A role just granted takes up to 30 minutes to apply (reference 4.6): try again
+        # slowly, until give_up_after, rather than dead-letter a new channel's first events.
+        return Retry(ROLE_RETRY_SECONDS, outcome.reason, 403)
+    return outcome
 
 
 def read_token_answer(

@@ -41,10 +41,6 @@ _TIMESTAMP_MAX_CHARS = 64
 _EPOCH = re.compile(r"\d{1,20}(?:\.\d{1,9})?")
 
 
-class EventTooLargeError(ValueError):
-    """One event that alone is past the request limit: dead-lettered, never cut."""
-
-
 def settings_of(channel: ChannelConfig) -> SplunkSettings:
     """``channel``'s splunk keys."""
     settings = channel.settings
@@ -103,21 +99,23 @@ def render_splunk(channel: ChannelConfig, alerts: Sequence[Alert]) -> Rendered:
     size = 0
     # Room for the host the exchange adds: a name is at most 255 bytes (+ its key).
     spare = 0 if settings.host is not None else 300
+    base = (channel.url or "").rstrip("/")
+    headers = (("Authorization", f"Splunk {settings.token}"),)
     for alert in alerts:
         item = envelope(settings, alert)
         grown = size + len(orjson.dumps(item)) + spare
         if grown > REQUEST_BYTES:
             if not items:
-                raise EventTooLargeError(
+                # Refused here, never posted: delivery dead-letters it whole, not cut.
+                reason = (
                     f"the event is {grown - spare:,} bytes as a HEC envelope, over the "
                     f"{REQUEST_BYTES:,}-byte request limit of a splunk channel; it is kept "
                     "whole in the dead letters, not cut"
                 )
+                return Rendered([item], 1, headers, url=base + EVENT_PATH, refused=reason)
             break
         items.append(item)
         size = grown
-    base = (channel.url or "").rstrip("/")
-    headers = (("Authorization", f"Splunk {settings.token}"),)
     return Rendered(
         items, len(items), headers, url=base + EVENT_PATH, framing="concatenated", gzip=True
     )

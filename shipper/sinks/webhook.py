@@ -18,6 +18,7 @@ always JSON, and a wrong length or encoding would corrupt it.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -171,7 +172,23 @@ class WebhookSink:
 
     def secrets(self, channel: ChannelConfig) -> Secrets:
         urls = (channel.url,) if channel.url else ()
-        return Secrets(urls=urls, values=tuple(v for _, v in webhook_headers(channel) if v))
+        values = [part for _, v in webhook_headers(channel) if v for part in _secret_parts(v)]
+        return Secrets(urls=urls, values=tuple(values))
+
+
+def _secret_parts(value: str) -> list[str]:
+    """A header value, and the parts an endpoint may echo alone: the credential after a
+    scheme (``Bearer TOKEN``), and a Basic credential decoded (``user:password``, the
+    password). Parts under 8 characters are a scheme or a word, not a secret."""
+    parts = [value, *(p for p in value.split() if len(p) >= 8)]
+    scheme, _, credential = value.partition(" ")
+    if scheme.lower() == "basic" and credential:
+        try:
+            decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        parts += [p for p in (decoded, decoded.partition(":")[2]) if len(p) >= 4]
+    return parts
 
 
 WEBHOOK = WebhookSink()

@@ -254,3 +254,19 @@ async def test_a_token_with_acknowledgement_on_says_how_to_fix_the_channel(tmp_p
         "acknowledgement on, which needs a channel: set acknowledgements = true"
     )
     assert_no_token(tested.stdout, tested.stderr)
+
+
+def test_a_dry_run_shows_an_event_too_large_for_hec_as_not_sent_and_goes_on(
+    tmp_path: Path,
+) -> None:
+    channels = (
+        '[channels.siem]\nkind = "splunk"\nurl = "https://splunk.example:8088"\n'
+        'token = "${HEC_TOKEN}"\n'
+    )
+    config = config_file(tmp_path, delivery="", channels=channels)
+    lines = audit_line(1, blob="x" * 1_010_000) + audit_line(2)  # under max_line_bytes
+    done = shipper("run", "-c", str(config), "--dry-run", stdin=lines)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    first, second = (orjson.loads(line) for line in done.stdout.splitlines())
+    assert "request limit of a splunk channel" in first["payload"]["not_sent"]
+    assert second["payload"][0]["event"]["seq"] == 2

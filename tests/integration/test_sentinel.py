@@ -143,7 +143,9 @@ async def test_an_echoed_access_token_is_scrubbed(tmp_path: Path) -> None:
     assert token not in outcome.reason
 
 
-async def test_413_splits_429_waits_and_a_permanent_403_says_the_role(tmp_path: Path) -> None:
+async def test_413_splits_429_waits_and_a_403_is_retried_slowly_then_says_the_role(
+    tmp_path: Path,
+) -> None:
     clock = FakeClock()
     async with FakeAzure() as fake:
         fake.can(
@@ -156,8 +158,12 @@ async def test_413_splits_429_waits_and_a_permanent_403_says_the_role(tmp_path: 
         _, dead = await run(fake, clock, tmp_path, [alert(n) for n in range(8)])
         assert [row["Event"]["seq"] for row in fake.rows] == list(range(8))
         assert 17.0 in clock.sleeps and fake.refused[:2] == [413, 429]
-        fake.can("rows", Canned(403, '{"error":{"code":"OperationFailed","message":"no access"}}'))
-        _, dead = await run(fake, clock, tmp_path, [alert(9)])
+        refused = Canned(403, '{"error":{"code":"OperationFailed","message":"no access"}}')
+        fake.can("rows", *[refused] * 10)
+        # A role grant takes up to 30 minutes to apply: retried a minute apart, until
+        # give_up_after, not dead-lettered at once.
+        _, dead = await run(fake, clock, tmp_path, [alert(9)], give_up_after=300.0)
+        assert clock.sleeps.count(60.0) >= 4
     (letter,) = letters(dead)
     assert 'the role "Monitoring Metrics Publisher" on the DCR' in letter["reason"]
 

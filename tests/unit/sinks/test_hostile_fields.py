@@ -45,3 +45,17 @@ def test_a_splunk_token_written_in_the_file_is_a_warning(tmp_path: Path) -> None
     warnings = load_config(path, {}).warnings
     assert any(w.startswith("channels.s.token: is written in the config file") for w in warnings)
     assert token not in "\n".join(warnings)
+
+
+def test_a_header_credential_is_a_secret_alone_too() -> None:
+    import base64
+
+    from shipper.config.model import ChannelConfig
+    from shipper.sinks.webhook import WEBHOOK, WebhookSettings
+
+    basic = base64.b64encode(b"collector:pa55w0rd").decode()
+    headers = (("Authorization", "Bearer s3cr3t-token-value"), ("X-Basic", f"Basic {basic}"))
+    chan = ChannelConfig("w", "webhook", "https://x.example", settings=WebhookSettings(headers))
+    values = WEBHOOK.secrets(chan).values
+    assert {"s3cr3t-token-value", "collector:pa55w0rd", "pa55w0rd"} <= set(values)
+    assert "Bearer" not in values and "Basic" not in values

@@ -151,8 +151,10 @@ def test_ingestion_answers() -> None:
     read = SENTINEL.read_answer
     sec = channel()
     assert isinstance(read(sec, answer(204), now=NOW), Delivered)
+    role = read(sec, answer(403, azure_error("Code")), now=NOW)
+    assert isinstance(role, Retry) and role.after == 60.0, "a role grant takes time to apply"
+    assert "Monitoring Metrics Publisher" in role.reason
     for status, words in [
-        (403, "Monitoring Metrics Publisher"),
         (404, "dcr_id"),
         (400, "stream's columns"),
         (413, "1 MB"),
