@@ -106,7 +106,7 @@ class _PlainParam:
 
         kind = self._descriptor.annotation
         info = self._descriptor.parameter_info
-        if kind is str and isinstance(value, str) or kind is bool and isinstance(value, bool):
+        if isinstance(value, str | bool) and type(value) is kind:
             return value
         if issubclass(kind, Enum):
             return coerce_cli_choice(
