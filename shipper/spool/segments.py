@@ -11,21 +11,12 @@ full disk) is cut back to the last whole record, so the next record never fuses 
 half of one, and what was not written stays in the buffer for the next try. A failed
 fsync makes the spool refuse further writes (the kernel may have dropped the data it
 could not write) until a restart repairs it.
-
-Where the fsync runs. A live log commits a record or two at a time, and handing
-such a commit to a thread (a queue, a futex wake each way, a wake-up of the loop)
-costs more CPU than the fsync of a few hundred bytes itself. A commit of at most
-``INLINE_SYNC_BYTES`` to the one open segment, on a disk whose last fsync took under
-``INLINE_SYNC_SECONDS``, is fsync'd on the event loop; a larger one (a catch-up),
-one that rolled over or created a segment, or any on a slow disk runs in a thread,
-so that a slow disk never holds up the reading and the posting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,9 +26,6 @@ from shipper.spool.records import Position, open_segment, segment_name
 
 MIN_SEGMENT_BYTES = 64 * 1024
 FLUSH_BYTES = 64 * 1024  # buffered appends are written once this much is pending
-# A commit this small, on a disk this quick at its last fsync, is fsync'd on the loop.
-INLINE_SYNC_BYTES = 16 * 1024
-INLINE_SYNC_SECONDS = 0.002
 
 
 class SegmentWriter:
@@ -60,8 +48,6 @@ class SegmentWriter:
         self._dir_dirty = False  # a segment was created since the last commit
         self._broken: str | None = None
         self._commit_lock = asyncio.Lock()
-        self._synced = 0  # bytes of the last segment made durable (when no roll since)
-        self._sync_took = float("inf")  # seconds the last fsync took: the first is threaded
 
     async def commit(self) -> None:
         """Make everything appended so far durable (write, fsync); then the source may advance."""
@@ -70,22 +56,11 @@ class SegmentWriter:
             self._flush()
             fds = [*self._unsynced, self._fd]
             new_entries, self._dir_dirty = self._dir_dirty, False
-            inline = (
-                len(fds) == 1
-                and not new_entries
-                and 0 <= self._flushed - self._synced <= INLINE_SYNC_BYTES
-                and self._sync_took < INLINE_SYNC_SECONDS
-            )
             try:
-                if inline:
-                    self._sync_took = _sync(fds, None)
-                else:
-                    directory = self.directory if new_entries else None
-                    self._sync_took = await asyncio.to_thread(_sync, fds, directory)
+                await asyncio.to_thread(_sync, fds, self.directory if new_entries else None)
             except OSError as exc:
                 self._broken = os.strerror(exc.errno) if exc.errno else str(exc)
                 raise self._error(exc, "write") from exc
-            self._synced = self._flushed
             for fd in fds[:-1]:
                 self._unsynced.remove(fd)
                 os.close(fd)
@@ -183,15 +158,11 @@ def segment_bytes_for(directory: Path, configured: int) -> int:
     return min(configured, max(MIN_SEGMENT_BYTES, size // 16))
 
 
-def _sync(fds: list[int], directory: Path | None) -> float:
-    """fsync ``fds`` (and ``directory``); the seconds the fsyncs of ``fds`` took."""
-    started = time.monotonic()
+def _sync(fds: list[int], directory: Path | None) -> None:
     for fd in fds:
         os.fsync(fd)
-    took = time.monotonic() - started
     if directory is not None:
         fsync_directory(directory)
-    return took
 
 
 def delete_segments(finished: list[Path]) -> None:
