@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Annotated
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -72,8 +74,77 @@ for command in (run, test, check, route, replay):
     app.command()(command)
 
 
+class _PlainParam:
+    """Typer's coercion of a str, bool, Path or Enum option, without pydantic.
+
+    Typer coerces every option through a pydantic ``TypeAdapter``, and importing
+    pydantic for that holds 8 MB of a run's memory for its whole life. Our options
+    are strings, flags, paths and choices: those are converted here by typer's own helpers
+    (what its adapters call); anything else, and every value these refuse, goes
+    through typer's own coercion, so its answers and error messages stay typer's.
+    """
+
+    def __init__(self, descriptor: Any, build: Any) -> None:
+        self._descriptor = descriptor
+        self._build = build
+        self._full: Any = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None and not (param.multiple or param.nargs == -1):
+            return None
+        try:
+            if param.multiple or param.nargs != 1:
+                raise TypeError("not a single value")
+            return self._convert(value, param, ctx)
+        except Exception:  # typer's coercion decides, and says what is wrong
+            if self._full is None:
+                self._full = self._build(self._descriptor)
+            return self._full.coerce(value, param=param, ctx=ctx)
+
+    def _convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from typer._param_types import coerce_cli_choice, coerce_cli_path
+
+        kind = self._descriptor.annotation
+        info = self._descriptor.parameter_info
+        if isinstance(value, str | bool) and type(value) is kind:
+            return value
+        if issubclass(kind, Enum):
+            return coerce_cli_choice(
+                value, choices=list(kind), case_sensitive=info.case_sensitive, ctx=ctx
+            )
+        if issubclass(kind, Path) and isinstance(value, str) and value and "\0" not in value:
+            # As pydantic would make it; what it might refuse is left to it.
+            return coerce_cli_path(kind(value), info, path_type=kind, param=param, ctx=ctx)
+        raise TypeError("not a plain option")
+
+
+def _without_pydantic() -> None:
+    """Coerce plain options with ``_PlainParam``; a typer without the hook is left alone."""
+    try:
+        from typer import core
+    except ImportError:
+        return
+    build = getattr(core, "build_runtime_param", None)
+    if build is None:
+        return
+
+    def plain(descriptor: Any) -> Any:
+        kind = getattr(descriptor, "annotation", None)
+        if (
+            isinstance(kind, type)
+            and (kind in (str, bool) or issubclass(kind, Enum | Path))
+            and getattr(descriptor, "file_annotation", None) is None
+            and getattr(descriptor.parameter_info, "parser", None) is None
+        ):
+            return _PlainParam(descriptor, build)
+        return build(descriptor)
+
+    core.build_runtime_param = plain  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Console-script entry point."""
+    _without_pydantic()
     try:
         app()
     except BrokenPipeError:

@@ -49,7 +49,7 @@ PACING_MARGIN = 1.05
 # asked for.
 LINGER_GAP = 0.005
 LINGER_MAX = 0.025
-IDLE_SHORTER = 5
+IDLE_SHORTER = 20
 
 
 class ChannelWorker:
@@ -176,7 +176,9 @@ class ChannelWorker:
             if gap <= 0:
                 return
             try:
-                await asyncio.wait_for(self._backlog.wait(waiting), gap)
+                # A timeout scope, not wait_for: no task per wait.
+                async with asyncio.timeout(gap):
+                    await self._backlog.wait(waiting)
             except TimeoutError:
                 return
             waiting = len(self._backlog)

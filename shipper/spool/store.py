@@ -153,10 +153,19 @@ class Store:
         spools = self._channels.spools
         names = [name for name in names if name in spools]
         # The fsyncs run side by side, each in its own thread; every one must end
-        # before the position is saved, failed or not.
-        results = await asyncio.gather(
-            *(spools[name].commit() for name in names), return_exceptions=True
-        )
+        # before the position is saved, failed or not. A live log's group mostly holds
+        # one channel's alerts: that commit is awaited alone, with no task around it.
+        results: list[BaseException | None]
+        if len(names) == 1:
+            try:
+                await spools[names[0]].commit()
+                results = [None]
+            except Exception as exc:
+                results = [exc]
+        else:
+            results = await asyncio.gather(
+                *(spools[name].commit() for name in names), return_exceptions=True
+            )
         full: BaseException | None = None
         for name, result in zip(names, results, strict=True):
             if isinstance(result, BaseException):
