@@ -25,7 +25,6 @@ ever, as for data an indexer lost. With acks off, ``/ack`` answers code 14.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 import uuid
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.integration.fake_siem import FakeServer
 
 TOKEN = "0f6c5a1e-7b2d-4e8f-9a3c-5d1e2f3a4b5c"
 MAX_CONTENT_LENGTH = 1_000_000
@@ -56,7 +57,7 @@ def _hec(status: int, code: int, text: str, **extra: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class FakeHec:
+class FakeHec(FakeServer):
     """See the module docstring; ``async with FakeHec() as hec: hec.url``."""
 
     def __init__(
@@ -67,6 +68,7 @@ class FakeHec:
         indexes: tuple[str, ...] = ("main", "audit"),
         max_content_length: int = MAX_CONTENT_LENGTH,
     ) -> None:
+        super().__init__()
         self.token = token
         self.acks = acks
         self.indexes = indexes
@@ -85,38 +87,12 @@ class FakeHec:
         self._next_ack: dict[str, int] = defaultdict(int)
         self._pending: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._queried: dict[tuple[str, int], int] = defaultdict(int)
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-        self.app = web.Application()
         self.app.router.add_post("/services/collector/event", self._event)
         self.app.router.add_post("/services/collector/ack", self._ack)
 
-    async def start(self) -> str:
-        # No access log, and bodies read raw: HEC counts its limits on the bytes sent.
-        self._runner = web.AppRunner(self.app, access_log=None, auto_decompress=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self.url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeHec:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
     async def wait_for(self, predicate: Any, deadline: float = 30.0) -> None:
         """Return once ``predicate(self)`` holds; fail the test after ``deadline`` s."""
-        async with asyncio.timeout(deadline), self._changed:
-            await self._changed.wait_for(lambda: predicate(self))
+        await super().wait_for(lambda: predicate(self), deadline)
 
     def event_posts(self) -> list[HecRequest]:
         return [r for r in self.requests if r.path.endswith("/event")]
