@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from shipper.config.model import ChannelConfig, FieldPath
-from shipper.config.values import Problems, expand_env, kind_of, parse_url, read_secret, written
+from shipper.config.values import Problems, parse_url, read_secret, read_string, written
 from shipper.routing.event import Alert, lookup
 from shipper.sinks.answers import Answer, Outcome
 from shipper.sinks.base import CHAT_FLOOD_CONTROL, Limits, Rendered, Secrets
@@ -92,7 +92,7 @@ class SlackAppSink:
         channel = _channel(body, prefix, environ, problems)
         api_url = DEFAULT_API_URL
         if "api_url" in body:
-            api_url = _string(body, "api_url", prefix, environ, problems) or DEFAULT_API_URL
+            api_url = read_string(body, "api_url", prefix, environ, problems) or DEFAULT_API_URL
             api_url = (parse_url(api_url, f"{prefix}api_url", problems) or "").rstrip("/")
         thread_by = _thread_by(body, prefix, problems)
         if channel is None or not api_url:
@@ -206,20 +206,6 @@ def _when(timestamp: str) -> str:
         return truncate(escape_slack(timestamp), 64)
 
 
-def _string(
-    body: Mapping[str, Any],
-    key: str,
-    prefix: str,
-    environ: Mapping[str, str],
-    problems: Problems,
-) -> str | None:
-    value = body[key]
-    if not isinstance(value, str):
-        problems.error(f"{prefix}{key}: must be a string, got {kind_of(value)}")
-        return None
-    return expand_env(value, environ, f"{prefix}{key}", problems)
-
-
 def _token(
     body: Mapping[str, Any],
     prefix: str,
@@ -249,7 +235,7 @@ def _channel(
 ) -> str | None:
     if "channel" not in body:
         return None
-    value = _string(body, "channel", prefix, environ, problems)
+    value = read_string(body, "channel", prefix, environ, problems)
     if value is None:
         return None
     value = value.strip()
