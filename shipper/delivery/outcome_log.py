@@ -23,6 +23,8 @@ def log_outcome(
     *args: object,
 ) -> None:
     """The one log line of an outcome, with fields a JSON formatter can emit."""
+    if not logger.isEnabledFor(level):
+        return
     extra = {
         "channel": channel,
         "status": outcome.status,
@@ -36,9 +38,12 @@ def log_outcome(
 def log_delivered(
     logger: logging.Logger, channel: str, outcome: Delivered, count: int, attempt: int
 ) -> None:
+    # A routine delivery is a debug line: a live log makes dozens a second. One that
+    # took retries, or that the service cut or took late, is worth an operator's eye.
+    routine = attempt == 1 and not outcome.late and not outcome.cut
     log_outcome(
         logger,
-        logging.INFO,
+        logging.DEBUG if routine else logging.INFO,
         channel,
         outcome,
         attempt,

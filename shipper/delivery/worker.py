@@ -43,13 +43,14 @@ logger = logging.getLogger(__name__)
 PACING_MARGIN = 1.05
 # While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
 # next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
-# handful. A lone alert (alone in a channel that has not posted for LINGER_GAP) waits
-# only LINGER_GAP / IDLE_SHORTER for a second one, so that a trickle is posted at once.
+# handful. A lone alert (the only one waiting) waits only LINGER_GAP / IDLE_SHORTER
+# (10 us: about a turn of the event loop) for a second one, so that a live log's
+# alerts, which come one at a time, are posted at once.
 # Real time, not the Clock: a wait for alerts is not a delay that pacing or backoff
 # asked for.
 LINGER_GAP = 0.005
 LINGER_MAX = 0.025
-IDLE_SHORTER = 20
+IDLE_SHORTER = 500
 
 
 class ChannelWorker:
@@ -85,7 +86,6 @@ class ChannelWorker:
         self._last_post: float | None = None
         self._outage = Outage()
         self._posting = False  # a post is in flight or its answer is being settled
-        self._settled = float("-inf")  # loop time the last post was settled
         self._retiring = False
 
     async def run(self) -> None:
@@ -119,7 +119,6 @@ class ChannelWorker:
                 pause = await self._send(alerts)
             finally:
                 self._posting = False
-                self._settled = asyncio.get_running_loop().time()
             if pause is not None and not self._retiring:
                 # A worker serves one channel, so this sleep pauses the whole channel:
                 # what a 429 with Retry-After asks for.
@@ -168,8 +167,7 @@ class ChannelWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LINGER_MAX
         waiting = len(self._backlog)
-        is_lone = waiting <= 1 and loop.time() - self._settled > LINGER_GAP
-        first_gap = LINGER_GAP / IDLE_SHORTER if is_lone else LINGER_GAP
+        first_gap = LINGER_GAP / IDLE_SHORTER if waiting <= 1 else LINGER_GAP
         while waiting < limit and not self._backlog.closed:
             gap = min(first_gap, deadline - loop.time())
             first_gap = LINGER_GAP

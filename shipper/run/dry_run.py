@@ -8,7 +8,7 @@ message on stdout and writes nothing to disk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import BinaryIO
 
 import orjson
@@ -45,17 +45,20 @@ class DryRun(Lifecycle):
         self.channels = {c.name: c for c in plan.config.channels}
         return True
 
-    async def _print(self, batches: AsyncIterator[Batch]) -> None:
-        async for lines, _ in batches:
-            channels = self.channels
-            messages = [
-                orjson.dumps({"channel": name, "payload": _payload(channels[name], r.alert)})
-                for r in self.intake.process(lines)
-                for name in r.channels
-            ]
-            if messages:
-                self.out.write(b"\n".join(messages) + b"\n")
-                self.out.flush()
+    async def _print(self, batches: AsyncGenerator[Batch, None]) -> None:
+        try:
+            async for lines, _ in batches:
+                channels = self.channels
+                messages = [
+                    orjson.dumps({"channel": name, "payload": _payload(channels[name], r.alert)})
+                    for r in self.intake.process(lines)
+                    for name in r.channels
+                ]
+                if messages:
+                    self.out.write(b"\n".join(messages) + b"\n")
+                    self.out.flush()
+        finally:
+            await batches.aclose()  # a tailed file's reading thread has ended
 
 
 def _payload(channel: ChannelConfig, alert: Alert) -> object:

@@ -20,10 +20,10 @@ import functools
 import logging
 import resource
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shipper.config.model import Config
 from shipper.config.reload import ReloadPlan, plan_reload
@@ -43,6 +43,7 @@ from shipper.sources.stdin import read_lines
 log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[Line], FilePosition | None]
+T = TypeVar("T")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Below this many open files a run with a few channels and a metrics server may run short.
 LOW_OPEN_FILES = 256
@@ -118,11 +119,25 @@ class Lifecycle(abc.ABC):
         self.piped_data = False
         self._pipe_watch: PipeWatch | None = None
 
-    def batches(self, source: Source, saved: FilePosition | None) -> AsyncIterator[Batch]:
+    def batches(self, source: Source, saved: FilePosition | None) -> AsyncGenerator[Batch, None]:
         """Batches of lines, each with the position to save once they are durable."""
+        return self.routed(source, saved, _as_batch)
+
+    def routed(
+        self,
+        source: Source,
+        saved: FilePosition | None,
+        step: Callable[[Sequence[Line], FilePosition | None], T | None],
+    ) -> AsyncGenerator[T, None]:
+        """``step(lines, position)`` of each batch, where ``None`` is left out.
+
+        A tailed file's batches are read and stepped in a thread of its own
+        (``FileTail.routed``), where the thread also calls ``step((), None)`` at each
+        idle poll. stdin's are stepped on the event loop.
+        """
         max_bytes = self.config.source.max_line_bytes
         if source.path is None:
-            return _stdin_batches(source.fd, max_bytes)
+            return _stdin_routed(source.fd, max_bytes, step)
         if source.watch_pipe:
             self._pipe_watch = PipeWatch(source.fd, functools.partial(self._on_piped, source.path))
             self._pipe_watch.start()
@@ -133,7 +148,9 @@ class Lifecycle(abc.ABC):
             from_beginning=source.from_beginning,
             max_line_bytes=max_bytes,
         )
-        return _tail_batches(self.tail)
+        return self.tail.routed(
+            lambda b: step((), None) if b is None else step(b.lines, b.position)
+        )
 
     @abc.abstractmethod
     async def apply(self, plan: ReloadPlan) -> bool:
@@ -262,11 +279,15 @@ class Lifecycle(abc.ABC):
         await cancel_and_wait(reloads)
 
 
-async def _stdin_batches(fd: int, max_line_bytes: int) -> AsyncIterator[Batch]:
+async def _stdin_routed(
+    fd: int, max_line_bytes: int, step: Callable[[Sequence[Line], FilePosition | None], T | None]
+) -> AsyncGenerator[T, None]:
     async for lines in read_lines(fd, max_line_bytes):
-        yield lines, None
+        item = step(lines, None)
+        if item is not None:
+            yield item
 
 
-async def _tail_batches(tail: FileTail) -> AsyncIterator[Batch]:
-    async for batch in tail.batches():
-        yield batch.lines, batch.position
+def _as_batch(lines: Sequence[Line], position: FilePosition | None) -> Batch | None:
+    # An idle poll of a tailed file (no lines, no position) is no batch.
+    return (lines, position) if lines or position is not None else None

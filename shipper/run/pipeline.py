@@ -219,7 +219,7 @@ class Run(Storing):
             self.channels.start(poster, self.config.channels)
             housekeeping = asyncio.create_task(self._housekeeping(), name="housekeeping")
             try:
-                await self.read_until_stopped(self._store_all(self.batches(source, saved)))
+                await self.read_until_stopped(self.store_all(source, saved))
                 await cancel_and_wait(housekeeping)
                 # Signals stay ours while draining: a second SIGINT cuts the drain short.
                 await self.channels.drain(self.config.delivery.drain_timeout, self.forced)

@@ -15,23 +15,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from typing import Any
 
 from shipper.delivery.channels import ChannelSet
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.ops.status import SourceState
 from shipper.routing.event import Alert
 from shipper.run.checkpoints import Checkpoints
-from shipper.run.lifecycle import Batch, Lifecycle
+from shipper.run.lifecycle import Lifecycle, Source
 from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sources.lines import Line
 from shipper.sources.position import FilePosition
 from shipper.spool.resume import Resume
-from shipper.spool.store import Store
+from shipper.spool.store import Store, uninterrupted
 
 # The run's logger: operators filter on it, and these lines are part of a run's story.
 log = logging.getLogger("shipper.run.pipeline")
+
+Pending = dict[str, list[Alert]]
+Handed = tuple[Pending, FilePosition | None]
+Router = Callable[[Sequence[Line], FilePosition | None], Pending]
+# Seconds between two saves of a position whose lines no channel took (see ``_Handed``).
+POSITION_EVERY = 0.05
 
 
 class Storing(Lifecycle):
@@ -42,7 +50,18 @@ class Storing(Lifecycle):
     resume: Resume
     failed: bool
 
-    async def _store_all(self, batches: AsyncIterator[Batch]) -> None:
+    def store_all(self, source: Source, saved: FilePosition | None) -> Coroutine[Any, Any, None]:
+        """Read ``source`` and store what it routes, until reading stops (to be awaited).
+
+        The source is opened now (``tail`` is set), its reading starts once awaited.
+        """
+        handed = _Handed()
+        # Routing is pure: a tailed file's batches are routed in its reading thread while
+        # the ones before them are made durable (their fsyncs run in threads), and only
+        # the batches that hold alerts, or a position to save, come to the loop.
+        return self._store_all(self.routed(source, saved, handed.step(self._route)), handed)
+
+    async def _store_all(self, routed: AsyncGenerator[Handed, None], handed: _Handed) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
         store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
@@ -50,16 +69,15 @@ class Storing(Lifecycle):
         giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
         try:
             try:
-                async for lines, position in batches:
-                    # Routing is pure: a batch is routed while the ones before it are
-                    # made durable (their fsyncs run in threads). No name is kept for
-                    # its alerts, which would stay alive while the next batch is routed.
-                    await store.put(self._route(lines, position), position)
+                async for pending, position in routed:
+                    handed.taken += 1
+                    await store.put(pending, position)
             finally:
-                # Stopped or not, what was read and routed is stored before reading ends.
+                # Stopped or not, what was read and routed is stored before reading ends;
+                # a stop signal's cancellation comes out after it, a failure instead of it.
                 ended.set()
                 try:
-                    await store.flush()
+                    await uninterrupted(_store_the_rest(routed, handed, store))
                 finally:
                     self.checkpoints.close()
         except BacklogFullError as exc:
@@ -104,9 +122,7 @@ class Storing(Lifecycle):
                 await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
         self.channels.give_up_waiting()
 
-    def _route(
-        self, lines: Sequence[Line], position: FilePosition | None
-    ) -> dict[str, list[Alert]]:
+    def _route(self, lines: Sequence[Line], position: FilePosition | None) -> Pending:
         """A batch's alerts per channel, less those queued before a restart (``resume``)."""
         pending: dict[str, list[Alert]] = defaultdict(list)
         for routed in self.intake.process(lines):
@@ -114,3 +130,48 @@ class Storing(Lifecycle):
                 pending[name].append(routed.alert)
         self.resume.drop_queued(pending, lines, position)
         return pending
+
+
+async def _store_the_rest(
+    routed: AsyncGenerator[Handed, None], handed: _Handed, store: Store
+) -> None:
+    await routed.aclose()  # the reading thread has ended
+    if handed.unsent is not None and handed.taken == handed.made:
+        await store.put({}, handed.unsent)
+    await store.flush()
+
+
+class _Handed:
+    """Which routed batches go to the store, and which position none of them has saved.
+
+    A batch with alerts goes at once. A position whose lines no channel takes goes
+    at most every ``POSITION_EVERY`` seconds (and once the file is quiet, at the next
+    idle poll): in between, ``unsent`` keeps it, and a crash costs a re-read of lines
+    that go nowhere. ``made`` and ``taken`` count the batches handed over and taken;
+    ``unsent`` may be stored at the end only if they agree (a batch with alerts that
+    was not taken lies before it).
+    """
+
+    def __init__(self) -> None:
+        self.made = 0
+        self.taken = 0
+        self.unsent: FilePosition | None = None
+        self._sent_at = float("-inf")
+
+    def step(self, route: Router) -> Callable[[Sequence[Line], FilePosition | None], Handed | None]:
+        def routed(lines: Sequence[Line], position: FilePosition | None) -> Handed | None:
+            pending = route(lines, position) if lines else {}
+            now = time.monotonic()
+            if not pending:
+                if position is not None:
+                    self.unsent = position
+                if self.unsent is None or now - self._sent_at < POSITION_EVERY:
+                    return None
+                position, self.unsent = self.unsent, None
+            else:
+                self.unsent = None
+            self._sent_at = now
+            self.made += 1
+            return pending, position
+
+        return routed

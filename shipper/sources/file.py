@@ -38,24 +38,26 @@ import enum
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
+from shipper.sources.handoff import Ended, Handoff
 from shipper.sources.inotify import DirectoryWatch
 from shipper.sources.lines import Line
-from shipper.sources.open_file import OpenFile, last_line_boundary
+from shipper.sources.open_file import OpenFile, count_to_last_line
 from shipper.sources.position import FilePosition, is_same_file
 from shipper.sources.tailed_path import Refused, TailedPath, open_regular
 
 log = logging.getLogger(__name__)
 
 _QUIET_AFTER = 1.0  # seconds without data before polling at idle_poll_interval
-# While lines keep coming, at most one read per GATHER seconds: a live log is written a
-# line or two at a time, and one batch per write costs a store, a position save and a
-# wake-up each. A line after a quiet spell is read at once.
-GATHER = 0.003
+# What the reading thread may have handed over and the loop not yet taken: a catch-up
+# routes the next chunk while the loop stores the last ones, and goes no further.
+HANDOFF_ROOM = 4
+
+T = TypeVar("T")
 
 
 class _Outcome(enum.Enum):
@@ -79,10 +81,10 @@ class TailBatch:
 class FileTail:
     """Follows the file at ``path``; see the module docstring for what it survives.
 
-    Iterate ``batches()`` once. Stop it with ``stop()`` (the iterator ends at
-    its next step, within one poll interval) or by cancelling the task
-    iterating it: every await in it is cancellation-safe and the descriptor is
-    closed on the way out. A partial last line is never emitted at stop; the
+    Iterate ``batches()`` (or ``routed()``) once: the file is read in a thread
+    of its own (``handoff``), which ``stop()`` ends at once, as does closing
+    the iterator or cancelling the task iterating it; the thread closes the
+    descriptor on its way out and is waited for. A partial last line is never emitted at stop; the
     position excludes it, so the next run reads it again. ``ready`` is set once
     the file is open, or known to be missing and waited for. ``position`` is
     that of the last batch yielded. What stands at the path and is not a regular
@@ -128,26 +130,71 @@ class FileTail:
         return self._file is None
 
     def stop(self) -> None:
-        """End ``batches()`` at its next step (a pending partial line stays unread)."""
+        """End the reading at its next step (a pending partial line stays unread); from
+        any thread."""
         self._is_stopping = True
+        if self._watch is not None:
+            self._watch.wake()
 
-    async def batches(self) -> AsyncIterator[TailBatch]:
+    def batches(self) -> AsyncGenerator[TailBatch, None]:
         """Batches of complete lines, in file order, until ``stop()`` or cancellation."""
+        return self.routed(_same)
+
+    async def routed(self, step: Callable[[TailBatch | None], T | None]) -> AsyncGenerator[T, None]:
+        """``step(batch)`` of each batch, run in the reading thread, and ``step(None)``
+        at each idle poll; a ``None`` from it is not handed over (a batch no channel
+        takes need not wake the event loop)."""
+        loop = asyncio.get_running_loop()
+        handoff: Handoff[T] = Handoff(HANDOFF_ROOM)
+
+        def produce(put: Callable[[T], bool]) -> None:
+            def emit(batch: TailBatch | None) -> bool:
+                item = step(batch)
+                return item is None or put(item)
+
+            self.follow(emit, lambda: loop.call_soon_threadsafe(self.ready.set))
+
+        self._watch = DirectoryWatch.open(self._where.directory)
+        handoff.start(produce, name="shipper-tail")
         try:
-            await self._open_at_start()
-            self._watch = DirectoryWatch.open(self._where.directory)
-            self.ready.set()
-            if self._file is not None and self._file.position(self.path) != self._saved:
-                yield self._batch([])
+            while True:
+                try:
+                    item = await handoff.get()
+                except Ended:
+                    return
+                yield item
+        finally:
+            self.stop()
+            await handoff.aclose()
+
+    def follow(
+        self, emit: Callable[[TailBatch | None], bool], on_ready: Callable[[], object]
+    ) -> None:
+        """Read until ``stop()``, blocking, calling ``emit`` with each batch and with
+        ``None`` at each idle poll (``False`` from it stops the reading); ``on_ready``
+        once the file is open or waited for."""
+        try:
+            self._open_at_start()
+            if self._watch is None:
+                self._watch = DirectoryWatch.open(self._where.directory)
+            else:  # a configured symlink may have led to another directory
+                self._watch.watch(self._where.directory)
+            on_ready()
+            moved = self._file is not None and self._file.position(self.path) != self._saved
+            if moved and not emit(self._batch([])):
+                return
             while not self._is_stopping:
                 batch = self._step()
                 if isinstance(batch, TailBatch):
-                    yield batch
+                    if not emit(batch):
+                        return
                     if self._read_to_size:
                         # Read up to the size just seen: nothing to look at before a pause.
-                        await self._pause()
+                        self._pause()
                 elif batch is _IDLE:
-                    await self._pause()
+                    if not emit(None):
+                        return
+                    self._pause()
         finally:
             self._close()
 
@@ -182,20 +229,12 @@ class FileTail:
         self.position = self._file.position(self.path)
         return TailBatch(lines, self.position)
 
-    async def _pause(self) -> None:
-        # A plain sleep (or inotify's wake-up), not a wait on the stop event with a
-        # timeout: at idle, the cost of a tail is its wake-ups, and stop() may as well
-        # take effect at the next one.
+    def _pause(self) -> None:
+        # Until inotify's wake-up, stop()'s, or the poll interval's end.
         since_data = time.monotonic() - self._last_data
-        if self._watch is not None and since_data < GATHER:
-            # Lines are flowing: read the next few together, without a watch to set up.
-            await asyncio.sleep(GATHER - since_data)
-            return
         interval = self._idle_poll_interval if since_data > _QUIET_AFTER else self._poll_interval
-        if self._watch is not None:
-            await self._watch.wait(interval)
-        else:
-            await asyncio.sleep(interval)
+        assert self._watch is not None
+        self._watch.wait(interval)
 
     def _path_has_new_data(self, f: OpenFile) -> bool:
         """Whether ``path`` now names another file with data in it (rotation, re-creation)."""
@@ -221,15 +260,15 @@ class FileTail:
             self._watch.watch(self._where.directory)
         return True
 
-    async def _open_at_start(self) -> None:
+    def _open_at_start(self) -> None:
         opened = self._where.open()
         saved = self._saved
         if self._from_beginning or (saved is None and self._start_at == "beginning"):
             self._start(opened, 0, 0, "from the beginning")
         elif saved is None and opened is not None:
             try:
-                offset, line = await last_line_boundary(opened[0], opened[1].st_size)
-            except BaseException:  # cancelled while counting: nobody else will close it
+                offset, line = count_to_last_line(opened[0], opened[1].st_size, self._stopping)
+            except BaseException:  # nobody else will close it
                 os.close(opened[0])
                 raise
             self._start(opened, offset, line, "at its end")
@@ -301,6 +340,9 @@ class FileTail:
             os.close(fd)
         return None
 
+    def _stopping(self) -> bool:
+        return self._is_stopping
+
     def _close(self) -> None:
         if self._watch is not None:
             self._watch.close()
@@ -308,3 +350,7 @@ class FileTail:
         if self._file is not None:
             os.close(self._file.fd)
             self._file = None
+
+
+def _same(batch: TailBatch | None) -> TailBatch | None:
+    return batch

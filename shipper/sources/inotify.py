@@ -4,18 +4,18 @@ A tail that polls finds an appended line up to one poll interval late, and
 polling faster costs wake-ups on a quiet file. ``DirectoryWatch`` asks the
 kernel instead: one inotify instance watching the directory of the tailed
 file for writes to any file in it and for names created, moved or deleted
-(rotation). ``wait`` returns as soon as something changed, or after its
-timeout, so a tail still polls: what inotify does not see (a file on NFS or
-FUSE written by another machine, a write through a hard link in another
-directory, a symlink re-pointed in another directory) is found by the poll,
-as before.
+(rotation). ``wait`` blocks the tail's reading thread until something
+changed, ``wake`` is called (a stop), or its timeout passed, so a tail still
+polls: what inotify does not see (a file on NFS or FUSE written by another
+machine, a write through a hard link in another directory, a symlink
+re-pointed in another directory) is found by the poll, as before.
 
 No third-party binding: the three calls (``inotify_init1``,
 ``inotify_add_watch``, ``inotify_rm_watch``) are libc's, and the events are
 only drained, never parsed: any change means "look at the file again", which
-is what a poll does. ``open`` returns ``None`` where inotify is missing (not
-Linux, no libc, the per-user instance or watch limit reached): the tail then
-polls as it always did.
+is what a poll does. Where inotify is missing (not Linux, no libc, the
+per-user instance or watch limit reached) ``wait`` is a plain timeout: the
+tail then polls as it always did.
 
 Limits: a busy neighbour (another log written in the same directory) wakes
 the tail on each of its writes; each wake costs what a poll costs (an
@@ -24,10 +24,12 @@ the tail on each of its writes; each wake costs what a poll costs (an
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import ctypes
 import logging
 import os
+import select
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -90,33 +92,44 @@ def _load() -> _Libc | None:
 class DirectoryWatch:
     """Changes in one directory, as a wake-up for ``wait``; see the module docstring.
 
-    Open it with ``DirectoryWatch.open`` inside the running loop; ``close`` it.
+    Used by the one thread that reads the tailed file: ``wait`` blocks that thread.
+    ``wake`` may be called from any thread. ``close`` it from the reading thread.
     """
 
-    def __init__(self, libc: _Libc, fd: int) -> None:
+    def __init__(self, libc: _Libc | None, fd: int) -> None:
         self._libc = libc
         self._fd = fd
         self._wd = -1
         self._directory: Path | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._loop = asyncio.get_running_loop()
+        # A stop wakes the reading thread at once instead of after its poll interval.
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # A wake from another thread never writes to a descriptor number closed meanwhile
+        # (and perhaps reused for another file).
+        self._closing = threading.Lock()
+        self._poll = select.poll()
+        self._poll.register(self._wake_r, select.POLLIN)
+        if fd >= 0:
+            self._poll.register(fd, select.POLLIN)
 
     @classmethod
-    def open(cls, directory: Path) -> DirectoryWatch | None:
-        """A watch on ``directory``; ``None`` where inotify cannot be used (poll instead)."""
+    def open(cls, directory: Path) -> DirectoryWatch:
+        """A watch on ``directory``; where inotify cannot be used, ``wait`` only times out
+        (the tail polls)."""
         libc = _load()
-        if libc is None:
-            return None
-        fd = libc.init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
+        fd = -1 if libc is None else libc.init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if libc is not None and fd < 0:
             log.info(
                 "inotify is not available (%s): polling the file instead",
                 os.strerror(ctypes.get_errno()),
             )
-            return None
         watch = cls(libc, fd)
         watch.watch(directory)
         return watch
+
+    @property
+    def is_watching(self) -> bool:
+        """Whether inotify watches a directory (else ``wait`` is a plain timeout)."""
+        return self._fd >= 0 and self._wd >= 0
 
     def watch(self, directory: Path) -> None:
         """Watch ``directory`` (again, or instead of the one watched).
@@ -125,7 +138,7 @@ class DirectoryWatch:
         then only times out (polling), and the tail calls this again once it opens
         a file.
         """
-        if self._fd < 0:
+        if self._fd < 0 or self._libc is None:
             return
         # Added again even for the same path: that directory may have been replaced (the
         # kernel dropped the old watch with it); for the same one it is a no-op.
@@ -142,46 +155,39 @@ class DirectoryWatch:
                 os.strerror(ctypes.get_errno()),
             )
 
-    async def wait(self, at_most: float) -> None:
-        """Return once something changed in the directory since the last call, or after
-        ``at_most`` seconds (a timer, not a cancellation: cheaper, and nothing to undo)."""
-        if self._fd < 0:
-            await asyncio.sleep(at_most)
-            return
-        # Watched only while waited on: a busy file would otherwise wake the loop on
-        # each write while the tail reads and stores. What comes meanwhile waits in
-        # the kernel's queue (consecutive writes to one file make one event).
-        waiter = self._loop.create_future()
-        self._waiter = waiter
-        timer = self._loop.call_later(at_most, _wake, waiter)
-        self._loop.add_reader(self._fd, self._on_readable)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self._waiter = None
-            if self._fd >= 0:
-                self._loop.remove_reader(self._fd)
+    def wait(self, at_most: float) -> None:
+        """Block until something changed in the directory since the last call, ``wake``
+        was called, or ``at_most`` seconds passed."""
+        # Events that came while the tail was reading wait in the kernel's queue
+        # (consecutive writes to one file make one event): they end this wait at once.
+        ready = self._poll.poll(max(0, int(at_most * 1000)))
+        for fd, _ in ready:
+            self._drain(fd)
+
+    def wake(self) -> None:
+        """End a ``wait`` under way, or the next one, at once (from any thread)."""
+        with self._closing:
+            if self._wake_w < 0:
+                return
+            with contextlib.suppress(BlockingIOError):  # full: a wake-up is pending
+                os.write(self._wake_w, b"\0")
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)  # removes its watches with it
-            self._fd = -1
+        with self._closing:
+            for fd in (self._fd, self._wake_r, self._wake_w):
+                if fd >= 0:
+                    os.close(fd)  # the inotify descriptor's watches go with it
+            self._fd = self._wake_r = self._wake_w = -1
 
-    def _on_readable(self) -> None:
+    def _drain(self, fd: int) -> None:
         try:
-            while len(os.read(self._fd, _READ_BYTES)) == _READ_BYTES:
+            while len(os.read(fd, _READ_BYTES)) == _READ_BYTES:
                 pass
         except BlockingIOError:
             pass
         except OSError as exc:  # not expected from an inotify descriptor: poll from now on
             log.debug("inotify read failed (%s): polling the file instead", exc)
-            self.close()
-        if self._waiter is not None:
-            _wake(self._waiter)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+            if fd == self._fd:
+                self._poll.unregister(fd)
+                os.close(fd)
+                self._fd = -1

@@ -3,14 +3,14 @@
 ``OpenFile`` reads a file in chunks and splits them into lines, remembers the
 offset just past the last complete line (where to resume) and the file's first
 bytes (to notice a truncation or rewrite), and gives the ``FilePosition`` to save.
-``last_line_boundary`` finds where a file never seen before ends, for
+``count_to_last_line`` finds where a file never seen before ends, for
 ``start_at = "end"``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from shipper.sources.lines import Block, Line, Lines, LineSplitter
@@ -36,11 +36,10 @@ class OpenFile:
     def read_chunk(self, size: int | None = None) -> Lines | None:
         """The lines one read completes; ``None`` at end of file.
 
-        A plain ``os.pread`` on the event loop: appended data is in the page cache, so
-        the read is a memory copy that costs less than a hop to a worker thread, and a
-        cancelled task can never leave a thread reading a descriptor we have closed.
-        ``size``, the file's size if known, bounds the read: a few appended lines are
-        then read into a buffer of their size, not a fresh 512 KiB mapping.
+        A plain ``os.pread`` in the tail's reading thread, which alone uses and
+        closes the descriptor. ``size``, the file's size if known, bounds the read:
+        a few appended lines are then read into a buffer of their size, not a fresh
+        512 KiB mapping.
         """
         want = CHUNK_BYTES if size is None else max(1, min(CHUNK_BYTES, size - self.read_offset))
         chunk = os.pread(self.fd, want, self.read_offset)
@@ -96,28 +95,21 @@ class OpenFile:
         return self._fingerprint[1]
 
 
-async def last_line_boundary(fd: int, size: int) -> tuple[int, int]:
+def count_to_last_line(fd: int, size: int, stopping: Callable[[], bool]) -> tuple[int, int]:
     """Offset just past the last newline within ``size`` bytes, and how many lines precede it.
 
-    Counted once, in a worker thread on a copy of the descriptor (a file never
-    seen before may be large), so line numbers stay true to the file.
+    Counted once, so that line numbers stay true to the file (a file never seen
+    before may be large: ``stopping`` is asked between chunks, and the count given
+    so far is returned once it says so).
     """
-    copy = os.dup(fd)
-
-    def count() -> tuple[int, int]:
-        try:
-            offset = boundary = lines = 0
-            while offset < size:
-                chunk = os.pread(copy, min(_COUNT_CHUNK_BYTES, size - offset), offset)
-                if not chunk:
-                    break
-                lines += chunk.count(b"\n")
-                last = chunk.rfind(b"\n")
-                if last >= 0:
-                    boundary = offset + last + 1
-                offset += len(chunk)
-            return boundary, lines
-        finally:
-            os.close(copy)
-
-    return await asyncio.to_thread(count)
+    offset = boundary = lines = 0
+    while offset < size and not stopping():
+        chunk = os.pread(fd, min(_COUNT_CHUNK_BYTES, size - offset), offset)
+        if not chunk:
+            break
+        lines += chunk.count(b"\n")
+        last = chunk.rfind(b"\n")
+        if last >= 0:
+            boundary = offset + last + 1
+        offset += len(chunk)
+    return boundary, lines

@@ -120,11 +120,8 @@ class Spool(BacklogReader):
             return
         records = [encode_record(alert) for alert in alerts]
         size = sum(map(len, records))
-        while self._count and self.bytes_pending + size > self._max_bytes:
-            if self._giving_up:
-                raise BacklogFullError(self.name)
-            self._room.clear()
-            await self._room.wait()
+        if self._count and self.bytes_pending + size > self._max_bytes:
+            await self._wait_for_room(size)
         self._check_usable()
         # A failed write or roll (a full disk) keeps every alert of the call in the
         # buffer, so that the caller knows exactly what the spool holds: all of them.
@@ -151,6 +148,26 @@ class Spool(BacklogReader):
                 # The frame would hold the error, whose traceback holds this frame: a
                 # cycle that keeps the write buffer's views alive until a garbage collection.
                 del failed
+
+    async def _wait_for_room(self, size: int) -> None:
+        # Said once per wait: reading stops with it, and an operator looking at a
+        # quiet shipper must find out why.
+        if not self._giving_up:
+            logger.warning(
+                "channel %s: its backlog is full (%d event(s), %d bytes of at most %d): "
+                "reading waits until delivered events free room",
+                self.name,
+                self._count,
+                self.bytes_pending,
+                self._max_bytes,
+                extra={"channel": self.name, "count": self._count},
+            )
+        while self._count and self.bytes_pending + size > self._max_bytes:
+            if self._giving_up:
+                raise BacklogFullError(self.name)
+            self._room.clear()
+            await self._room.wait()
+        logger.info("channel %s: room in its backlog again: reading goes on", self.name)
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""

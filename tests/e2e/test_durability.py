@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.e2e.cli import SHIPPER, run_async, start_run
+from tests.e2e.cli import SHIPPER, read_until, run_async, start_run
 from tests.e2e.inputs import SIEM_WEBHOOK, audit_line, config_file, fake_env
 from tests.integration.fake_webhook import HANG, FakeWebhook, Reply, Request, posted_seqs
 
@@ -400,7 +400,9 @@ async def test_a_stop_does_not_wait_for_room_in_a_full_backlog(
     config = write_config(tmp_path, log, batch_max=100, extra='spool_max_bytes = "16KiB"')
     fake.always(SIEM, Reply(500, "down"))
     proc = await start(config, fake)
-    await fake.wait_for(lambda reqs: len(reqs) >= 2, 10)  # retrying; reading is paused
+    await fake.wait_for(lambda reqs: len(reqs) >= 2, 10)  # retrying
+    # Reading is paused: a batch read and routed waits for room in the backlog.
+    _startup_logs[proc.pid] += await read_until(proc, b"siem: its backlog is full")
     err = await stop(proc)  # fails after 20 s if the stop waits for room
     assert proc.returncode == 1, err.decode()
     assert b"backlog of channel siem was full" in err
