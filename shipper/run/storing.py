@@ -38,7 +38,7 @@ log = logging.getLogger("shipper.run.pipeline")
 Pending = dict[str, list[Alert]]
 Handed = tuple[Pending, FilePosition | None]
 Router = Callable[[Sequence[Line], FilePosition | None], Pending]
-# Seconds between two saves of a position whose lines no channel took (see ``_Handed``).
+# Seconds between two saves of a position whose lines no channel took (see ``HandedBatches``).
 POSITION_EVERY = 0.05
 
 
@@ -55,13 +55,13 @@ class Storing(Lifecycle):
 
         The source is opened now (``tail`` is set), its reading starts once awaited.
         """
-        handed = _Handed()
+        handed = HandedBatches()
         # Routing is pure: a tailed file's batches are routed in its reading thread while
         # the ones before them are made durable (their fsyncs run in threads), and only
         # the batches that hold alerts, or a position to save, come to the loop.
         return self._store_all(self.routed(source, saved, handed.step(self._route)), handed)
 
-    async def _store_all(self, routed: AsyncGenerator[Handed, None], handed: _Handed) -> None:
+    async def _store_all(self, routed: AsyncGenerator[Handed, None], handed: HandedBatches) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
         store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
@@ -133,7 +133,7 @@ class Storing(Lifecycle):
 
 
 async def _store_the_rest(
-    routed: AsyncGenerator[Handed, None], handed: _Handed, store: Store
+    routed: AsyncGenerator[Handed, None], handed: HandedBatches, store: Store
 ) -> None:
     await routed.aclose()  # the reading thread has ended
     if handed.unsent is not None and handed.taken == handed.made:
@@ -141,7 +141,7 @@ async def _store_the_rest(
     await store.flush()
 
 
-class _Handed:
+class HandedBatches:
     """Which routed batches go to the store, and which position none of them has saved.
 
     A batch with alerts goes at once. A position whose lines no channel takes goes
@@ -152,7 +152,8 @@ class _Handed:
     was not taken lies before it).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self.made = 0
         self.taken = 0
         self.unsent: FilePosition | None = None
@@ -161,7 +162,7 @@ class _Handed:
     def step(self, route: Router) -> Callable[[Sequence[Line], FilePosition | None], Handed | None]:
         def routed(lines: Sequence[Line], position: FilePosition | None) -> Handed | None:
             pending = route(lines, position) if lines else {}
-            now = time.monotonic()
+            now = self._clock()
             if not pending:
                 if position is not None:
                     self.unsent = position

@@ -2,8 +2,12 @@
 
 ``FileTail.batches`` yields ``TailBatch``es: the complete lines read (numbered
 per file) and the ``FilePosition`` to resume from once those lines are safe.
-It reads as soon as inotify says the file's directory changed (``inotify``),
-so an appended line is read within a fraction of a millisecond. It also polls
+The file is read in a thread of its own, blocked in ``poll`` between reads
+(``handoff``: a live log written a line at a time would otherwise wake the
+event loop a thousand times a second), and ``routed`` lets that thread also
+route each batch and keep back what needs no loop. It reads as soon as inotify
+says the file's directory changed (``inotify``), so an appended line is read
+within a fraction of a millisecond, each write on its own. It also polls
 ``fstat``/``stat``, for what inotify does not report (a file on NFS, say) and
 where inotify cannot be used: every ``poll_interval`` (50 ms) for a second
 after data arrived, then every ``idle_poll_interval`` (100 ms): on a quiet
@@ -84,8 +88,8 @@ class FileTail:
     Iterate ``batches()`` (or ``routed()``) once: the file is read in a thread
     of its own (``handoff``), which ``stop()`` ends at once, as does closing
     the iterator or cancelling the task iterating it; the thread closes the
-    descriptor on its way out and is waited for. A partial last line is never emitted at stop; the
-    position excludes it, so the next run reads it again. ``ready`` is set once
+    descriptor on its way out and is waited for. A partial last line is never
+    emitted at stop; the position excludes it, so the next run reads it again. ``ready`` is set once
     the file is open, or known to be missing and waited for. ``position`` is
     that of the last batch yielded. What stands at the path and is not a regular
     file we may read (a directory, a FIFO, a symlink out of its directory, a file
@@ -133,8 +137,9 @@ class FileTail:
         """End the reading at its next step (a pending partial line stays unread); from
         any thread."""
         self._is_stopping = True
-        if self._watch is not None:
-            self._watch.wake()
+        watch = self._watch  # the reading thread clears it on its way out
+        if watch is not None:
+            watch.wake()
 
     def batches(self) -> AsyncGenerator[TailBatch, None]:
         """Batches of complete lines, in file order, until ``stop()`` or cancellation."""
@@ -154,8 +159,13 @@ class FileTail:
 
             self.follow(emit, lambda: loop.call_soon_threadsafe(self.ready.set))
 
+        # Made here, not in the thread, so that a stop from now on wakes the thread.
         self._watch = DirectoryWatch.open(self._where.directory)
-        handoff.start(produce, name="shipper-tail")
+        try:
+            handoff.start(produce, name="shipper-tail")
+        except BaseException:  # no thread: nobody else closes the watch
+            self._close()
+            raise
         try:
             while True:
                 try:

@@ -1,0 +1,107 @@
+"""The tail's reading thread: what it keeps back, how it ends, and what it hands over.
+
+Real files under ``tmp_path``, the real ``FileTail`` and its real thread; every
+wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from shipper.sources.file import FileTail, TailBatch
+from tests.support.files import append
+from tests.unit.sources.tailing import DEADLINE, make_tail
+
+
+async def test_routed_hands_over_only_what_its_step_keeps(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"")
+    tail = make_tail(path, idle_poll_interval=0.01)
+    idle_polls = 0
+    idled = threading.Event()
+    threads: set[str] = set()
+
+    def step(batch: TailBatch | None) -> list[bytes] | None:
+        nonlocal idle_polls
+        threads.add(threading.current_thread().name)
+        if batch is None:
+            idle_polls += 1
+            if idle_polls >= 2:
+                idled.set()
+            return None
+        texts = [data for _, data in batch.lines if isinstance(data, bytes)]
+        return [t for t in texts if t.startswith(b"keep")] or None
+
+    got: list[bytes] = []
+    both = asyncio.Event()
+    routed = tail.routed(step)
+
+    async def read() -> None:
+        async for kept in routed:
+            got.extend(kept)
+            if len(got) >= 2:
+                both.set()
+
+    reading = asyncio.create_task(read())
+    await asyncio.wait_for(tail.ready.wait(), DEADLINE)
+    append(path, b"skip1\nkeep1\n")
+    append(path, b"skip2\n")
+    append(path, b"keep2\nskip3\n")
+    await asyncio.wait_for(both.wait(), DEADLINE)
+    assert await asyncio.to_thread(idled.wait, DEADLINE)
+    tail.stop()
+    await asyncio.wait_for(reading, DEADLINE)
+    assert got == [b"keep1", b"keep2"]
+    assert threads == {"shipper-tail"}  # never the event loop's thread
+
+
+async def test_an_io_error_in_the_thread_ends_the_iteration_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"a\n")
+    tail = make_tail(path)
+    real_pread = os.pread
+
+    def failing_pread(fd: int, n: int, offset: int) -> bytes:
+        if threading.current_thread().name == "shipper-tail" and offset >= 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_pread(fd, n, offset)
+
+    batches = tail.batches()
+    first = await asyncio.wait_for(anext(batches), DEADLINE)
+    while not first.lines:  # the position's first save: no lines
+        first = await asyncio.wait_for(anext(batches), DEADLINE)
+    assert [data for _, data in first.lines] == [b"a"]
+    monkeypatch.setattr(os, "pread", failing_pread)
+    append(path, b"b\n")
+    with pytest.raises(OSError, match="Input/output error"):
+        await asyncio.wait_for(anext(batches), DEADLINE)
+
+
+async def test_a_stop_wakes_a_tail_waiting_for_a_missing_file(tmp_path: Path) -> None:
+    # Polls far apart: only the stop's own wake-up can end the wait in time.
+    tail = FileTail(
+        tmp_path / "not-yet.jsonl",
+        saved=None,
+        start_at="beginning",
+        from_beginning=False,
+        max_line_bytes=1000,
+        poll_interval=60.0,
+        idle_poll_interval=60.0,
+    )
+    batches = tail.batches()
+    reading = asyncio.create_task(anext(batches, None))
+    await asyncio.wait_for(tail.ready.wait(), DEADLINE)
+    await asyncio.sleep(0.05)  # the thread is in its 60 s wait by now
+    started = time.monotonic()
+    tail.stop()
+    assert await asyncio.wait_for(reading, DEADLINE) is None
+    assert time.monotonic() - started < 5.0
