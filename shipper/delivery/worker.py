@@ -43,9 +43,9 @@ logger = logging.getLogger(__name__)
 PACING_MARGIN = 1.05
 # While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
 # next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
-# handful. A lone alert (the only one waiting) waits only LINGER_GAP / IDLE_SHORTER
-# (10 us: about a turn of the event loop) for a second one, so that a live log's
-# alerts, which come one at a time, are posted at once.
+# handful. The first wait is only LINGER_GAP / IDLE_SHORTER (10 us: about a turn of the
+# event loop): a live log's alerts come a write at a time, and what a write brought is
+# posted at once unless more keeps coming.
 # Real time, not the Clock: a wait for alerts is not a delay that pacing or backoff
 # asked for.
 LINGER_GAP = 0.005
@@ -167,7 +167,7 @@ class ChannelWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LINGER_MAX
         waiting = len(self._backlog)
-        first_gap = LINGER_GAP / IDLE_SHORTER if waiting <= 1 else LINGER_GAP
+        first_gap = LINGER_GAP / IDLE_SHORTER
         while waiting < limit and not self._backlog.closed:
             gap = min(first_gap, deadline - loop.time())
             first_gap = LINGER_GAP
