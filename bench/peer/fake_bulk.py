@@ -6,6 +6,7 @@
 - ``POST /hook/CHANNEL`` (shipper's ``kind = "webhook"``): one event or a JSON array.
 - ``GET /arrivals``: every event received since the last ``POST /reset``, as
   ``[[channel, request_id, monotonic seconds], ...]`` (the first arrival of each);
+- ``GET /posts``: how many requests delivered events since the last reset;
   ``GET`` anything else: 200 (omelasticsearch's health check).
 
 Arrival times are ``time.monotonic()``, the machine's clock shared with run.py.
@@ -22,6 +23,7 @@ import orjson
 from aiohttp import web
 
 arrivals: dict[tuple[str, str], float] = {}
+posts = [0]  # requests that delivered events since the last reset
 
 
 def _record(channel: str, event: object, now: float) -> None:
@@ -31,6 +33,7 @@ def _record(channel: str, event: object, now: float) -> None:
 
 async def bulk(request: web.Request) -> web.Response:
     now = time.monotonic()
+    posts[0] += 1
     lines = [line for line in (await request.read()).splitlines() if line.strip()]
     items = []
     for action, doc in zip(lines[0::2], lines[1::2], strict=False):
@@ -43,6 +46,7 @@ async def bulk(request: web.Request) -> web.Response:
 
 async def hook(request: web.Request) -> web.Response:
     now = time.monotonic()
+    posts[0] += 1
     body = orjson.loads(await request.read())
     channel = request.match_info["channel"]
     for event in body if isinstance(body, list) else [body]:
@@ -55,8 +59,13 @@ async def dump(_: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(rows), content_type="application/json")
 
 
+async def count(_: web.Request) -> web.Response:
+    return web.Response(body=orjson.dumps(posts[0]), content_type="application/json")
+
+
 async def reset(_: web.Request) -> web.Response:
     arrivals.clear()
+    posts[0] = 0
     return web.Response(status=204)
 
 
@@ -69,6 +78,7 @@ async def main() -> None:
     app.router.add_post("/_bulk", bulk)
     app.router.add_post("/hook/{channel}", hook)
     app.router.add_get("/arrivals", dump)
+    app.router.add_get("/posts", count)
     app.router.add_post("/reset", reset)
     app.router.add_route("*", "/{tail:.*}", ok)
     runner = web.AppRunner(app, access_log=None)

@@ -16,7 +16,8 @@ Each round, for each contender:
 - catch-up: the corpus (``bench/gen_audit.py N``) is in the file before the start;
   wall time and CPU until the last matching event is delivered;
 - sustained: an empty file, then RATE lines a second appended for SECONDS, a few
-  lines per write as a live log grows; CPU over that time, append-to-delivery
+  lines per write as a live log grows; CPU over that time (also per thread, in
+  parentheses: the main thread, then the others, busiest first), append-to-delivery
   latency of every matching event (p50, p95), peak RSS (``VmHWM``).
 
 Every run must deliver exactly the events the routing takes, to the same channels
@@ -156,6 +157,9 @@ class Fake:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
+    def posts(self) -> int:
+        return int(orjson.loads(self._call("GET", "/posts")))
+
     def arrivals(self) -> dict[Route, float]:
         return {(c, r): t for c, r, t in orjson.loads(self._call("GET", "/arrivals"))}
 
@@ -227,6 +231,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of ``pid``, by thread id (``pid``: the main one)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
 def peak_rss_mib(pid: int) -> float:
     for row in Path(f"/proc/{pid}/status").read_text().splitlines():
         if row.startswith("VmHWM:"):
@@ -251,6 +267,9 @@ class Result:
     p95: float = float("nan")
     rss: float = float("nan")
     sustained_cpu: float = float("nan")  # % of one core
+    # % of one core per thread while sustained: the main thread first, then the busiest
+    threads: tuple[float, ...] = ()
+    posts: int = 0  # requests that delivered the catch-up's events
 
 
 def check(name: str, wanted: set[Route], got: dict[Route, float]) -> None:
@@ -274,10 +293,11 @@ def catch_up(name: str, fake: Fake, source: Path, wanted: set[Route]) -> Result:
         try:
             got = fake.wait_for(wanted, time.monotonic() + 600, proc, work)
             cpu, rss = cpu_seconds(proc.pid), peak_rss_mib(proc.pid)
+            posts = fake.posts()
         finally:
             stop(proc)
         check(f"{name} catch-up", wanted, got)
-        return Result(wall=max(got.values()) - t0, cpu=cpu, rss=rss)
+        return Result(wall=max(got.values()) - t0, cpu=cpu, rss=rss, posts=posts)
 
 
 def live_lines(source: Path) -> Iterator[bytes]:
@@ -314,6 +334,7 @@ def sustained(
             lines = live_lines(source)
             total = int(rate * seconds)
             cpu0 = cpu_seconds(proc.pid)
+            threads0 = thread_cpu(proc.pid)
             t0 = time.monotonic()
             sent = 0
             while sent < total:
@@ -331,6 +352,11 @@ def sustained(
             time.sleep(0.5)  # the last lines' delivery, inside the CPU window
             cpu = cpu_seconds(proc.pid) - cpu0
             elapsed = time.monotonic() - t0
+            used = {t: s - threads0.get(t, 0.0) for t, s in thread_cpu(proc.pid).items()}
+            main = used.pop(proc.pid, 0.0)
+            threads = tuple(
+                round(s / elapsed * 100, 2) for s in [main, *sorted(used.values(), reverse=True)]
+            )
             rss = peak_rss_mib(proc.pid)
             got = fake.wait_for(set(written), time.monotonic() + 60, proc, work)
         finally:
@@ -343,6 +369,7 @@ def sustained(
             p50=statistics.median(lat),
             p95=lat[int(0.95 * (len(lat) - 1))],
             rss=rss,
+            threads=tuple(t for t in threads if t >= 0.05),
         )
 
 
@@ -378,7 +405,7 @@ def main() -> None:
                 if args.only != "catchup":
                     s = sustained(name, fake, live, args.rate, args.seconds, r)
                     res.p50, res.p95, res.rss = s.p50, s.p95, s.rss
-                    res.sustained_cpu = s.cpu
+                    res.sustained_cpu, res.threads = s.cpu, s.threads
                 results[name].append(res)
                 print(f"round {r + 1} {name:12} {_row(res)}", file=sys.stderr, flush=True)
     finally:
@@ -388,9 +415,11 @@ def main() -> None:
 
 def _row(res: Result) -> str:
     sus = res.sustained_cpu
+    threads = "+".join(f"{t:.1f}" for t in res.threads)
     return (
-        f"catch-up wall {res.wall:6.2f} s cpu {res.cpu:6.2f} s | sustained cpu {sus:5.2f}% "
-        f"p50 {res.p50:6.2f} ms p95 {res.p95:6.2f} ms | peak RSS {res.rss:5.1f} MiB"
+        f"catch-up wall {res.wall:6.2f} s cpu {res.cpu:6.2f} s in {res.posts} posts "
+        f"| sustained cpu {sus:5.2f}% "
+        f"({threads}) p50 {res.p50:6.2f} ms p95 {res.p95:6.2f} ms | peak RSS {res.rss:5.1f} MiB"
     )
 
 
