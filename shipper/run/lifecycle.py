@@ -284,8 +284,10 @@ async def _stdin_routed(
 ) -> AsyncGenerator[T, None]:
     async for lines in read_lines(fd, max_line_bytes):
         item = step(lines, None)
+        del lines  # neither is kept alive while the next chunk is read
         if item is not None:
             yield item
+        del item
 
 
 def _as_batch(lines: Sequence[Line], position: FilePosition | None) -> Batch | None:

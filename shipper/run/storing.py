@@ -72,6 +72,8 @@ class Storing(Lifecycle):
                 async for pending, position in routed:
                     handed.taken += 1
                     await store.put(pending, position)
+                    # Not kept alive while the next batch is read and routed.
+                    del pending, position
             finally:
                 # Stopped or not, what was read and routed is stored before reading ends;
                 # a stop signal's cancellation comes out after it, a failure instead of it.

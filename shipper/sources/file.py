@@ -198,6 +198,7 @@ class FileTail:
                 if isinstance(batch, TailBatch):
                     if not emit(batch):
                         return
+                    del batch  # not kept alive while the next chunk is read
                     if self._read_to_size:
                         # Read up to the size just seen: nothing to look at before a pause.
                         self._pause()
