@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from shipper.delivery.channels import ChannelSet
@@ -46,6 +47,8 @@ class Checkpoints:
         self._last_write = float("-inf")  # loop time
         self._later: tuple[FilePosition, dict[str, tuple[int, int]]] | None = None
         self._later_due: asyncio.TimerHandle | None = None
+        # The end to save instead of a spool's own (``Resume.held_end``), set once known.
+        self.held_end: Callable[[str, FilePosition], tuple[int, int] | None] = _own_end
 
     def load(self, start_at: str) -> Checkpoint | None:
         """The saved checkpoint; ``None`` when there is none or it is unusable (logged)."""
@@ -68,8 +71,9 @@ class Checkpoints:
         time is up (with the spool ends of now: what they hold is durable already),
         unless ``now``. Raises ``OSError`` (a save written now).
         """
+        held = self.held_end
         ends = {
-            name: (spool.end.segment, spool.end.offset)
+            name: held(name, position) or (spool.end.segment, spool.end.offset)
             for name, spool in self.channels.spools.items()
         }
         loop = asyncio.get_running_loop()
@@ -90,6 +94,10 @@ class Checkpoints:
 
     async def resave(self) -> None:
         """Save the last position again with the spools' ends as they are now."""
+        # Replayed records now lie past any end held for a restart: keeping one would let
+        # their line numbers pass for re-read lines queued already (duplicates are the
+        # worst a crash may cost from here on, never a loss).
+        self.held_end = _own_end
         if self.saved is not None:
             await self.save(self.saved, now=True)
 
@@ -142,3 +150,7 @@ class Checkpoints:
         except OSError as exc:
             # Only a power loss could cost anything: lines read again, queued once.
             log.warning("could not make the read position durable: %s", exc)
+
+
+def _own_end(_name: str, _position: FilePosition) -> None:
+    return None

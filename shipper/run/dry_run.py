@@ -8,7 +8,7 @@ message on stdout and writes nothing to disk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from typing import BinaryIO
 
 import orjson
@@ -17,7 +17,7 @@ from shipper.config.model import ChannelConfig, Config
 from shipper.config.reload import ReloadPlan
 from shipper.routing.event import Alert
 from shipper.routing.intake import Intake
-from shipper.run.lifecycle import Batch, Lifecycle, RunResult, Source
+from shipper.run.lifecycle import Batch, Items, Lifecycle, RunResult, Source
 from shipper.run.notify import Notifier
 from shipper.sinks import sink_for
 
@@ -45,7 +45,7 @@ class DryRun(Lifecycle):
         self.channels = {c.name: c for c in plan.config.channels}
         return True
 
-    async def _print(self, batches: AsyncGenerator[Batch, None]) -> None:
+    async def _print(self, batches: Items[Batch]) -> None:
         try:
             async for lines, _ in batches:
                 channels = self.channels
@@ -58,7 +58,11 @@ class DryRun(Lifecycle):
                     self.out.write(b"\n".join(messages) + b"\n")
                     self.out.flush()
         finally:
-            await batches.aclose()  # a tailed file's reading thread has ended
+            # A tailed file's reading thread has ended; what it read and nobody took is
+            # not printed (a run would read it again).
+            _, error = await batches.finish()
+            if error is not None:
+                raise error
 
 
 def _payload(channel: ChannelConfig, alert: Alert) -> object:

@@ -20,10 +20,10 @@ import functools
 import logging
 import resource
 import signal
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shipper.config.model import Config
 from shipper.config.reload import ReloadPlan, plan_reload
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Batch = tuple[Sequence[Line], FilePosition | None]
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Below this many open files a run with a few channels and a metrics server may run short.
 LOW_OPEN_FILES = 256
@@ -119,7 +120,7 @@ class Lifecycle(abc.ABC):
         self.piped_data = False
         self._pipe_watch: PipeWatch | None = None
 
-    def batches(self, source: Source, saved: FilePosition | None) -> AsyncGenerator[Batch, None]:
+    def batches(self, source: Source, saved: FilePosition | None) -> Items[Batch]:
         """Batches of lines, each with the position to save once they are durable."""
         return self.routed(source, saved, _as_batch)
 
@@ -128,16 +129,17 @@ class Lifecycle(abc.ABC):
         source: Source,
         saved: FilePosition | None,
         step: Callable[[Sequence[Line], FilePosition | None], T | None],
-    ) -> AsyncGenerator[T, None]:
-        """``step(lines, position)`` of each batch, where ``None`` is left out.
+    ) -> Items[T]:
+        """``step(lines, position)`` of each batch, where ``None`` is left out; ``finish``
+        the result.
 
         A tailed file's batches are read and stepped in a thread of its own
-        (``FileTail.routed``), where the thread also calls ``step((), None)`` at each
+        (``FileTail.reading``), where the thread also calls ``step((), None)`` at each
         idle poll. stdin's are stepped on the event loop.
         """
         max_bytes = self.config.source.max_line_bytes
         if source.path is None:
-            return _stdin_routed(source.fd, max_bytes, step)
+            return _StdinItems(_stdin_routed(source.fd, max_bytes, step))
         if source.watch_pipe:
             self._pipe_watch = PipeWatch(source.fd, functools.partial(self._on_piped, source.path))
             self._pipe_watch.start()
@@ -148,7 +150,7 @@ class Lifecycle(abc.ABC):
             from_beginning=source.from_beginning,
             max_line_bytes=max_bytes,
         )
-        return self.tail.routed(
+        return self.tail.reading(
             lambda b: step((), None) if b is None else step(b.lines, b.position)
         )
 
@@ -288,6 +290,29 @@ async def _stdin_routed(
         if item is not None:
             yield item
         del item
+
+
+class Items(Protocol[T_co]):
+    """What a source hands over, in order, until ``finish``: the items it handed over and
+    nobody took, and what the reading raised and nobody saw (``sources.file.Reading``)."""
+
+    def __aiter__(self) -> AsyncIterator[T_co]: ...
+
+    async def finish(self) -> tuple[Sequence[T_co], BaseException | None]: ...
+
+
+class _StdinItems(Generic[T]):
+    """stdin's items: read and stepped on the loop, so nothing waits untaken at the end."""
+
+    def __init__(self, items: AsyncGenerator[T, None]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items
+
+    async def finish(self) -> tuple[list[T], BaseException | None]:
+        await self._items.aclose()
+        return [], None
 
 
 def _as_batch(lines: Sequence[Line], position: FilePosition | None) -> Batch | None:

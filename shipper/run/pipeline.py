@@ -155,6 +155,7 @@ class Run(Storing):
                 if source.path is not None:
                     checkpoint = self.checkpoints.load(self.config.source.start_at)
                     self.resume = await Resume.find(checkpoint, self.channels.spools)
+                    self.checkpoints.held_end = self.resume.held_end
                 await self.replays.take(self.config)
                 await self._serve(source)
             finally:

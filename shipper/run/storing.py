@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from shipper.delivery.channels import ChannelSet
@@ -25,7 +25,7 @@ from shipper.errors import BacklogFullError, SpoolError
 from shipper.ops.status import SourceState
 from shipper.routing.event import Alert
 from shipper.run.checkpoints import Checkpoints
-from shipper.run.lifecycle import Lifecycle, Source
+from shipper.run.lifecycle import Items, Lifecycle, Source
 from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sources.lines import Line
 from shipper.sources.position import FilePosition
@@ -61,7 +61,7 @@ class Storing(Lifecycle):
         # the batches that hold alerts, or a position to save, come to the loop.
         return self._store_all(self.routed(source, saved, handed.step(self._route)), handed)
 
-    async def _store_all(self, routed: AsyncGenerator[Handed, None], handed: HandedBatches) -> None:
+    async def _store_all(self, routed: Items[Handed], handed: HandedBatches) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
         store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
@@ -134,13 +134,18 @@ class Storing(Lifecycle):
         return pending
 
 
-async def _store_the_rest(
-    routed: AsyncGenerator[Handed, None], handed: HandedBatches, store: Store
-) -> None:
-    await routed.aclose()  # the reading thread has ended
+async def _store_the_rest(routed: Items[Handed], handed: HandedBatches, store: Store) -> None:
+    # What the reading thread routed before the stop is stored too: a file rotated away
+    # or truncated before the next run could not give those lines again.
+    rest, error = await routed.finish()
+    for pending, position in rest:
+        handed.taken += 1
+        await store.put(pending, position)
     if handed.unsent is not None and handed.taken == handed.made:
         await store.put({}, handed.unsent)
     await store.flush()
+    if error is not None:  # the reading failed: said once what was read is stored
+        raise error
 
 
 class HandedBatches:
@@ -163,7 +168,9 @@ class HandedBatches:
 
     def step(self, route: Router) -> Callable[[Sequence[Line], FilePosition | None], Handed | None]:
         def routed(lines: Sequence[Line], position: FilePosition | None) -> Handed | None:
-            pending = route(lines, position) if lines else {}
+            # A batch without lines still goes through routing when it has a position: it
+            # may tell ``resume`` that the tail moved to another file.
+            pending = route(lines, position) if lines or position is not None else {}
             now = self._clock()
             if not pending:
                 if position is not None:

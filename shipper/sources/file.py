@@ -45,7 +45,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from shipper.sources.handoff import Ended, Handoff
 from shipper.sources.inotify import DirectoryWatch
@@ -146,9 +146,21 @@ class FileTail:
         return self.routed(_same)
 
     async def routed(self, step: Callable[[TailBatch | None], T | None]) -> AsyncGenerator[T, None]:
-        """``step(batch)`` of each batch, run in the reading thread, and ``step(None)``
-        at each idle poll; a ``None`` from it is not handed over (a batch no channel
-        takes need not wake the event loop)."""
+        """``reading(step)`` as an async generator that ends the reading when closed
+        (what was handed over and not taken yet is dropped: its lines are not saved)."""
+        reading = self.reading(step)
+        try:
+            async for item in reading:
+                yield item
+        finally:
+            _, error = await reading.finish()
+            if error is not None:
+                raise error
+
+    def reading(self, step: Callable[[TailBatch | None], T | None]) -> Reading[T]:
+        """Start reading: ``step(batch)`` of each batch, run in the reading thread, and
+        ``step(None)`` at each idle poll; a ``None`` from it is not handed over (a batch
+        no channel takes need not wake the event loop). ``finish`` it."""
         loop = asyncio.get_running_loop()
         handoff: Handoff[T] = Handoff(HANDOFF_ROOM)
 
@@ -166,16 +178,7 @@ class FileTail:
         except BaseException:  # no thread: nobody else closes the watch
             self._close()
             raise
-        try:
-            while True:
-                try:
-                    item = await handoff.get()
-                except Ended:
-                    return
-                yield item
-        finally:
-            self.stop()
-            await handoff.aclose()
+        return Reading(handoff, self.stop)
 
     def follow(
         self, emit: Callable[[TailBatch | None], bool], on_ready: Callable[[], object]
@@ -185,6 +188,8 @@ class FileTail:
         once the file is open or waited for."""
         try:
             self._open_at_start()
+            if self._is_stopping:
+                return  # stopped while opening: nothing was read, nothing to hand over
             if self._watch is None:
                 self._watch = DirectoryWatch.open(self._where.directory)
             else:  # a configured symlink may have led to another directory
@@ -282,6 +287,9 @@ class FileTail:
             except BaseException:  # nobody else will close it
                 os.close(opened[0])
                 raise
+            if self._is_stopping:  # the count was cut short: not the end of the file
+                os.close(opened[0])
+                return
             self._start(opened, offset, line, "at its end")
         elif saved is None:
             self._start(None, 0, 0, "")  # created after we started waiting: all of it is new
@@ -361,6 +369,31 @@ class FileTail:
         if self._file is not None:
             os.close(self._file.fd)
             self._file = None
+
+
+class Reading(Generic[T]):
+    """What a tail's reading thread hands over, in order (an async iterator), until
+    ``finish``: nothing it handed over is lost at a stop."""
+
+    def __init__(self, handoff: Handoff[T], stop: Callable[[], None]) -> None:
+        self._handoff = handoff
+        self._stop = stop
+
+    def __aiter__(self) -> Reading[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self._handoff.get()
+        except Ended:
+            raise StopAsyncIteration from None
+
+    async def finish(self) -> tuple[list[T], BaseException | None]:
+        """Stop the reading and wait for its thread to end (a cancellation meanwhile is
+        passed on once it has); the items handed over and not taken, in order, and what
+        the reading raised that ``__anext__`` did not."""
+        self._stop()
+        return await self._handoff.finish()
 
 
 def _same(batch: TailBatch | None) -> TailBatch | None:

@@ -10,11 +10,13 @@ the read position now and then.
 
 ``Handoff.start(produce)`` runs ``produce(put)`` in a new thread. ``put``
 blocks while ``room`` items wait (backpressure: reading never runs far
-ahead of storing) and returns ``False`` once the handoff is closed, the
-producer's cue to stop. The loop takes items with ``get``, in order; it
-raises ``Ended`` after the last, or the producer's own exception. ``aclose``
-refuses further items and waits for the thread to end; ``taken_all`` then
-says whether every item put was taken.
+ahead of storing). The loop takes items with ``get``, in order; it raises
+``Ended`` after the last, or the producer's own exception. ``finish`` is
+the end of a stop: from then on ``put`` takes its item without waiting for
+room and returns ``False``, the producer's cue to stop; once the thread has
+ended, ``finish`` returns the items never taken, in order, and the
+producer's exception if ``get`` never raised it: what was produced is never
+silently dropped.
 """
 
 from __future__ import annotations
@@ -49,24 +51,24 @@ class Handoff(Generic[T]):
         self._ended = False
         self._error: BaseException | None = None
         self._finished = self._loop.create_future()
-        self._put_count = 0
-        self._taken = 0
+        self._thread: threading.Thread | None = None
 
     def start(self, produce: Callable[[Callable[[T], bool]], None], name: str) -> None:
         """Run ``produce(put)`` in a new thread, from now on."""
-        threading.Thread(target=self._run, args=(produce,), name=name, daemon=True).start()
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
 
     async def get(self) -> T:
         """The next item; raises ``Ended`` after the last, or what the producer raised."""
         while True:
             with self._lock:
                 if self._items:
-                    self._taken += 1
                     self._has_room.notify()
                     return self._items.popleft()
                 if self._ended:
-                    if self._error is not None:
-                        raise self._error
+                    error, self._error = self._error, None
+                    if error is not None:
+                        raise error
                     raise Ended
                 # Made under the lock: a producer that puts from now on sees it and
                 # wakes the loop; while items are being taken it does not.
@@ -76,36 +78,40 @@ class Handoff(Generic[T]):
             finally:
                 self._waiter = None
 
-    async def aclose(self) -> None:
-        """Refuse further items and wait for the producing thread to end, even if cancelled
-        meanwhile (the cancellation is passed on once it has ended)."""
+    async def finish(self) -> tuple[list[T], BaseException | None]:
+        """Take the producer's last item without room, wait for its thread to end (a
+        cancellation meanwhile is passed on once it has), and return what ``get`` did
+        not: the items, in order, and the producer's exception."""
         with self._lock:
             self._closed = True
             self._has_room.notify_all()
-        try:
-            await asyncio.shield(self._finished)
-        except asyncio.CancelledError:
-            await self._finished
-            raise
-
-    @property
-    def taken_all(self) -> bool:
-        """Whether every item put so far was taken by ``get``."""
+        cancelled = False
+        while not self._finished.done():
+            try:
+                await asyncio.shield(self._finished)
+            except asyncio.CancelledError:
+                cancelled = True  # the thread is waited for all the same
+        if self._thread is not None:
+            self._thread.join()  # it has set _finished: it is returning
         with self._lock:
-            return self._taken == self._put_count
+            rest, self._items = list(self._items), deque()
+            error, self._error = self._error, None
+        if cancelled:
+            raise asyncio.CancelledError
+        return rest, error
 
     def _put(self, item: T) -> bool:
         with self._lock:
             while len(self._items) >= self._room and not self._closed:
                 self._has_room.wait()
-            if self._closed:
-                return False
+            # Closed: the item is kept all the same (``finish`` returns it), and the
+            # producer is told to stop.
             self._items.append(item)
-            self._put_count += 1
             waiting = self._waiter is not None
+            closed = self._closed
         if waiting:
             self._loop.call_soon_threadsafe(self._wake)
-        return True
+        return not closed
 
     def _run(self, produce: Callable[[Callable[[T], bool]], None]) -> None:
         error: BaseException | None = None

@@ -122,7 +122,12 @@ class DirectoryWatch:
                 "inotify is not available (%s): polling the file instead",
                 os.strerror(ctypes.get_errno()),
             )
-        watch = cls(libc, fd)
+        try:
+            watch = cls(libc, fd)
+        except BaseException:  # no wake-up pipe (out of descriptors): nobody else closes it
+            if fd >= 0:
+                os.close(fd)
+            raise
         watch.watch(directory)
         return watch
 

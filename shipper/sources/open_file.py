@@ -100,7 +100,7 @@ def count_to_last_line(fd: int, size: int, stopping: Callable[[], bool]) -> tupl
 
     Counted once, so that line numbers stay true to the file (a file never seen
     before may be large: ``stopping`` is asked between chunks, and the count given
-    so far is returned once it says so).
+    so far is returned once it says so: the caller must not start there).
     """
     offset = boundary = lines = 0
     while offset < size and not stopping():

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 from shipper.routing.event import Alert
 from shipper.sources.lines import Line
-from shipper.sources.position import Checkpoint, FilePosition
+from shipper.sources.position import Checkpoint, FilePosition, SpoolEnds
 from shipper.spool.records import Position
 from shipper.spool.spool import Spool
 
@@ -32,9 +32,17 @@ log = logging.getLogger(__name__)
 class Resume:
     """Which re-read lines each channel has queued already; empty in the common case."""
 
-    def __init__(self, saved: FilePosition | None, queued_through: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        saved: FilePosition | None,
+        queued_through: Mapping[str, int],
+        saved_ends: SpoolEnds | None = None,
+    ) -> None:
         self._saved = saved
         self._through = dict(queued_through)
+        ends = saved_ends or {}
+        # Never changed: a position saved before ``through`` must keep the old end.
+        self._held = {n: (line, ends[n]) for n, line in queued_through.items() if n in ends}
         # Where the tail must be for the next batch to continue the saved one.
         self._offset = saved.offset if saved is not None else 0
         self._line = saved.line if saved is not None else 0
@@ -61,7 +69,7 @@ class Resume:
                 saved.line + 1,
                 max(through.values()),
             )
-        return cls(saved, through)
+        return cls(saved, through, checkpoint.spool_ends)
 
     def drop_queued(
         self, pending: dict[str, list[Alert]], lines: Sequence[Line], position: FilePosition | None
@@ -86,6 +94,22 @@ class Resume:
         self._through = {name: line for name, line in self._through.items() if line > position.line}
         if not self._through:
             self._finish()
+
+    def held_end(self, name: str, position: FilePosition) -> tuple[int, int] | None:
+        """The end to save for channel ``name`` with ``position``, if not the spool's own.
+
+        Lines after ``position`` up to ``through`` were queued before the restart, and
+        the spool's own end lies past their records: saved with it, a second restart
+        would not know them and would queue them again. The end the last run saved
+        keeps them past it, as they were. ``None``: the spool's own end will do.
+        """
+        held = self._held.get(name)
+        saved = self._saved
+        if held is None or saved is None or position.line >= held[0]:
+            return None
+        if (position.dev, position.inode) != (saved.dev, saved.inode):
+            return None
+        return held[1]
 
     def _continues(self, lines: Sequence[Line], position: FilePosition | None) -> bool:
         saved = self._saved

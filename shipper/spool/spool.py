@@ -88,6 +88,7 @@ class Spool(BacklogReader):
         self._changed = asyncio.Event()
         self._room = asyncio.Event()
         self._giving_up = False  # a stop: appends no longer wait for room
+        self._said_full = False  # the full backlog was reported, and has not drained since
         self._closed = False
 
     @classmethod
@@ -150,9 +151,11 @@ class Spool(BacklogReader):
                 del failed
 
     async def _wait_for_room(self, size: int) -> None:
-        # Said once per wait: reading stops with it, and an operator looking at a
-        # quiet shipper must find out why.
-        if not self._giving_up:
+        # Said once until the backlog is under half full again: reading stops with it,
+        # and an operator looking at a quiet shipper must find out why, but a channel
+        # that stays slow would otherwise say it at every append.
+        if not self._giving_up and not self._said_full:
+            self._said_full = True
             logger.warning(
                 "channel %s: its backlog is full (%d event(s), %d bytes of at most %d): "
                 "reading waits until delivered events free room",
@@ -167,7 +170,6 @@ class Spool(BacklogReader):
                 raise BacklogFullError(self.name)
             self._room.clear()
             await self._room.wait()
-        logger.info("channel %s: room in its backlog again: reading goes on", self.name)
 
     async def ack(self, count: int) -> None:
         """Drop the ``count`` oldest alerts (delivered or dead-lettered) and save the cursor."""
@@ -189,6 +191,9 @@ class Spool(BacklogReader):
         self._count -= done
         self._cursor = self._skip_finished(cursor)
         self._room.set()
+        if self._said_full and self.bytes_pending <= self._max_bytes // 2:
+            self._said_full = False
+            logger.info("channel %s: its backlog is under half full again", self.name)
         await self._save_cursor()
 
     async def reclaim(self) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -389,6 +390,21 @@ async def test_disk_full_stops_reading_without_losing_the_position(
     proc = await start(config, fake)  # room again: nothing was lost
     await wait_all(fake, 2000)
     await stop(proc)
+
+
+async def test_a_stop_stores_every_line_it_read(tmp_path: Path, fake: FakeWebhook) -> None:
+    # A catch-up: the reading thread reads and routes ahead of the store. What it read
+    # before the SIGTERM is stored and its position saved, not dropped on the way.
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(b"".join(event(i) for i in range(200_000)))
+    config = write_config(tmp_path, log, extra='spool_max_bytes = "1GiB"')
+    fake.always(SIEM, Reply(200, "", delay=HANG))
+    proc = await start(config, fake)
+    await asyncio.sleep(0.2)  # well into the catch-up: any moment of it will do
+    err = await stop(proc)
+    read = re.search(rb"read (\d+) lines", err)
+    assert read is not None, err.decode()
+    assert saved_line(tmp_path / "state" / "position.json") == int(read.group(1))
 
 
 async def test_a_stop_does_not_wait_for_room_in_a_full_backlog(

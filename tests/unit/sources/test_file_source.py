@@ -178,19 +178,22 @@ async def test_a_late_write_racing_the_switch_is_not_lost(
     tail = start(path)
     await tail.wait_lines(1)
     old = os.open(path, os.O_WRONLY | os.O_APPEND)
-    os.rename(path, tmp_path / "audit.jsonl.1")
+    old_inode = os.fstat(old).st_ino
     real_lstat = os.lstat
 
     def stat_while_the_app_writes(target: object, *args: object, **kwargs: object) -> object:
         # A concurrent writer's last line lands after the tailer found the old file at
-        # its end but before it switches: exactly when the tailer looks at the path.
-        if os.fspath(target) == os.fspath(path):  # type: ignore[call-overload]
+        # its end but before it switches: exactly when the tailer first sees the new
+        # file at the path (the tail reads in a thread: it may look at any moment).
+        found = real_lstat(target, *args, **kwargs)  # type: ignore[arg-type]
+        if os.fspath(target) == os.fspath(path) and found.st_ino != old_inode:  # type: ignore[call-overload]
             os.write(old, b"raced\n")
             monkeypatch.setattr(os, "lstat", real_lstat)
-        return real_lstat(target, *args, **kwargs)  # type: ignore[arg-type]
+        return found
 
-    path.write_bytes(b"n1\n")
     monkeypatch.setattr(os, "lstat", stat_while_the_app_writes)
+    os.rename(path, tmp_path / "audit.jsonl.1")
+    path.write_bytes(b"n1\n")
     await tail.wait_lines(3)
     os.close(old)
     assert tail.texts == [b"a", b"raced", b"n1"]

@@ -105,3 +105,26 @@ async def test_a_stop_wakes_a_tail_waiting_for_a_missing_file(tmp_path: Path) ->
     tail.stop()
     assert await asyncio.wait_for(reading, DEADLINE) is None
     assert time.monotonic() - started < 5.0
+
+
+async def test_a_stop_while_counting_a_new_file_starts_nowhere(tmp_path: Path) -> None:
+    # start_at = "end" counts the lines of a file never seen: a stop cuts the count short,
+    # and a position in the middle of the file must not be taken for its end.
+    path = tmp_path / "audit.jsonl"
+    with path.open("wb") as f:
+        for _ in range(64):
+            f.write((b"y" * 1023 + b"\n") * 1024)  # 64 MiB, 64 chunks to count
+    tail = make_tail(path, start_at="end")
+    seen: list[TailBatch] = []
+
+    def step(batch: TailBatch | None) -> int | None:
+        if batch is not None:
+            seen.append(batch)
+        return None
+
+    reading = tail.reading(step)
+    tail.stop()
+    rest, error = await asyncio.wait_for(reading.finish(), DEADLINE)
+    assert (rest, error) == ([], None)
+    assert seen == []  # no batch, so no position to save
+    assert not tail.ready.is_set()

@@ -37,8 +37,7 @@ async def test_items_arrive_in_order_and_the_end_is_said() -> None:
 
     handoff.start(produce, name="test-producer")
     assert await take_all(handoff) == list(range(1000))
-    await handoff.aclose()
-    assert handoff.taken_all
+    assert await handoff.finish() == ([], None)
 
 
 async def test_a_full_handoff_holds_the_producer_back() -> None:
@@ -60,11 +59,10 @@ async def test_a_full_handoff_holds_the_producer_back() -> None:
     assert await asyncio.to_thread(blocked.wait, DEADLINE)
     await asyncio.sleep(0.05)  # room for a wrong producer to run ahead: it must not
     assert put_so_far == [0, 1, 2]
-    assert not handoff.taken_all
     assert await handoff.get() == 0  # one taken: one more fits
     assert await asyncio.to_thread(fourth.wait, DEADLINE)
     assert await take_all(handoff) == list(range(1, 10))
-    await handoff.aclose()
+    assert await handoff.finish() == ([], None)
 
 
 async def test_what_the_producer_raises_comes_out_of_get_after_its_items() -> None:
@@ -79,30 +77,48 @@ async def test_what_the_producer_raises_comes_out_of_get_after_its_items() -> No
     with pytest.raises(OSError, match="Input/output error"):
         async with asyncio.timeout(DEADLINE):
             await handoff.get()
-    await handoff.aclose()
+    assert await handoff.finish() == ([], None)  # said once
 
 
-async def test_close_refuses_items_and_waits_for_a_blocked_producer() -> None:
+async def test_finish_returns_the_items_and_the_error_nobody_took() -> None:
+    handoff: Handoff[int] = Handoff()
+    failed = threading.Event()
+
+    def produce(put: Callable[[int], bool]) -> None:
+        put(1)
+        put(2)
+        failed.set()
+        raise OSError(5, "Input/output error")
+
+    handoff.start(produce, name="test-producer")
+    assert await asyncio.to_thread(failed.wait, DEADLINE)
+    async with asyncio.timeout(DEADLINE):
+        rest, error = await handoff.finish()
+    assert rest == [1, 2]
+    assert isinstance(error, OSError) and error.errno == 5
+
+
+async def test_finish_keeps_a_blocked_producers_item_and_tells_it_to_stop() -> None:
     handoff: Handoff[int] = Handoff(room=1)
-    refused = threading.Event()
+    told_to_stop = threading.Event()
     ended = threading.Event()
 
     def produce(put: Callable[[int], bool]) -> None:
         try:
             put(1)
-            if not put(2):  # blocked: no room until the close
-                refused.set()
+            if not put(2):  # blocked: no room until the finish, which takes it all the same
+                told_to_stop.set()
         finally:
             ended.set()
 
     handoff.start(produce, name="test-producer")
     async with asyncio.timeout(DEADLINE):
-        await handoff.aclose()
-    assert ended.is_set() and refused.is_set()
-    assert not handoff.taken_all  # item 1 was never taken
+        rest, error = await handoff.finish()
+    assert ended.is_set() and told_to_stop.is_set()
+    assert rest == [1, 2] and error is None  # nothing produced is dropped
 
 
-async def test_a_cancelled_close_still_waits_for_the_thread() -> None:
+async def test_a_cancelled_finish_still_waits_for_the_thread() -> None:
     handoff: Handoff[int] = Handoff()
     release = threading.Event()
     ended = threading.Event()
@@ -112,11 +128,13 @@ async def test_a_cancelled_close_still_waits_for_the_thread() -> None:
         ended.set()
 
     handoff.start(produce, name="test-producer")
-    closing = asyncio.create_task(handoff.aclose())
+    closing = asyncio.create_task(handoff.finish())
     await asyncio.sleep(0)
     closing.cancel()
     await asyncio.sleep(0.01)
-    assert not closing.done()  # the thread still runs: the close waits for it
+    closing.cancel()  # twice: still waited for
+    await asyncio.sleep(0.01)
+    assert not closing.done()  # the thread still runs: the finish waits for it
     release.set()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(DEADLINE):
@@ -139,4 +157,4 @@ async def test_a_waiting_get_is_woken_by_an_item_put_later() -> None:
     go.set()
     async with asyncio.timeout(DEADLINE):
         assert await getting == 7
-    await handoff.aclose()
+    assert await handoff.finish() == ([], None)

@@ -96,3 +96,15 @@ async def test_find_reads_the_spools_past_the_saved_ends(tmp_path: Path) -> None
     finally:
         for spool in spools.values():
             await spool.aclose()
+
+
+def test_a_position_before_through_keeps_the_end_the_last_run_saved() -> None:
+    # Lines 51-80 were queued for "security" before the restart, past its saved end
+    # (2, 700). A position saved before line 80 keeps that end, so that a second restart
+    # still finds those records past it; from line 80 on, the spool's own end will do.
+    resume = Resume(SAVED, {"security": 80}, {"security": (2, 700), "siem": (1, 50)})
+    assert resume.held_end("security", at(60)) == (2, 700)
+    assert resume.held_end("security", at(80)) is None
+    assert resume.held_end("siem", at(60)) is None  # nothing of it was re-read
+    assert resume.held_end("security", at(60, inode=101)) is None  # another file
+    assert Resume(None, {}).held_end("security", at(60)) is None

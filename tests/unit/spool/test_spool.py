@@ -440,6 +440,28 @@ async def test_append_waits_for_room_and_never_drops(tmp_path: Path) -> None:
     await spool.aclose()
 
 
+async def test_a_full_backlog_is_said_once_until_it_is_under_half_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="shipper.spool.spool")
+    spool, blocked = await full_spool(tmp_path)
+    full = "channel s: its backlog is full (3 event(s)"
+    assert caplog.text.count(full) == 1
+    await spool.peek(1)
+    await spool.ack(1)  # room for the waiting append: 2, 3, 4, full again
+    await asyncio.wait_for(blocked, 1)
+    again = asyncio.create_task(spool.append([alert(5)]))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not again.done()
+    assert caplog.text.count(full) == 1  # a slow channel does not say it at every append
+    await spool.peek(3)
+    await spool.ack(3)
+    await asyncio.wait_for(again, 1)
+    assert "channel s: its backlog is under half full again" in caplog.text
+    await spool.aclose()
+
+
 async def test_a_stop_gives_up_waiting_for_room_and_appends_nothing(tmp_path: Path) -> None:
     spool, blocked = await full_spool(tmp_path)
     spool.give_up_waiting()
