@@ -51,9 +51,10 @@ class Storing(Lifecycle):
     failed: bool
 
     def store_all(self, source: Source, saved: FilePosition | None) -> Coroutine[Any, Any, None]:
-        """Read ``source`` and store what it routes, until reading stops (to be awaited).
+        """Read ``source`` and store what it routes, until reading stops.
 
-        The source is opened now (``tail`` is set), its reading starts once awaited.
+        A tailed file's reading thread starts now (``tail`` is set); await the result,
+        which ends the reading and stores what it read, whatever happens.
         """
         handed = HandedBatches()
         # Routing is pure: a tailed file's batches are routed in its reading thread while
