@@ -70,6 +70,18 @@ async def stop(proc: asyncio.subprocess.Process, sig: signal.Signals = signal.SI
     return err
 
 
+async def kill_at_random(
+    config: Path, fake: FakeWebhook, kills: int, rng: random.Random, span: tuple[float, float]
+) -> None:
+    """Start a run and ``kill -9`` it ``kills`` times, each a random time within ``span``
+    after it started (the moment of the crash, not a wait)."""
+    for _ in range(kills):
+        proc = await start(config, fake)
+        await asyncio.sleep(rng.uniform(*span))
+        proc.kill()
+        await proc.wait()
+
+
 async def wait_all(fake: FakeWebhook, n: int, deadline: float = 30) -> None:
     await fake.wait_for(lambda reqs: set(received(reqs)) >= set(range(n)), deadline)
 
@@ -161,12 +173,7 @@ async def test_kill_9_at_random_moments(tmp_path: Path, fake: FakeWebhook) -> No
     log.write_bytes(b"".join(event(i) for i in range(total)))
     fake.default = Reply(204, "", delay=0.01)
     config = write_config(tmp_path, log, batch_max=batch_max)
-    rng = random.Random(7)
-    for _ in range(kills):
-        proc = await start(config, fake)
-        await asyncio.sleep(rng.uniform(0.3, 1.0))  # the moment of the crash, not a wait
-        proc.kill()
-        await proc.wait()
+    await kill_at_random(config, fake, kills, random.Random(7), (0.3, 1.0))
     proc = await start(config, fake)
     await wait_all(fake, total, deadline=60)
     err = await stop(proc)

@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.e2e.test_durability import (
     assert_in_order,
     event,
+    kill_at_random,
     received,
     start,
     stop,
@@ -46,13 +47,8 @@ async def test_kill_9_while_lines_trickle_in(tmp_path: Path, fake: FakeWebhook) 
     )
     written = asyncio.Event()
     writer = asyncio.create_task(_write_steadily(log, total, written))
-    rng = random.Random(16)
     try:
-        for _ in range(kills):
-            proc = await start(config, fake)
-            await asyncio.sleep(rng.uniform(0.2, 0.8))  # the moment of the crash, not a wait
-            proc.kill()
-            await proc.wait()
+        await kill_at_random(config, fake, kills, random.Random(16), (0.2, 0.8))
         proc = await start(config, fake)
         await asyncio.wait_for(written.wait(), 60)
     finally:
