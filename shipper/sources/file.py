@@ -85,16 +85,16 @@ class TailBatch:
 class FileTail:
     """Follows the file at ``path``; see the module docstring for what it survives.
 
-    Iterate ``batches()`` (or ``routed()``) once: the file is read in a thread
-    of its own (``handoff``), which ``stop()`` ends at once, as does closing
-    the iterator or cancelling the task iterating it; the thread closes the
-    descriptor on its way out and is waited for. A partial last line is never
-    emitted at stop; the position excludes it, so the next run reads it again. ``ready`` is set once
-    the file is open, or known to be missing and waited for. ``position`` is
-    that of the last batch yielded. What stands at the path and is not a regular
-    file we may read (a directory, a FIFO, a symlink out of its directory, a file
-    we may not read) is waited past like a missing file, with a warning; another
-    ``OSError`` (an I/O error reading) ends the iteration with that error.
+    Use ``batches()``, ``routed()`` or ``reading()`` once: the file is read in a
+    thread of its own (``handoff``), which ``stop()`` ends at once, as does
+    closing the iterator or cancelling the task iterating it; the thread closes
+    the descriptor on its way out and is waited for. A partial last line is
+    never emitted at stop; the position excludes it, so the next run reads it
+    again. ``ready`` is set once the file is open, or known to be missing and
+    waited for. What stands at the path and is not a regular file we may read (a
+    directory, a FIFO, a symlink out of its directory, a file we may not read) is
+    waited past like a missing file, with a warning; another ``OSError`` (an I/O
+    error reading) ends the iteration with that error.
     """
 
     def __init__(
@@ -110,7 +110,6 @@ class FileTail:
     ) -> None:
         self.path = path
         self.ready = asyncio.Event()
-        self.position: FilePosition | None = None  # of the last batch yielded
         if saved is not None and os.path.abspath(saved.path) != os.path.abspath(path):
             log.info("%s: the saved position is for %s; ignoring it", path, saved.path)
             saved = None
@@ -242,8 +241,7 @@ class FileTail:
 
     def _batch(self, lines: Sequence[Line]) -> TailBatch:
         assert self._file is not None
-        self.position = self._file.position(self.path)
-        return TailBatch(lines, self.position)
+        return TailBatch(lines, self._file.position(self.path))
 
     def _pause(self) -> None:
         # Until inotify's wake-up, stop()'s, or the poll interval's end.
