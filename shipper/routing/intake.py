@@ -109,6 +109,15 @@ class Intake:
                 self.stats.lines_skimmed += part.count - len(wanted)
                 yield from self._parse(wanted)
 
+    def skims_to_nothing(self, block: Block) -> bool:
+        """Whether no channel could take any line of ``block``, as ``process`` would find;
+        if so, its lines are counted as read and skimmed (``process`` must not see them)."""
+        if not self.schema.done or self.skimmer.wanted(block) != []:
+            return False
+        self.stats.lines_read += block.count
+        self.stats.lines_skimmed += block.count
+        return True
+
     def _parse(self, lines: Iterable[Line]) -> Iterator[Routed]:
         """Parse each line in full: the path every line could take, and the reference."""
         config = self.config

@@ -36,7 +36,7 @@ from shipper.run.piped import PipeWatch, conflict_message
 from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sinks import channel_secrets
 from shipper.sources.file import FileTail
-from shipper.sources.lines import Line
+from shipper.sources.lines import Block, Line
 from shipper.sources.position import FilePosition
 from shipper.sources.stdin import read_lines
 
@@ -129,13 +129,15 @@ class Lifecycle(abc.ABC):
         source: Source,
         saved: FilePosition | None,
         step: Callable[[Sequence[Line], FilePosition | None], T | None],
+        skip: Callable[[Block], bool] | None = None,
     ) -> Items[T]:
         """``step(lines, position)`` of each batch, where ``None`` is left out; ``finish``
         the result.
 
         A tailed file's batches are read and stepped in a thread of its own
         (``FileTail.reading``), where the thread also calls ``step((), None)`` at each
-        idle poll. stdin's are stepped on the event loop.
+        idle poll, and asks ``skip`` which blocks of lines to pass over with no step.
+        stdin's are stepped on the event loop.
         """
         max_bytes = self.config.source.max_line_bytes
         if source.path is None:
@@ -151,7 +153,7 @@ class Lifecycle(abc.ABC):
             max_line_bytes=max_bytes,
         )
         return self.tail.reading(
-            lambda b: step((), None) if b is None else step(b.lines, b.position)
+            lambda b: step((), None) if b is None else step(b.lines, b.position), skip
         )
 
     @abc.abstractmethod

@@ -27,7 +27,7 @@ from shipper.routing.event import Alert
 from shipper.run.checkpoints import Checkpoints
 from shipper.run.lifecycle import Items, Lifecycle, Source
 from shipper.run.tasks import cancel_and_wait, wait_first
-from shipper.sources.lines import Line
+from shipper.sources.lines import Block, Line
 from shipper.sources.position import FilePosition
 from shipper.spool.resume import Resume
 from shipper.spool.store import Store, uninterrupted
@@ -60,7 +60,8 @@ class Storing(Lifecycle):
         # Routing is pure: a tailed file's batches are routed in its reading thread while
         # the ones before them are made durable (their fsyncs run in threads), and only
         # the batches that hold alerts, or a position to save, come to the loop.
-        return self._store_all(self.routed(source, saved, handed.step(self._route)), handed)
+        step, skip = handed.step(self._route), handed.skip(self._skims_to_nothing)
+        return self._store_all(self.routed(source, saved, step, skip), handed)
 
     async def _store_all(self, routed: Items[Handed], handed: HandedBatches) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
@@ -125,6 +126,10 @@ class Storing(Lifecycle):
                 await asyncio.wait_for(self.forced.wait(), self.config.delivery.drain_timeout)
         self.channels.give_up_waiting()
 
+    def _skims_to_nothing(self, block: Block) -> bool:
+        # ``resume`` must see every batch until the lines queued before a restart are past.
+        return self.resume.is_done and self.intake.skims_to_nothing(block)
+
     def _route(self, lines: Sequence[Line], position: FilePosition | None) -> Pending:
         """A batch's alerts per channel, less those queued before a restart (``resume``)."""
         pending: dict[str, list[Alert]] = defaultdict(list)
@@ -186,3 +191,13 @@ class HandedBatches:
             return pending, position
 
         return routed
+
+    def skip(self, skims: Callable[[Block], bool]) -> Callable[[Block], bool]:
+        """What a tail's thread may pass over with no batch: a block ``skims`` finds no
+        alert in, while the last position went less than ``POSITION_EVERY`` ago (the
+        next batch, idle poll or stop brings the position past it)."""
+
+        def passed_over(block: Block) -> bool:
+            return self._clock() - self._sent_at < POSITION_EVERY and skims(block)
+
+        return passed_over

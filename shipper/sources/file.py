@@ -5,7 +5,10 @@ per file) and the ``FilePosition`` to resume from once those lines are safe.
 The file is read in a thread of its own, blocked in ``poll`` between reads
 (``handoff``: a live log written a line at a time would otherwise wake the
 event loop a thousand times a second), and ``routed`` lets that thread also
-route each batch and keep back what needs no loop. It reads as soon as inotify
+route each batch and keep back what needs no loop. ``reading``'s ``skip`` goes
+further: a read whose lines it passes over (none can go anywhere) makes no
+batch at all, and the position past them goes with the next batch, at the next
+idle poll or at a stop. It reads as soon as inotify
 says the file's directory changed (``inotify``), so an appended line is read
 within a fraction of a millisecond, each write on its own. It also polls
 ``fstat``/``stat``, for what inotify does not report (a file on NFS, say) and
@@ -49,7 +52,7 @@ from typing import Generic, Literal, TypeVar
 
 from shipper.sources.handoff import Ended, Handoff
 from shipper.sources.inotify import DirectoryWatch
-from shipper.sources.lines import Line
+from shipper.sources.lines import Block, Line, Lines
 from shipper.sources.open_file import OpenFile, count_to_last_line
 from shipper.sources.position import FilePosition, is_same_file
 from shipper.sources.tailed_path import Refused, TailedPath, open_regular
@@ -156,10 +159,20 @@ class FileTail:
             if error is not None:
                 raise error
 
-    def reading(self, step: Callable[[TailBatch | None], T | None]) -> Reading[T]:
+    def reading(
+        self,
+        step: Callable[[TailBatch | None], T | None],
+        skip: Callable[[Block], bool] | None = None,
+    ) -> Reading[T]:
         """Start reading: ``step(batch)`` of each batch, run in the reading thread, and
         ``step(None)`` at each idle poll; a ``None`` from it is not handed over (a batch
-        no channel takes need not wake the event loop). ``finish`` it."""
+        no channel takes need not wake the event loop). ``finish`` it.
+
+        ``skip(block)``, also run in the reading thread, is asked first about a read
+        that gave one block of whole lines: ``True`` passes over them with no batch
+        (the position past them goes with the next batch, or at the next idle poll
+        or the stop, as ``step`` of a batch without lines).
+        """
         loop = asyncio.get_running_loop()
         handoff: Handoff[T] = Handoff(HANDOFF_ROOM)
 
@@ -168,7 +181,7 @@ class FileTail:
                 item = step(batch)
                 return item is None or put(item)
 
-            self.follow(emit, lambda: loop.call_soon_threadsafe(self.ready.set))
+            self.follow(emit, lambda: loop.call_soon_threadsafe(self.ready.set), skip)
 
         # Made here, not in the thread, so that a stop from now on wakes the thread.
         self._watch = DirectoryWatch.open(self._where.directory)
@@ -180,11 +193,14 @@ class FileTail:
         return Reading(handoff, self.stop)
 
     def follow(
-        self, emit: Callable[[TailBatch | None], bool], on_ready: Callable[[], object]
+        self,
+        emit: Callable[[TailBatch | None], bool],
+        on_ready: Callable[[], object],
+        skip: Callable[[Block], bool] | None = None,
     ) -> None:
         """Read until ``stop()``, blocking, calling ``emit`` with each batch and with
         ``None`` at each idle poll (``False`` from it stops the reading); ``on_ready``
-        once the file is open or waited for."""
+        once the file is open or waited for; ``skip`` as ``reading`` says."""
         try:
             self._open_at_start()
             if self._is_stopping:
@@ -197,24 +213,40 @@ class FileTail:
             moved = self._file is not None and self._file.position(self.path) != self._saved
             if moved and not emit(self._batch([])):
                 return
-            while not self._is_stopping:
+            passed_over = False  # lines since the last batch emitted: its position is behind
+            while not self._stopping():
                 batch = self._step()
-                if isinstance(batch, TailBatch):
+                if isinstance(batch, Lines):
+                    if skip is not None and _one_block_skipped(batch, skip):
+                        passed_over = True
+                    else:
+                        passed_over = False
+                        if not emit(self._batch(batch)):
+                            return
+                elif isinstance(batch, TailBatch):
+                    passed_over = False
                     if not emit(batch):
                         return
-                    del batch  # not kept alive while the next chunk is read
-                    if self._read_to_size:
-                        # Read up to the size just seen: nothing to look at before a pause.
-                        self._pause()
                 elif batch is _IDLE:
-                    if not emit(None):
+                    if not emit(self._batch([]) if passed_over else None):
                         return
+                    passed_over = False
                     self._pause()
+                    continue
+                else:
+                    continue
+                del batch  # not kept alive while the next chunk is read
+                if self._read_to_size:
+                    # Read up to the size just seen: nothing to look at before a pause.
+                    self._pause()
+            if passed_over:  # stopped: the position past them is stored at the stop
+                emit(self._batch([]))
         finally:
             self._close()
 
-    def _step(self) -> TailBatch | _Outcome:
-        """One step: open, rewind, read, or switch files; ``_IDLE`` when there is nothing to do."""
+    def _step(self) -> Lines | TailBatch | _Outcome:
+        """One step: open, rewind, read (the ``Lines`` read), or switch files; ``_IDLE`` when
+        there is nothing to do."""
         self._read_to_size = False
         f = self._file
         if f is None:
@@ -232,7 +264,7 @@ class FileTail:
             self._last_data = time.monotonic()
             lines = f.read_chunk(size)
             self._read_to_size = f.read_offset >= size
-            return self._batch(lines) if lines else _BUSY  # a line longer than one chunk
+            return lines if lines else _BUSY  # a line longer than one chunk
         if not self._path_has_new_data(f) or not self._open_new():
             return _IDLE
         # The new file has data, so the writer has moved on: finish the old one, then switch.
@@ -396,3 +428,8 @@ class Reading(Generic[T]):
 
 def _same(batch: TailBatch | None) -> TailBatch | None:
     return batch
+
+
+def _one_block_skipped(lines: Lines, skip: Callable[[Block], bool]) -> bool:
+    parts = lines.parts
+    return len(parts) == 1 and isinstance(parts[0], Block) and skip(parts[0])

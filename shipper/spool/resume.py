@@ -71,6 +71,11 @@ class Resume:
             )
         return cls(saved, through, checkpoint.spool_ends)
 
+    @property
+    def is_done(self) -> bool:
+        """Whether no line read from now on can have been queued before the restart."""
+        return not self._through
+
     def drop_queued(
         self, pending: dict[str, list[Alert]], lines: Sequence[Line], position: FilePosition | None
     ) -> None:

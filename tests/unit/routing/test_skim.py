@@ -208,6 +208,43 @@ def test_skimming_reports_every_bad_line_not_in_braces(
         assert outside.stats.rejected[reason] <= reported <= everything.stats.rejected[reason]
 
 
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@settings(max_examples=300, deadline=None)
+@given(lines=blocks)
+def test_a_block_skimmed_to_nothing_is_one_process_routes_nothing_from(
+    name: str, lines: list[bytes]
+) -> None:
+    # What the reading thread passes over with no batch must be what ``process`` would
+    # have dropped, counted the same, whatever the lines hold.
+    config = CONFIGS[name]
+    seen = LineSplitter(config.source.max_line_bytes).feed(b'{"action":"app.get"}\n' * 100)
+    splitter = LineSplitter(config.source.max_line_bytes, first_line=101)
+    chunk = splitter.feed(b"\n".join(lines) + b"\n")
+    quick, full = Intake(config), Intake(config)
+    for intake in (quick, full):
+        list(intake.process(seen))  # past the schema's sample
+    routed = list(full.process(chunk))
+    parts = chunk.parts
+    if not (len(parts) == 1 and isinstance(parts[0], Block)):
+        return
+    if quick.skims_to_nothing(parts[0]):
+        assert routed == []
+        assert quick.stats == full.stats
+    else:
+        assert quick.stats.lines_read == 100  # not passed over: counted by ``process`` alone
+
+
+def test_no_block_is_passed_over_before_the_schema_sample_is_seen() -> None:
+    intake = Intake(CONFIGS["example"])
+    block = Block(1, b'{"action":"app.get"}\n' * 3, 3)
+    assert not intake.skims_to_nothing(block)  # the schema check must see these lines
+    list(intake.process(LineSplitter(1000).feed(b'{"action":"app.get"}\n' * 100)))
+    assert intake.skims_to_nothing(block)
+    assert (intake.stats.lines_read, intake.stats.lines_skimmed) == (103, 103)
+    assert not intake.skims_to_nothing(Block(104, b'{"action":"login.complete"}\n', 1))
+    assert intake.stats.lines_read == 103
+
+
 def in_braces(data: bytes | TooLong) -> bool:
     return isinstance(data, bytes) and data.startswith(b"{") and data.endswith(b"}")
 

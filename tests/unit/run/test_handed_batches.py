@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from shipper.routing.event import Alert
 from shipper.run.storing import POSITION_EVERY, HandedBatches, Pending
-from shipper.sources.lines import Line
+from shipper.sources.lines import Block, Line
 from shipper.sources.position import FilePosition
 from tests.support.alerts import make_alert
 
@@ -83,3 +83,26 @@ def test_stdin_batches_without_alerts_are_dropped_at_once() -> None:
     assert step([(1, b"noise")], None) is None
     assert handed.unsent is None and handed.made == 0
     assert step([(2, b"alert")], None) is not None
+
+
+def test_a_block_is_passed_over_only_while_the_last_position_is_fresh() -> None:
+    clock = Clock()
+    handed = HandedBatches(clock)
+    step = handed.step(route)
+    asked: list[Block] = []
+
+    def skims(block: Block) -> bool:
+        asked.append(block)
+        return b"alert" not in block.data
+
+    skip = handed.skip(skims)
+    noise, alert = Block(1, b"noise\n", 1), Block(1, b"alert\n", 1)
+    assert not skip(noise)  # no position went yet: this batch's must
+    assert asked == []
+    assert step([(1, b"noise")], position(10)) is not None
+    clock.now += POSITION_EVERY / 2
+    assert skip(noise)
+    assert not skip(alert)  # the skimmer found one
+    clock.now += POSITION_EVERY / 2
+    assert not skip(noise)  # time for a position: the batch goes through ``step``
+    assert asked == [noise, alert]

@@ -11,11 +11,13 @@ import errno
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shipper.sources.file import FileTail, TailBatch
+from shipper.sources.lines import Block
 from tests.support.files import append
 from tests.unit.sources.tailing import DEADLINE, make_tail
 
@@ -128,3 +130,78 @@ async def test_a_stop_while_counting_a_new_file_starts_nowhere(tmp_path: Path) -
     assert (rest, error) == ([], None)
     assert seen == []  # no batch, so no position to save
     assert not tail.ready.is_set()
+
+
+def passing_over(seen: threading.Event) -> Callable[[Block], bool]:
+    """A ``skip`` that passes over every block without ``keep`` in it."""
+
+    def skip(block: Block) -> bool:
+        seen.set()
+        return b"keep" not in block.data
+
+    return skip
+
+
+async def test_lines_passed_over_make_no_batch_and_their_position_goes_at_an_idle_poll(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"")
+    tail = make_tail(path, idle_poll_interval=0.01)
+    stepped: list[TailBatch] = []
+    kept, caught_up = threading.Event(), threading.Event()
+
+    def step(batch: TailBatch | None) -> int | None:
+        if batch is not None:
+            stepped.append(batch)
+            if batch.lines:
+                kept.set()
+            if batch.position.offset == len(b"keep\nskip1\nskip2\n"):
+                caught_up.set()
+        return None
+
+    reading = tail.reading(step, passing_over(threading.Event()))
+    await asyncio.wait_for(tail.ready.wait(), DEADLINE)
+    append(path, b"keep\n")
+    assert await asyncio.to_thread(kept.wait, DEADLINE)  # not read with the lines after it
+    append(path, b"skip1\n")
+    append(path, b"skip2\n")
+    assert await asyncio.to_thread(caught_up.wait, DEADLINE)
+    await reading.finish()
+    texts = [data for batch in stepped for _, data in batch.lines]
+    assert texts == [b"keep"]
+    last = stepped[-1]
+    assert (last.lines, last.position.line) == ([], 3)
+
+
+async def test_a_stop_steps_the_position_past_the_lines_passed_over(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"keep\n")
+    # Polls far apart: no idle poll brings the position; only the stop can.
+    tail = FileTail(
+        path,
+        saved=None,
+        start_at="beginning",
+        from_beginning=False,
+        max_line_bytes=1000,
+        poll_interval=60.0,
+        idle_poll_interval=60.0,
+    )
+    stepped: list[TailBatch] = []
+    seen = threading.Event()
+
+    def step(batch: TailBatch | None) -> int | None:
+        if batch is not None:
+            stepped.append(batch)
+        return None
+
+    reading = tail.reading(step, passing_over(seen))
+    await asyncio.wait_for(tail.ready.wait(), DEADLINE)
+    assert await asyncio.to_thread(seen.wait, DEADLINE)  # "keep" was read
+    seen.clear()
+    append(path, b"skip1\nskip2\n")
+    assert await asyncio.to_thread(seen.wait, DEADLINE)
+    assert [batch.position.offset for batch in stepped] == [0, 5]
+    await asyncio.wait_for(reading.finish(), DEADLINE)
+    last = stepped[-1]
+    assert (last.lines, last.position.offset, last.position.line) == ([], 17, 3)
