@@ -136,7 +136,8 @@ class Lifecycle(abc.ABC):
 
         A tailed file's batches are read and stepped in a thread of its own
         (``FileTail.reading``), where the thread also calls ``step((), None)`` at each
-        idle poll, and asks ``skip`` which blocks of lines to pass over with no step.
+        idle poll, and asks ``skip`` which blocks of lines to pass over with no step
+        (then the next idle poll and the stop step ``((), position)`` past them).
         stdin's are stepped on the event loop.
         """
         max_bytes = self.config.source.max_line_bytes

@@ -2,12 +2,14 @@
 
 ``Storing`` is the part of a real ``Run`` between reading and delivery. Each batch
 of lines is routed (less the alerts queued before a restart: ``resume``) and
-handed to the ``store``, which appends each alert to the spool of every channel
-that takes it, makes the spools durable, and only then saves the tailed file's
-read position. A failed store stops the reading as a stop signal would. Once
-reading stops, appends stop waiting for room in a full backlog
-(``_give_up_on_full_backlogs``): a tailed file's lines that were not stored are
-read again by the next run; stdin's are lost, and said to be.
+handed to the ``store`` (of a tailed file's lines that no channel can take, only
+a read position past them goes, now and then: ``HandedBatches``), which appends
+each alert to the spool of every channel that takes it, makes the spools durable,
+and only then saves the tailed file's read position. A failed store stops the
+reading as a stop signal would. Once reading stops, appends stop waiting for
+room in a full backlog (``_give_up_on_full_backlogs``): a tailed file's lines
+that were not stored are read again by the next run; stdin's are lost, and said
+to be.
 """
 
 from __future__ import annotations
@@ -160,9 +162,12 @@ class HandedBatches:
     A batch with alerts goes at once. A position whose lines no channel takes goes
     at most every ``POSITION_EVERY`` seconds (and once the file is quiet, at the next
     idle poll): in between, ``unsent`` keeps it, and a crash costs a re-read of lines
-    that go nowhere. ``made`` and ``taken`` count the batches handed over and taken;
-    ``unsent`` may be stored at the end only if they agree (a batch with alerts that
-    was not taken lies before it).
+    that go nowhere. In between too, ``skip`` lets the tail pass over such lines
+    with no batch at all; the tail then steps a position past them at its next idle
+    poll and at a stop, where ``_store_the_rest`` stores what ``unsent`` holds.
+    ``made`` and ``taken`` count the batches handed over and taken; ``unsent`` may be
+    stored at the end only if they agree (a batch with alerts that was not taken
+    lies before it).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:

@@ -5,10 +5,10 @@ per file) and the ``FilePosition`` to resume from once those lines are safe.
 The file is read in a thread of its own, blocked in ``poll`` between reads
 (``handoff``: a live log written a line at a time would otherwise wake the
 event loop a thousand times a second), and ``routed`` lets that thread also
-route each batch and keep back what needs no loop. ``reading``'s ``skip`` goes
-further: a read whose lines it passes over (none can go anywhere) makes no
-batch at all, and the position past them goes with the next batch, at the next
-idle poll or at a stop. It reads as soon as inotify
+route each batch and keep back what needs no loop. A read whose lines
+``reading``'s ``skip`` passes over (none can go anywhere) makes no batch at
+all: the position past them goes with the next batch, at the next idle poll or
+at a stop. The thread reads as soon as inotify
 says the file's directory changed (``inotify``), so an appended line is read
 within a fraction of a millisecond, each write on its own. It also polls
 ``fstat``/``stat``, for what inotify does not report (a file on NFS, say) and
@@ -198,9 +198,12 @@ class FileTail:
         on_ready: Callable[[], object],
         skip: Callable[[Block], bool] | None = None,
     ) -> None:
-        """Read until ``stop()``, blocking, calling ``emit`` with each batch and with
-        ``None`` at each idle poll (``False`` from it stops the reading); ``on_ready``
-        once the file is open or waited for; ``skip`` as ``reading`` says."""
+        """Read until ``stop()``, blocking, calling ``emit`` with each batch and at each
+        idle poll (``False`` from it stops the reading); ``on_ready`` once the file is open
+        or waited for. ``skip`` as ``reading`` says: after lines passed over, the idle poll
+        and the stop emit a batch without lines (the position past them), else an idle
+        poll emits ``None``. An error ends the reading with no such batch: the next run
+        reads those lines again (no channel takes them)."""
         try:
             self._open_at_start()
             if self._is_stopping:

@@ -103,6 +103,6 @@ def test_a_block_is_passed_over_only_while_the_last_position_is_fresh() -> None:
     clock.now += POSITION_EVERY / 2
     assert skip(noise)
     assert not skip(alert)  # the skimmer found one
-    clock.now += POSITION_EVERY / 2
+    clock.now += POSITION_EVERY
     assert not skip(noise)  # time for a position: the batch goes through ``step``
     assert asked == [noise, alert]
