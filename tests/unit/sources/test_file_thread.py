@@ -88,10 +88,10 @@ async def test_an_io_error_in_the_thread_ends_the_iteration_with_it(
         await asyncio.wait_for(anext(batches), DEADLINE)
 
 
-async def test_a_stop_wakes_a_tail_waiting_for_a_missing_file(tmp_path: Path) -> None:
-    # Polls far apart: only the stop's own wake-up can end the wait in time.
-    tail = FileTail(
-        tmp_path / "not-yet.jsonl",
+def rarely_polling_tail(path: Path) -> FileTail:
+    """A tail whose polls are 60 s apart: only inotify and ``stop`` wake it in a test's time."""
+    return FileTail(
+        path,
         saved=None,
         start_at="beginning",
         from_beginning=False,
@@ -99,6 +99,11 @@ async def test_a_stop_wakes_a_tail_waiting_for_a_missing_file(tmp_path: Path) ->
         poll_interval=60.0,
         idle_poll_interval=60.0,
     )
+
+
+async def test_a_stop_wakes_a_tail_waiting_for_a_missing_file(tmp_path: Path) -> None:
+    # Polls far apart: only the stop's own wake-up can end the wait in time.
+    tail = rarely_polling_tail(tmp_path / "not-yet.jsonl")
     batches = tail.batches()
     reading = asyncio.create_task(anext(batches, None))
     await asyncio.wait_for(tail.ready.wait(), DEADLINE)
@@ -178,15 +183,7 @@ async def test_a_stop_steps_the_position_past_the_lines_passed_over(tmp_path: Pa
     path = tmp_path / "audit.jsonl"
     path.write_bytes(b"keep\n")
     # Polls far apart: no idle poll brings the position; only the stop can.
-    tail = FileTail(
-        path,
-        saved=None,
-        start_at="beginning",
-        from_beginning=False,
-        max_line_bytes=1000,
-        poll_interval=60.0,
-        idle_poll_interval=60.0,
-    )
+    tail = rarely_polling_tail(path)
     stepped: list[TailBatch] = []
     seen = threading.Event()
 
