@@ -25,6 +25,10 @@ Every run must deliver exactly the events the routing takes, to the same channel
 bench. Per-round ratios shipper / rsyslog and their medians are printed last.
 rsyslog and rsyslog-elasticsearch are installed from Debian when missing.
 
+shipper's modules are byte-compiled first, as installing its wheel does: run from
+a checkout where ``PYTHONDONTWRITEBYTECODE`` is set, it would otherwise compile
+every module of its own at each start, which an installed shipper never does.
+
 Usage: python bench/peer/run.py [--lines N] [--rounds R] [--rate L] [--seconds S]
                                 [--prefilter] [--only catchup|sustained]
 """
@@ -32,7 +36,9 @@ Usage: python bench/peer/run.py [--lines N] [--rounds R] [--rate L] [--seconds S
 from __future__ import annotations
 
 import argparse
+import compileall
 import fnmatch
+import importlib.util
 import os
 import shutil
 import signal
@@ -104,6 +110,18 @@ def shipper_config(work: Path, log: Path, port: int) -> Path:
     path = work / "shipper.toml"
     path.write_text("\n".join(text))
     return path
+
+
+def compile_shipper() -> Path:
+    """Byte-compile the shipper package the contender imports (an editable checkout, or
+    ahead of it on ``PYTHONPATH``), as pip does when it installs a wheel; its folder."""
+    spec = importlib.util.find_spec("shipper")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("shipper is not importable here: install it first (README)")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    if not compileall.compile_dir(package, quiet=1):
+        sys.exit(f"could not byte-compile {package}")
+    return package
 
 
 def start_shipper(work: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
@@ -386,6 +404,7 @@ def main() -> None:
     args = parser.parse_args()
     ensure_rsyslog()
     args.cache.mkdir(exist_ok=True)
+    print(f"shipper byte-compiled in {compile_shipper()}")
     names = args.contenders.split(",") if args.contenders else ["shipper", "rsyslog"]
     if args.prefilter and "rsyslog-pre" not in names:
         names.append("rsyslog-pre")
