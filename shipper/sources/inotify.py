@@ -131,11 +131,6 @@ class DirectoryWatch:
         watch.watch(directory)
         return watch
 
-    @property
-    def is_watching(self) -> bool:
-        """Whether inotify watches a directory (else ``wait`` is a plain timeout)."""
-        return self._fd >= 0 and self._wd >= 0
-
     def watch(self, directory: Path) -> None:
         """Watch ``directory`` (again, or instead of the one watched).
 
