@@ -43,14 +43,14 @@ logger = logging.getLogger(__name__)
 PACING_MARGIN = 1.05
 # While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
 # next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
-# handful. The first wait is only LINGER_GAP / IDLE_SHORTER (10 us: about a turn of the
-# event loop): a live log's alerts come a write at a time, and what a write brought is
-# posted at once unless more keeps coming.
+# handful. The first wait is one turn of the event loop, no timer: a live log's alerts
+# come a write at a time, and what a write brought is posted at once unless more keeps
+# coming. (A timer of a few microseconds would wait a whole millisecond: the loop's
+# epoll_wait counts in milliseconds and rounds a timeout up.)
 # Real time, not the Clock: a wait for alerts is not a delay that pacing or backoff
 # asked for.
 LINGER_GAP = 0.005
 LINGER_MAX = 0.025
-IDLE_SHORTER = 500
 
 
 class ChannelWorker:
@@ -167,10 +167,14 @@ class ChannelWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LINGER_MAX
         waiting = len(self._backlog)
-        first_gap = LINGER_GAP / IDLE_SHORTER
+        if waiting >= limit or self._backlog.closed:
+            return
+        await asyncio.sleep(0)
+        if len(self._backlog) == waiting:
+            return  # nothing more came with it: a live log's lone alert goes out now
+        waiting = len(self._backlog)
         while waiting < limit and not self._backlog.closed:
-            gap = min(first_gap, deadline - loop.time())
-            first_gap = LINGER_GAP
+            gap = min(LINGER_GAP, deadline - loop.time())
             if gap <= 0:
                 return
             try:

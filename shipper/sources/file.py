@@ -10,8 +10,10 @@ route each batch and keep back what needs no loop. A read whose lines
 all: the position past them goes with the next batch, at the next idle poll or
 at a stop. The thread reads as soon as inotify
 says the file's directory changed (``inotify``), so an appended line is read
-within a fraction of a millisecond, each write on its own. It also polls
-``fstat``/``stat``, for what inotify does not report (a file on NFS, say) and
+within a fraction of a millisecond, each write on its own: a look is a
+``pread`` of the first KiB and one of what follows the read offset (no
+``fstat`` nor ``stat`` of the path until nothing follows). It also
+polls, for what inotify does not report (a file on NFS, say) and
 where inotify cannot be used: every ``poll_interval`` (50 ms) for a second
 after data arrived, then every ``idle_poll_interval`` (100 ms): on a quiet
 file the wake-ups themselves are the cost (about 0.3% of a core at 100 ms,
@@ -21,8 +23,9 @@ file the wake-ups themselves are the cost (about 0.3% of a core at 100 ms,
   kept until the path names a new file *that has data*, so late writes by an
   application that still has the old file open are not lost, however late
   they come; the old file is drained a last time right before switching.
-- copytruncate: the file is shorter than our read offset, or its first bytes
-  changed (checked on every poll, 1 KiB ``pread``): read again from 0.
+- copytruncate: the file's first bytes changed (checked at every look, 1 KiB
+  ``pread``), or nothing follows our read offset and the file is shorter than
+  it: read again from 0.
 - A restart finds a file rotated while we were down by its device, inode and
   fingerprint in the same directory, finishes it, then reads the new file.
 - What may be opened at the path, and what is waited past with a warning (a
@@ -128,7 +131,7 @@ class FileTail:
         self._told_moved = False
         self._where = TailedPath(path)
         self._watch: DirectoryWatch | None = None
-        self._read_to_size = False  # the last step read up to the size fstat gave
+        self._read_to_size = False  # the last step read to the end of the file
 
     @property
     def is_waiting(self) -> bool:
@@ -240,7 +243,7 @@ class FileTail:
                     continue
                 del batch  # not kept alive while the next chunk is read
                 if self._read_to_size:
-                    # Read up to the size just seen: nothing to look at before a pause.
+                    # Read to the end: nothing to look at before a pause.
                     self._pause()
             if passed_over:  # stopped: the position past them is stored at the stop
                 emit(self._batch([]))
@@ -254,25 +257,27 @@ class FileTail:
         f = self._file
         if f is None:
             return self._batch([]) if self._open_new() else _IDLE
-        size = os.fstat(f.fd).st_size
-        if f.is_rewritten(size):
-            log.info(
-                "%s: truncated (read up to %d): reading again from the start",
-                self.path,
-                f.read_offset,
-            )
-            f.rewind()
-            return self._batch([])
-        if size > f.read_offset:
+        if f.is_rewritten():
+            return self._rewound(f)
+        lines = f.read_chunk()
+        if lines is not None:
             self._last_data = time.monotonic()
-            lines = f.read_chunk(size)
-            self._read_to_size = f.read_offset >= size
+            self._read_to_size = f.at_end
             return lines if lines else _BUSY  # a line longer than one chunk
+        if f.is_truncated():
+            return self._rewound(f)
         if not self._path_has_new_data(f) or not self._open_new():
             return _IDLE
         # The new file has data, so the writer has moved on: finish the old one, then switch.
         log.info("%s: rotated; finishing the old file, then reading the new one", self.path)
         return self._batch(f.drain())
+
+    def _rewound(self, f: OpenFile) -> TailBatch:
+        log.info(
+            "%s: truncated (read up to %d): reading again from the start", self.path, f.read_offset
+        )
+        f.rewind()
+        return self._batch([])
 
     def _batch(self, lines: Sequence[Line]) -> TailBatch:
         assert self._file is not None

@@ -57,7 +57,9 @@ _MASK = (
     | IN_MOVE_SELF
     | IN_ONLYDIR
 )
-_READ_BYTES = 64 * 1024  # events are drained, not kept: one read empties a busy queue
+# Events are drained, not kept, into one buffer made once (a read per wake-up allocates
+# nothing); a read that fills it is followed by another.
+_READ_BYTES = 16 * 1024
 
 
 class _Libc:
@@ -107,6 +109,7 @@ class DirectoryWatch:
         # (and perhaps reused for another file).
         self._closing = threading.Lock()
         self._poll = select.poll()
+        self._drained = bytearray(_READ_BYTES)
         self._poll.register(self._wake_r, select.POLLIN)
         if fd >= 0:
             self._poll.register(fd, select.POLLIN)
@@ -181,7 +184,7 @@ class DirectoryWatch:
 
     def _drain(self, fd: int) -> None:
         try:
-            while len(os.read(fd, _READ_BYTES)) == _READ_BYTES:
+            while os.readv(fd, (self._drained,)) == _READ_BYTES:
                 pass
         except BlockingIOError:
             pass

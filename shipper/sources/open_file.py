@@ -17,6 +17,10 @@ from shipper.sources.lines import Block, Line, Lines, LineSplitter
 from shipper.sources.position import FINGERPRINT_BYTES, FilePosition, fingerprint_of, read_head
 
 CHUNK_BYTES = 512 * 1024
+# A read after a read that found the end asks for this much: a live log's write or two,
+# in a buffer of no more than a heap allocation. A read that fills it goes on at once
+# with ``CHUNK_BYTES`` (a catch-up).
+LIVE_BYTES = 64 * 1024
 _COUNT_CHUNK_BYTES = 1024 * 1024
 
 
@@ -32,17 +36,18 @@ class OpenFile:
         self.splitter = LineSplitter(max_bytes, first_line=line + 1)
         self.head = read_head(fd)
         self._fingerprint = (b"", fingerprint_of(b""))
+        self.at_end = True  # the last read found the end of the file (it was short)
 
-    def read_chunk(self, size: int | None = None) -> Lines | None:
+    def read_chunk(self) -> Lines | None:
         """The lines one read completes; ``None`` at end of file.
 
         A plain ``os.pread`` in the tail's reading thread, which alone uses and
-        closes the descriptor. ``size``, the file's size if known, bounds the read:
-        a few appended lines are then read into a buffer of their size, not a fresh
-        512 KiB mapping.
+        closes the descriptor: ``LIVE_BYTES`` after a read that reached the end,
+        else ``CHUNK_BYTES``. ``at_end`` says whether this one reached it.
         """
-        want = CHUNK_BYTES if size is None else max(1, min(CHUNK_BYTES, size - self.read_offset))
+        want = LIVE_BYTES if self.at_end else CHUNK_BYTES
         chunk = os.pread(self.fd, want, self.read_offset)
+        self.at_end = len(chunk) < want
         if not chunk:
             return None
         last_newline = chunk.rfind(b"\n")
@@ -62,15 +67,25 @@ class OpenFile:
         finally:
             os.close(self.fd)
 
-    def is_rewritten(self, size: int) -> bool:
-        """Whether the file was truncated: shorter than we read, or its first bytes changed."""
-        if size < self.read_offset:
-            return True
-        head = read_head(self.fd, FINGERPRINT_BYTES if size > len(self.head) else len(self.head))
+    def is_rewritten(self) -> bool:
+        """Whether the file's first bytes changed (it was truncated and written again).
+
+        One ``pread`` once the head is a whole ``FINGERPRINT_BYTES``: a regular file
+        gives a short read only at its end.
+        """
+        head = os.pread(self.fd, FINGERPRINT_BYTES, 0)
+        if len(head) == len(self.head):
+            return head != self.head
+        if len(head) < len(self.head):
+            head = read_head(self.fd, len(self.head))  # the end, or an interrupted read
         if head[: len(self.head)] != self.head:
             return True
         self.head = head  # a file shorter than 1 KiB when first seen has grown
         return False
+
+    def is_truncated(self) -> bool:
+        """Whether the file is now shorter than what was read of it."""
+        return os.fstat(self.fd).st_size < self.read_offset
 
     def rewind(self) -> None:
         self.read_offset = self.done_offset = 0
