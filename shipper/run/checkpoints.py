@@ -99,6 +99,10 @@ class Checkpoints:
         # worst a crash may cost from here on, never a loss).
         self.held_end = _own_end
         if self.saved is not None:
+            # The store may owe some spools a sync (``Store``'s ``sync_after``): the ends
+            # saved with a position must never pass what the spools made durable.
+            for spool in list(self.channels.spools.values()):
+                await spool.commit()
             await self.save(self.saved, now=True)
 
     def close(self) -> None:

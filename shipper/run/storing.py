@@ -26,7 +26,7 @@ from shipper.delivery.channels import ChannelSet
 from shipper.errors import BacklogFullError, SpoolError
 from shipper.ops.status import SourceState
 from shipper.routing.event import Alert
-from shipper.run.checkpoints import Checkpoints
+from shipper.run.checkpoints import SAVE_EVERY, Checkpoints
 from shipper.run.lifecycle import Items, Lifecycle, Source
 from shipper.run.tasks import cancel_and_wait, wait_first
 from shipper.sources.lines import Block, Line
@@ -68,7 +68,15 @@ class Storing(Lifecycle):
     async def _store_all(self, routed: Items[Handed], handed: HandedBatches) -> None:
         # A failed store stops the reading as a stop signal would; the error comes out
         # of the flush below.
-        store = Store(self.channels, self.checkpoints.save, on_failure=self.stopping.set)
+        # A tailed file's lines can be read again, so its spools' fsyncs wait for company
+        # (as its position saves do); stdin's cannot, so each of its groups is made
+        # durable at once.
+        store = Store(
+            self.channels,
+            self.checkpoints.save,
+            on_failure=self.stopping.set,
+            sync_after=SAVE_EVERY if self.tail is not None else 0.0,
+        )
         ended = asyncio.Event()
         giving_up = asyncio.create_task(self._give_up_on_full_backlogs(ended))
         try:

@@ -65,6 +65,13 @@ class SegmentWriter:
                 self._unsynced.remove(fd)
                 os.close(fd)
 
+    def write(self) -> None:
+        """Write what was appended to the segment file, with no fsync: a ``kill -9`` then
+        loses none of it (the kernel has it), and a cursor may be saved past it. Raises
+        ``SpoolError``; a full disk keeps the records for the next ``write`` or ``commit``.
+        """
+        self._flush()
+
     @property
     def end(self) -> Position:
         """Where the next record will be written; durable once ``commit`` returns."""

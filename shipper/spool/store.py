@@ -11,6 +11,16 @@ with no wait added. At most ``max_waiting`` batches, or batches holding
 ``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
 progress (backpressure on the reading).
 
+With ``sync_after`` (a tailed file, whose lines can be read again), a group's
+alerts are written to the spools' files at once, but the fsyncs and the
+position save wait up to that long, for all the groups stored meanwhile: a
+live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
+most instead of one each. Nothing is lost by the wait: a ``kill -9`` loses no
+write (the kernel has it), and the position saved on disk never passes what
+the spools made durable, so a power loss has the next run read those lines
+again (each channel queues only the ones it lacks). ``flush`` makes what
+waits durable at once, as does a write that found the disk full.
+
 A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
 pauses the storing, and with it the reading: the alerts a failed write left in
 the spools' memory are written again, and the position saved, once delivered
@@ -30,6 +40,7 @@ of its channels is not queued to that channel any more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -78,17 +89,26 @@ class Store:
         on_failure: Callable[[], object] = lambda: None,
         max_waiting: int = MAX_WAITING,
         max_waiting_alerts: int = MAX_WAITING_ALERTS,
+        sync_after: float = 0.0,
     ) -> None:
         self._channels = channels
         self._save = save
         self._on_failure = on_failure
         self._max_waiting = max_waiting
         self._max_waiting_alerts = max_waiting_alerts
+        self._sync_after = sync_after
         self._waiting_alerts = 0
         self._waiting: list[tuple[Pending, FilePosition | None]] = []
         self._task: asyncio.Task[None] | None = None
         self._paused = False  # the disk is full: a group waits for room
         self._full: BaseException = OSError(errno.ENOSPC, "no room")  # why it waits
+        # Written, not yet durable (``sync_after``): the spools, the position after their
+        # lines, and the loop time by which they are made durable.
+        self._unsynced: set[str] = set()
+        self._owed: FilePosition | None = None
+        self._sync_at: float | None = None
+        self._more = asyncio.Event()  # a put, or a flush, while the task waits for that time
+        self._flushing = 0  # flushes under way: what waits is made durable at once
 
     async def put(self, pending: Pending, position: FilePosition | None) -> None:
         """Queue one batch's alerts per channel and the position after its lines."""
@@ -96,6 +116,7 @@ class Store:
             self._task.result()  # raises what stopped the storing
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
+        self._more.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._store_waiting(), name="store")
             self._task.add_done_callback(self._report_failure)
@@ -106,9 +127,14 @@ class Store:
             await self.flush()
 
     async def flush(self) -> None:
-        """Wait until every batch queued so far is stored and its position saved."""
+        """Wait until every batch queued so far is stored, durable, and its position saved."""
         if self._task is not None:
-            await uninterrupted(self._task)
+            self._flushing += 1
+            self._more.set()
+            try:
+                await uninterrupted(self._task)
+            finally:
+                self._flushing -= 1
 
     def _report_failure(self, task: asyncio.Task[None]) -> None:
         # The reading may be waiting for lines that never come (a quiet tail): it is
@@ -117,20 +143,69 @@ class Store:
             self._on_failure()
 
     async def _store_waiting(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, []
-            self._waiting_alerts = 0
-            merged: Pending = defaultdict(list)
-            for pending, _ in group:
-                for name, alerts in pending.items():
-                    merged[name].extend(alerts)
+        while True:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                self._waiting_alerts = 0
+                merged: Pending = defaultdict(list)
+                for pending, _ in group:
+                    for name, alerts in pending.items():
+                        merged[name].extend(alerts)
+                async with self._channels.lock:
+                    names = await self._append(merged)
+                    if not (self._sync_after and self._written(names, group[-1][1])):
+                        await self._make_durable(names, group[-1][1])
+            if self._sync_at is None:
+                return
+            await self._wait_until_due()
+            if self._waiting and not self._flushing and not self._is_due():
+                continue  # store those first: one sync for them all
             async with self._channels.lock:
-                names = await self._append(merged)
-                while not await self._stored(names, group[-1][1]):
-                    await self._wait_for_room()
-            if self._paused:
-                self._paused = False
-                log.info("room again in the state directory: reading goes on")
+                await self._make_durable([], None)
+
+    def _written(self, names: list[str], position: FilePosition | None) -> bool:
+        """Write the spools ``names`` now and owe them (and ``position``) a sync within
+        ``sync_after``; ``False`` if the disk is full (they must wait for room now)."""
+        spools = self._channels.spools
+        for name in names:
+            try:
+                spools[name].write()
+            except SpoolError as exc:
+                if not _is_full(exc):
+                    raise
+                return False
+        self._unsynced.update(names)
+        if position is not None:
+            self._owed = position
+        if self._sync_at is None:
+            self._sync_at = asyncio.get_running_loop().time() + self._sync_after
+        return True
+
+    async def _wait_until_due(self) -> None:
+        """Until the owed sync is due, a batch is put, or a flush asks for it now."""
+        self._more.clear()
+        if self._flushing or self._waiting or self._is_due():
+            return
+        assert self._sync_at is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(self._sync_at):
+                await self._more.wait()
+
+    def _is_due(self) -> bool:
+        return self._sync_at is not None and asyncio.get_running_loop().time() >= self._sync_at
+
+    async def _make_durable(self, names: list[str], position: FilePosition | None) -> None:
+        """Commit ``names`` and the spools owed a sync, then save ``position`` (else the one
+        owed), waiting for room while the disk is full."""
+        names = list(dict.fromkeys([*self._unsynced, *names]))
+        position = position if position is not None else self._owed
+        while not await self._stored(names, position):
+            await self._wait_for_room()
+        self._unsynced.clear()
+        self._owed = self._sync_at = None
+        if self._paused:
+            self._paused = False
+            log.info("room again in the state directory: reading goes on")
 
     async def _append(self, pending: Pending) -> list[str]:
         """Append each channel's alerts once; the channels appended to.

@@ -185,3 +185,74 @@ async def test_a_cancelled_flush_still_stores_what_was_put(channels: Channels) -
     with pytest.raises(asyncio.CancelledError):
         await flushing
     assert saves.saved == [1, 2]
+
+
+def bytes_written(spool: Spool) -> int:
+    return sum(p.stat().st_size for p in spool.directory.glob("*.seg"))
+
+
+async def test_with_sync_after_groups_are_written_at_once_and_made_durable_together(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = {name: count_commits(spool, monkeypatch) for name, spool in channels.spools.items()}
+    saves = Saves()
+    store = Store(channels, saves, sync_after=0.5)
+    await store.put({"a": [alert(1)]}, position(1))
+    await store.put({"a": [alert(2)], "b": [alert(2)]}, position(2))
+    await store.put({}, position(3))  # no match: only the position moves
+    deadline = asyncio.get_running_loop().time() + 5
+    while bytes_written(channels.spools["b"]) == 0:  # in the file: a kill -9 loses none
+        assert asyncio.get_running_loop().time() < deadline, "the group was never written"
+        await asyncio.sleep(0.001)
+    assert bytes_written(channels.spools["a"]) > 0
+    assert commits == {"a": [], "b": []}, "no fsync yet"
+    assert saves.saved == [], "no position may pass what is not durable"
+    await asyncio.wait_for(saves.started.wait(), 5)  # sync_after is up
+    await store.flush()
+    assert saves.saved == [3], "one save, the last position"
+    assert commits == {"a": [2], "b": [1]}, "one fsync per spool for all three groups"
+    assert await lines_in(channels.spools["a"]) == [1, 2]
+
+
+async def test_with_sync_after_a_flush_makes_what_waits_durable_at_once(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, sync_after=3600)
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(store.flush(), 5)  # a stop does not wait for sync_after
+    assert saves.saved == [1]
+    assert commits == [1]
+    await store.put({"a": [alert(2)]}, position(2))
+    await asyncio.wait_for(store.flush(), 5)
+    assert saves.saved == [1, 2]
+    assert commits == [1, 2]
+
+
+async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, max_waiting=2, sync_after=3600)
+
+    async def two_at_once() -> None:
+        await store.put({"a": [alert(1)]}, position(1))
+        # Nothing ran in between: the second put finds two batches waiting, and waits
+        # until they are durable (backpressure on the reading).
+        await store.put({"a": [alert(2)]}, position(2))
+
+    await asyncio.wait_for(two_at_once(), 5)
+    assert saves.saved == [2]
+    assert commits == [2]
+
+
+async def test_a_failure_with_sync_after_stops_the_reading(channels: Channels) -> None:
+    stopped = asyncio.Event()
+    store = Store(channels, Saves(), on_failure=stopped.set, sync_after=3600)
+    await channels.spools["a"].aclose()  # every write now fails
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.wait_for(stopped.wait(), 5)  # at the write, not after sync_after
+    with pytest.raises(SpoolError):
+        await store.flush()
