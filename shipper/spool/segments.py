@@ -1,8 +1,9 @@
 """Writing a spool's segment files: the write buffer, rolling over, fsync, the end.
 
 A ``SegmentWriter`` is the half of a ``Spool`` that writes. Appended records wait in
-a buffer and are written when 64 KiB are pending or a reader needs them; ``commit``
-writes and fsyncs everything appended so far (and the directory, for new segments);
+a buffer and are written when 64 KiB are pending, a reader needs them or ``write``
+is called; ``commit`` writes and fsyncs everything appended so far (and the
+directory, for new segments);
 a segment that reaches ``segment_bytes`` (at most 1/16 of the file system:
 ``segment_bytes_for``) is closed for writing and a new one started.
 

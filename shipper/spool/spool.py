@@ -11,8 +11,9 @@ Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``records`` has
 the details). Files are created 0600: records hold whole events.
 
 Durability contract. ``append`` buffers records in memory and writes them to
-the segment when 64 KiB are pending or a reader needs them; ``commit`` writes
-and fsyncs everything appended so far (and the directory, for new segments).
+the segment when 64 KiB are pending, a reader needs them or ``write`` is called
+(the store, for a tailed file whose fsync waits); ``commit`` writes and fsyncs
+everything appended so far (and the directory, for new segments).
 The pipeline saves its source offset only after ``commit`` returns, so after
 a crash every line past the saved offset is read again and nothing is lost. A
 worker may post a record before it is committed; a crash then only duplicates
