@@ -2,7 +2,8 @@
 """The delivery end of bench/peer: one HTTP server on 127.0.0.1 for both contenders.
 
 - ``POST /_bulk`` (rsyslog's omelasticsearch): NDJSON, an action line naming the
-  ``_index`` (the channel) and the document; answers ``{"errors": false, ...}``.
+  ``_index`` (the channel) and the document; answers as Elasticsearch does, item by
+  item: a document that is not JSON fails alone (status 400, ``"errors": true``).
 - ``POST /hook/CHANNEL`` (shipper's ``kind = "webhook"``): one event or a JSON array.
 - ``GET /arrivals``: every event received since the last ``POST /reset``, as
   ``[[channel, request_id, monotonic seconds], ...]`` (the first arrival of each);
@@ -36,11 +37,17 @@ async def bulk(request: web.Request) -> web.Response:
     posts[0] += 1
     lines = [line for line in (await request.read()).splitlines() if line.strip()]
     items = []
+    errors = False
     for action, doc in zip(lines[0::2], lines[1::2], strict=False):
         index = orjson.loads(action).get("index", {}).get("_index", "?")
-        _record(index, orjson.loads(doc), now)
-        items.append({"index": {"_index": index, "status": 201}})
-    body = {"took": 1, "errors": False, "items": items}
+        try:
+            _record(index, orjson.loads(doc), now)
+            items.append({"index": {"_index": index, "status": 201}})
+        except orjson.JSONDecodeError as exc:  # as Elasticsearch: this item fails, not all
+            errors = True
+            print(f"fake_bulk: rejected {doc[:300]!r}: {exc}", file=sys.stderr, flush=True)
+            items.append({"index": {"_index": index, "status": 400}})
+    body = {"took": 1, "errors": errors, "items": items}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 

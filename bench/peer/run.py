@@ -67,6 +67,7 @@ PREFILTER = (
     '|api_token\\\\.|deploy_approval_request\\\\.|release\\\\.promote)") then {'
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+QUIET = 10.0  # seconds without a new arrival after which a wait gives up
 
 Route = tuple[str, str]  # (channel, request_id)
 
@@ -184,11 +185,19 @@ class Fake:
     def wait_for(
         self, wanted: set[Route], deadline: float, proc: subprocess.Popen[bytes], work: Path
     ) -> dict[Route, float]:
-        """Arrivals once every wanted route arrived (or at ``deadline``)."""
+        """Arrivals once every wanted route arrived, at ``deadline``, or after a quiet spell.
+
+        A contender that lost an event would otherwise hold the run until the deadline;
+        nothing new arriving for ``QUIET`` seconds ends the wait as surely.
+        """
         pause = 0.02
+        seen, changed = -1, time.monotonic()
         while True:
             got = self.arrivals()
-            if wanted <= got.keys() or time.monotonic() > deadline:
+            now = time.monotonic()
+            if len(got) != seen:
+                seen, changed = len(got), now
+            if wanted <= got.keys() or now > deadline or now - changed > QUIET:
                 return got
             if proc.poll() is not None:
                 err = next(work.glob("out/*.err")).read_text()[-2000:]
@@ -288,15 +297,29 @@ class Result:
     # % of one core per thread while sustained: the main thread first, then the busiest
     threads: tuple[float, ...] = ()
     posts: int = 0  # requests that delivered the catch-up's events
+    lost: int = 0  # events a peer lost (see check)
 
 
-def check(name: str, wanted: set[Route], got: dict[Route, float]) -> None:
+def check(name: str, case: str, wanted: set[Route], got: dict[Route, float]) -> int:
+    """How many wanted events a peer lost; shipper losing any, or anyone delivering an
+    event it should not, ends the run.
+
+    rsyslog's omelasticsearch now and then posts a document of garbage bytes in place of
+    an event (in about one run of three here): Elasticsearch rejects that item, and
+    the event is lost. That is rsyslog's loss, reported with its figures; it says nothing
+    about shipper, so it does not end the run.
+    """
     missing, extra = wanted - got.keys(), got.keys() - wanted
-    if missing or extra:
-        sys.exit(
-            f"{name}: delivered {len(got)} events, expected {len(wanted)}: "
-            f"{len(missing)} missing (e.g. {sorted(missing)[:3]}), {len(extra)} unexpected"
-        )
+    if not missing and not extra:
+        return 0
+    wrong = (
+        f"{name} {case}: delivered {len(got)} events, expected {len(wanted)}: "
+        f"{len(missing)} missing (e.g. {sorted(missing)[:3]}), {len(extra)} unexpected"
+    )
+    if name == "shipper" or extra or len(missing) > len(wanted) // 100:
+        sys.exit(wrong)
+    print(wrong, file=sys.stderr, flush=True)
+    return len(missing)
 
 
 def catch_up(name: str, fake: Fake, source: Path, wanted: set[Route]) -> Result:
@@ -314,8 +337,8 @@ def catch_up(name: str, fake: Fake, source: Path, wanted: set[Route]) -> Result:
             posts = fake.posts()
         finally:
             stop(proc)
-        check(f"{name} catch-up", wanted, got)
-        return Result(wall=max(got.values()) - t0, cpu=cpu, rss=rss, posts=posts)
+        lost = check(name, "catch-up", wanted, got)
+        return Result(wall=max(got.values()) - t0, cpu=cpu, rss=rss, posts=posts, lost=lost)
 
 
 def live_lines(source: Path) -> Iterator[bytes]:
@@ -380,14 +403,15 @@ def sustained(
         finally:
             os.close(fd)
             stop(proc)
-        check(f"{name} sustained", set(written), got)
-        lat = sorted((got[r] - written[r]) * 1000 for r in written)
+        lost = check(name, "sustained", set(written), got)
+        lat = sorted((got[r] - written[r]) * 1000 for r in written if r in got)
         return Result(
             cpu=cpu / elapsed * 100,
             p50=statistics.median(lat),
             p95=lat[int(0.95 * (len(lat) - 1))],
             rss=rss,
             threads=tuple(t for t in threads if t >= 0.05),
+            lost=lost,
         )
 
 
@@ -425,6 +449,7 @@ def main() -> None:
                     s = sustained(name, fake, live, args.rate, args.seconds, r)
                     res.p50, res.p95, res.rss = s.p50, s.p95, s.rss
                     res.sustained_cpu, res.threads = s.cpu, s.threads
+                    res.lost += s.lost
                 results[name].append(res)
                 print(f"round {r + 1} {name:12} {_row(res)}", file=sys.stderr, flush=True)
     finally:
@@ -439,6 +464,7 @@ def _row(res: Result) -> str:
         f"catch-up wall {res.wall:6.2f} s cpu {res.cpu:6.2f} s in {res.posts} posts "
         f"| sustained cpu {sus:5.2f}% "
         f"({threads}) p50 {res.p50:6.2f} ms p95 {res.p95:6.2f} ms | peak RSS {res.rss:5.1f} MiB"
+        + (f" | lost {res.lost} events" if res.lost else "")
     )
 
 
@@ -462,6 +488,7 @@ def report(results: dict[str, list[Result]], names: list[str], args: argparse.Na
                 f"{m} median {statistics.median(f(r) for r in results[name]):.2f}"
                 for m, f in metrics
             )
+            + (f"; lost {lost} events" if (lost := sum(r.lost for r in results[name])) else "")
         )
     base = [n for n in names if n != "shipper"]
     if "shipper" not in names or not base:

@@ -33,6 +33,9 @@ class CursorSaver(SegmentWriter):
         self._cursor_keeper: CursorKeeper | None = None
         self._deleting = asyncio.Lock()
 
+    def _is_delivered_to_end(self) -> bool:
+        return self._cursor >= self._written_end
+
     def _after_write(self) -> None:
         if self._cursor != self._saved_cursor:
             # An ack that came before this write could not save a cursor past the file.

@@ -10,10 +10,16 @@ the last segment. The rules, and why:
   file, offset and size. A complete, valid record is never cut.
 - A bad line followed by good ones, or anywhere in an older segment, is
   damage: reported with an ERROR and not counted; the reader skips it.
+- A cursor past the end of the last segment: a power loss took the file's
+  unsynced tail, which held only delivered records (``commit`` spares the fsync
+  then), while the cursor past them had been saved. Nothing before the cursor
+  waits, so reading goes on at the end of the last whole record (a torn one
+  after it is cut, as above), with an INFO line.
 - A cursor that is missing (while segments exist), unreadable, fails its
-  checksum, names a missing segment, points past the end or not at the start
-  of a line: WARNING, and reading restarts at the oldest segment. That sends
-  some events twice; trusting it could skip events never sent. ``Spool.open``
+  checksum, names a missing segment, points past the end of an older segment
+  or not at the start of a line: WARNING, and reading restarts at the oldest
+  segment. That sends some events twice; trusting it could skip events never
+  sent. ``Spool.open``
   then writes a fresh cursor file, so the problem is reported once.
 
 Blocking file I/O: ``Spool.open`` runs it in a thread. Logs hold offsets and
@@ -97,6 +103,17 @@ def _load_cursor(
         size = sizes.get(cursor.segment)
         if size is None:
             problem = f"names a missing segment {segment}"
+        elif cursor.offset > size and cursor.segment == segments[-1]:
+            whole = _whole_records_end(directory / segment, size)
+            logger.info(
+                "spool %s: %s ends at %d, before the cursor (%d): the delivered events "
+                "written last were lost with the power; nothing waits before the cursor",
+                name,
+                segment,
+                whole,
+                cursor.offset,
+            )
+            return Position(cursor.segment, whole)
         elif cursor.offset > size:
             problem = f"points past the end of {segment}"
         elif cursor.offset and not _ends_line(directory / segment, cursor.offset):
@@ -156,6 +173,23 @@ def _report_damage(name: str, number: int, damaged: list[tuple[int, int]]) -> No
             offset,
             size,
         )
+
+
+def _whole_records_end(path: Path, size: int) -> int:
+    """Where the last whole line of the first ``size`` bytes of ``path`` ends (0: none)."""
+    if size == 0:
+        return 0
+    chunk = _READ_BUFFER
+    with open_private_reader(path) as f:
+        end = size
+        while end > 0:
+            start = max(0, end - chunk)
+            f.seek(start)
+            cut = f.read(end - start).rfind(b"\n")
+            if cut >= 0:
+                return start + cut + 1
+            end = start
+    return 0
 
 
 def _ends_line(path: Path, offset: int) -> bool:

@@ -17,7 +17,10 @@ everything appended so far (and the directory, for new segments).
 The pipeline saves its source offset only after ``commit`` returns, so after
 a crash every line past the saved offset is read again and nothing is lost. A
 worker may post a record before it is committed; a crash then only duplicates
-it. ``ack`` moves the cursor past delivered records and saves it in place
+it. A ``commit`` that finds every record in the files delivered writes and
+does not fsync: a power loss can take only delivered records, and recovery
+then finds the cursor past the end of the file (``recovery``: nothing waits).
+``ack`` moves the cursor past delivered records and saves it in place
 (``cursor``: one ``pwrite``, made durable within a second by a
 background fdatasync): after a ``kill -9`` they are never sent again, after a
 power loss at most that second's are. Segments wholly before the cursor are
