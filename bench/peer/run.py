@@ -92,7 +92,8 @@ def ensure_rsyslog() -> None:
 
 
 def channels() -> dict[str, dict[str, object]]:
-    return tomllib.loads(EXAMPLE.read_text())["channels"]
+    found: dict[str, dict[str, object]] = tomllib.loads(EXAMPLE.read_text())["channels"]
+    return found
 
 
 def shipper_config(work: Path, log: Path, port: int) -> Path:

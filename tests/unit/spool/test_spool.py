@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
 import stat
 import tracemalloc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from shipper.spool.spool import Spool
 from tests.integration.workers import Rerendered
 from tests.support.alerts import make_alert
 from tests.support.clock import FakeClock
+from tests.support.spools import open_spool
 
 CURSOR = "cursor"
 
@@ -63,24 +63,6 @@ def lines_of(alerts: list[Alert]) -> list[int]:
 
 def segments(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.seg"))
-
-
-_opened: list[Spool] = []
-
-
-async def open_spool(directory: Path, **kwargs: Any) -> Spool:
-    """``Spool.open``, remembered so a failing test still closes its files."""
-    spool = await Spool.open(directory, **kwargs)
-    _opened.append(spool)
-    return spool
-
-
-@pytest.fixture(autouse=True)
-async def _close_spools() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        with contextlib.suppress(SpoolError):
-            await _opened.pop().aclose()
 
 
 @pytest.fixture

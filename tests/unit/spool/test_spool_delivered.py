@@ -11,41 +11,22 @@ later save.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from shipper.errors import SpoolError
 from shipper.routing.event import Alert
 from shipper.spool import segments as segments_module
 from shipper.spool.cursor import encode_slot, read_cursor
 from shipper.spool.records import Position, encode_record
 from shipper.spool.spool import Spool
 from tests.support.alerts import make_alert
-
-_opened: list[Spool] = []
+from tests.support.spools import open_spool
 
 
 def alert(n: int) -> Alert:
     return make_alert(n, "user.login", actor="ann@example.com", facts=(("n", str(n)),))
-
-
-async def open_spool(directory: Path, **kwargs: Any) -> Spool:
-    spool = await Spool.open(directory, **kwargs)
-    _opened.append(spool)
-    return spool
-
-
-@pytest.fixture(autouse=True)
-async def _close_spools() -> AsyncIterator[None]:
-    yield
-    while _opened:
-        with contextlib.suppress(SpoolError):
-            await _opened.pop().aclose()
 
 
 @pytest.fixture
