@@ -19,8 +19,8 @@ the last segment. The rules, and why:
   checksum, names a missing segment, points past the end of an older segment
   or not at the start of a line: WARNING, and reading restarts at the oldest
   segment. That sends some events twice; trusting it could skip events never
-  sent. ``Spool.open``
-  then writes a fresh cursor file, so the problem is reported once.
+  sent. ``Spool.open`` then writes a fresh cursor file, so the problem is
+  reported once.
 
 Blocking file I/O: ``Spool.open`` runs it in a thread. Logs hold offsets and
 sizes, never event contents.
