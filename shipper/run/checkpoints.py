@@ -10,8 +10,8 @@ It is made durable within ``SYNC_INTERVAL`` by a background fdatasync, and at
 ``close``. A ``kill -9`` loses no save; a power loss may bring back a position up
 to that old, and the lines after it are read again: each channel's spool end saved
 with it keeps what was queued from being queued twice (``spool.resume``). The spools
-were fsync'd before any save that follows them, so a position on disk never passes
-what the spools hold.
+were fsync'd before any save that follows them (or held only delivered records, which
+need no fsync), so a position on disk never passes what the spools hold or delivered.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ position save wait up to that long, for all the groups stored meanwhile: a
 live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
 most instead of one each. Nothing is lost by the wait: a ``kill -9`` loses no
 write (the kernel has it), and the position saved on disk never passes what
-the spools made durable, so a power loss has the next run read those lines
-again (each channel queues only the ones it lacks). ``flush`` makes what
+the spools made durable or delivered (a spool whose records were all delivered
+spares its fsync), so a power loss has the next run read those lines again
+(each channel queues only the ones it lacks). ``flush`` makes what
 waits durable at once, as does a write that found the disk full.
 
 A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
