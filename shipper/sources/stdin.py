@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import selectors
@@ -57,7 +58,8 @@ async def _chunks(fd: int) -> AsyncIterator[bytes]:
         async for chunk in _thread_chunks(fd):
             yield chunk
         return
-    if os.isatty(fd):
+    terminal = os.isatty(fd)
+    if terminal:
         # Under `docker run -t` without `-i` nobody ever types: say what we wait for.
         log.info("stdin is a terminal: reading the lines typed there until Ctrl-D")
     loop = asyncio.get_running_loop()
@@ -67,12 +69,28 @@ async def _chunks(fd: int) -> AsyncIterator[bytes]:
     pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
     transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
     try:
-        while chunk := await reader.read(CHUNK_BYTES):
+        while chunk := await _read_or_hang_up(reader, terminal):
             yield chunk
     finally:
         transport.close()
         with contextlib.suppress(OSError):
             os.set_blocking(fd, True)
+
+
+async def _read_or_hang_up(reader: asyncio.StreamReader, terminal: bool) -> bytes:
+    """The next chunk, or ``b""`` at the end, a terminal's hang-up included.
+
+    A terminal that hangs up (the pseudo-terminal's other side closed: ``docker run -t``
+    ended, an ssh session dropped) reads as EIO between the close and the kernel's hang-up,
+    and as an end of input after it; which one a reader sees is down to timing.
+    """
+    try:
+        return await reader.read(CHUNK_BYTES)
+    except OSError as exc:
+        if not terminal or exc.errno != errno.EIO:
+            raise
+        log.info("stdin's terminal hung up: that is the end of the input")
+        return b""
 
 
 def _is_pollable(fd: int) -> bool:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from shipper.sources.lines import TooLong
-from shipper.sources.stdin import read_lines
 from shipper.sources.tailed_path import TailedPath
 from tests.support.files import append
 from tests.unit.sources.tailing import Tailer
@@ -302,16 +301,6 @@ def test_swapping_again_and_again_warns_once_per_kind(
     path.mkdir()
     assert where.look() is None
     assert len(warnings_of(caplog)) == 3, "a file opened in between: said again"
-
-
-async def test_stdin_from_dev_null_is_read_in_a_thread_and_ends() -> None:
-    """The event loop cannot watch /dev/null (epoll refuses it): read it in a thread."""
-    fd = os.open(os.devnull, os.O_RDONLY)
-    try:
-        async with asyncio.timeout(10):
-            assert [lines async for lines in read_lines(fd, 1000)] == [], "an empty input, ended"
-    finally:
-        os.close(fd)
 
 
 def _make(path: Path, kind: str) -> socket.socket | None:
