@@ -43,10 +43,11 @@ logger = logging.getLogger(__name__)
 PACING_MARGIN = 1.05
 # While alerts keep arriving and a batch is not full, wait up to LINGER_GAP for the
 # next, LINGER_MAX in all: a catch-up then posts full batches instead of each read's
-# handful. The first wait is one turn of the event loop, no timer: a live log's alerts
-# come a write at a time, and what a write brought is posted at once unless more keeps
-# coming. (A timer of a few microseconds would wait a whole millisecond: the loop's
-# epoll_wait counts in milliseconds and rounds a timeout up.)
+# handful. A channel that posted nothing for LINGER_MAX is idle: a live log's alert,
+# which comes a write at a time, goes out at once. Otherwise the first wait is one turn
+# of the event loop, no timer, and what came is posted then unless more keeps coming.
+# (A timer of a few microseconds would wait a whole millisecond: the loop's epoll_wait
+# counts in milliseconds and rounds a timeout up.)
 # Real time, not the Clock: a wait for alerts is not a delay that pacing or backoff
 # asked for.
 LINGER_GAP = 0.005
@@ -84,6 +85,7 @@ class ChannelWorker:
         rate = channel.delivery.max_rate
         self._min_interval = PACING_MARGIN / rate if rate else 0.0
         self._last_post: float | None = None
+        self._answered_at = 0.0  # loop time of the last post's answer, or of the start
         self._outage = Outage()
         self._posting = False  # a post is in flight or its answer is being settled
         self._retiring = False
@@ -95,6 +97,8 @@ class ChannelWorker:
         """
         if self._flood is not None:
             await self._flood.open(self._backlog)
+        # Not idle at the start: a backlog left by the last run is a catch-up.
+        self._answered_at = asyncio.get_running_loop().time()
         while not self._retiring:
             await self._wait()
             if self._flood is not None and await self._flood_step(self._flood):
@@ -160,14 +164,16 @@ class ChannelWorker:
         return True
 
     async def _fill(self) -> None:
-        """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``)."""
+        """Wait briefly for a full batch while alerts keep arriving (``LINGER_GAP``), unless
+        the channel was idle (see ``LINGER_MAX``)."""
         limit = self.channel.delivery.batch_max
         if not self._linger or self._outage.failures:
             return  # a retry goes out as soon as its backoff ends
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER_MAX
+        now = loop.time()
+        deadline = now + LINGER_MAX
         waiting = len(self._backlog)
-        if waiting >= limit or self._backlog.closed:
+        if waiting >= limit or self._backlog.closed or now - self._answered_at > LINGER_MAX:
             return
         await asyncio.sleep(0)
         if len(self._backlog) == waiting:
@@ -213,6 +219,7 @@ class ChannelWorker:
         self._last_post = self._clock.monotonic()
         self._outage.attempts += 1
         outcome = await self._poster.post(self.channel, self._sink, rendered)
+        self._answered_at = asyncio.get_running_loop().time()
         if isinstance(outcome, Partial):
             covered, outcome = await self._settle_accepted(outcome, covered)
         if isinstance(outcome, Delivered):

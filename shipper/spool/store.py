@@ -15,7 +15,10 @@ With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
 position save wait up to that long, for all the groups stored meanwhile: a
 live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
-most instead of one each. Nothing is lost by the wait: a ``kill -9`` loses no
+most instead of one each. A batch put while nothing is being stored (the task
+at most waits for a sync's time) is written by ``put`` itself, so a live
+log's alert reaches its channel's worker in the same turn of the event loop;
+its sync is owed to the task like any other. Nothing is lost by the wait: a ``kill -9`` loses no
 write (the kernel has it), and the position saved on disk never passes what
 the spools made durable or delivered (a spool whose records were all delivered
 spares its fsync), so a power loss has the next run read those lines again
@@ -109,12 +112,26 @@ class Store:
         self._owed: FilePosition | None = None
         self._sync_at: float | None = None
         self._more = asyncio.Event()  # a put, or a flush, while the task waits for that time
+        self._parked = False  # the task waits for that time, and for nothing else
+        self._error: Exception | None = None  # what stopped a write ``put`` made itself
         self._flushing = 0  # flushes under way: what waits is made durable at once
 
     async def put(self, pending: Pending, position: FilePosition | None) -> None:
         """Queue one batch's alerts per channel and the position after its lines."""
         if self._task is not None and self._task.done():
             self._task.result()  # raises what stopped the storing
+        if self._error is not None:
+            raise self._error
+        if self._is_idle():
+            try:
+                await self._write_now(pending, position)
+            except Exception as exc:
+                # As a failure in the task: the storing stops (the task with it).
+                self._error = exc
+                self._more.set()
+                self._on_failure()
+                raise
+            return
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
         self._more.set()
@@ -127,8 +144,37 @@ class Store:
         ):
             await self.flush()
 
+    def _is_idle(self) -> bool:
+        """Whether a batch may be written by ``put`` itself: the files are synced later
+        (``sync_after``), and nothing is being stored (at most, the task waits for the
+        time of a sync)."""
+        return (
+            self._sync_after > 0
+            and not self._waiting
+            and (self._task is None or self._task.done() or self._parked)
+            and not self._channels.lock.locked()
+        )
+
+    async def _write_now(self, pending: Pending, position: FilePosition | None) -> None:
+        """Append and write one batch now, and owe its sync to the task: a live log's
+        alert reaches its channel's worker in this turn of the event loop, not the next."""
+        async with self._channels.lock:
+            names = await self._append(pending)
+            if not self._written(names, position):
+                # The disk is full: the task makes them durable now, waiting for room.
+                self._unsynced.update(names)
+                if position is not None:
+                    self._owed = position
+                self._sync_at = asyncio.get_running_loop().time()
+                self._more.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._store_waiting(), name="store")
+            self._task.add_done_callback(self._report_failure)
+
     async def flush(self) -> None:
         """Wait until every batch queued so far is stored, durable, and its position saved."""
+        if self._error is not None:
+            raise self._error
         if self._task is not None:
             self._flushing += 1
             self._more.set()
@@ -159,6 +205,8 @@ class Store:
             if self._sync_at is None:
                 return
             await self._wait_until_due()
+            if self._error is not None:
+                return  # a write of ``put``'s own failed: the storing stopped
             if self._waiting and not self._flushing and not self._is_due():
                 continue  # store those first: one sync for them all
             async with self._channels.lock:
@@ -188,9 +236,13 @@ class Store:
         if self._flushing or self._waiting or self._is_due():
             return
         assert self._sync_at is not None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(self._sync_at):
-                await self._more.wait()
+        self._parked = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(self._sync_at):
+                    await self._more.wait()
+        finally:
+            self._parked = False
 
     def _is_due(self) -> bool:
         return self._sync_at is not None and asyncio.get_running_loop().time() >= self._sync_at

@@ -339,6 +339,28 @@ async def test_alerts_that_keep_arriving_fill_a_batch(
     assert clock.sleeps == [], "waiting for alerts is not a pacing or backoff delay"
 
 
+async def test_an_idle_channel_posts_a_lone_alert_at_once(
+    fake, poster, dead, clock, monkeypatch
+) -> None:
+    """A live log's alert to a channel that posted nothing for ``LINGER_MAX`` does not wait
+    for company, not even one turn of the loop; the ones after it, while it is posted, do."""
+    monkeypatch.setattr(delivery, "LINGER_GAP", 2.0)
+    monkeypatch.setattr(delivery, "LINGER_MAX", 0.05)
+    ch = channel("slack", fake.to(SLACK_PATH), max_rate=0.0, batch_max=5)
+    run = Run(ch, poster, dead, clock, renderer=render_all)
+    worker = asyncio.create_task(run.worker.run())
+    await asyncio.sleep(0.1)  # idle for longer than LINGER_MAX: how long more does not matter
+    for n in range(1, 4):
+        await run.backlog.append([alert(n)])
+        await asyncio.sleep(0)
+    await run.until(lambda reports: sum(r.count for r in reports) == 3)
+    run.backlog.close()
+    await asyncio.wait_for(worker, DEADLINE)
+    posted = lines_posted(fake, SLACK_PATH)
+    assert posted[0] == [1], "posted as it came"
+    assert [n for batch in posted for n in batch] == [1, 2, 3]
+
+
 async def test_without_lingering_each_arrival_is_posted(fake, poster, dead, clock) -> None:
     ch = channel("slack", fake.to(SLACK_PATH), max_rate=0.0, batch_max=5)
     run = Run(ch, poster, dead, clock, renderer=render_all)

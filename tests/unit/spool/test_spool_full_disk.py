@@ -273,8 +273,14 @@ def position(line: int) -> FilePosition:
     return FilePosition("/var/log/audit.jsonl", 1, 2, "", 0, offset=line * 100, line=line)
 
 
+# A tailed file's store (sync_after) writes a batch in ``put`` when it is idle, stdin's in
+# its task.
+@pytest.mark.parametrize("sync_after", [0.0, 3600.0])
 async def test_a_full_disk_pauses_the_store_until_there_is_room(
-    spool: Spool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    spool: Spool,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sync_after: float,
 ) -> None:
     saved: list[int] = []
 
@@ -282,7 +288,7 @@ async def test_a_full_disk_pauses_the_store_until_there_is_room(
         saved.append(at.line)
 
     monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
-    store = Store(Channels({"siem": spool}), save)
+    store = Store(Channels({"siem": spool}), save, sync_after=sync_after)
     monkeypatch.setattr(os, "write", full)
     with caplog.at_level(logging.INFO):
         await store.put({"siem": [alert(n) for n in range(1, 80)]}, position(79))

@@ -230,6 +230,24 @@ async def test_with_sync_after_a_flush_makes_what_waits_durable_at_once(
     assert commits == [1, 2]
 
 
+async def test_with_sync_after_an_idle_store_writes_a_batch_before_put_returns(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No turn of the event loop between a live log's alert and its channel's backlog."""
+    spool = channels.spools["a"]
+    commits = count_commits(spool, monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, sync_after=3600)
+    await store.put({"a": [alert(1)]}, position(1))
+    assert len(spool) == 1
+    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await store.put({"a": [alert(2)]}, position(2))
+    assert len(spool) == 2
+    assert (saves.saved, commits) == ([], []), "the sync is owed, not done"
+    await asyncio.wait_for(store.flush(), 5)
+    assert (saves.saved, commits) == ([2], [2]), "one sync for both"
+
+
 async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
     channels: Channels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,22 +255,42 @@ async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
     saves = Saves()
     store = Store(channels, saves, max_waiting=2, sync_after=3600)
 
-    async def two_at_once() -> None:
+    async def three_at_once() -> None:
+        # The first is written at once (nothing is being stored), and its sync is owed to
+        # the store's task, which has not run yet when the others come.
         await store.put({"a": [alert(1)]}, position(1))
-        # Nothing ran in between: the second put finds two batches waiting, and waits
-        # until they are durable (backpressure on the reading).
         await store.put({"a": [alert(2)]}, position(2))
+        # Nothing ran in between: the third put finds two batches waiting, and waits
+        # until they are durable (backpressure on the reading).
+        await store.put({"a": [alert(3)]}, position(3))
 
-    await asyncio.wait_for(two_at_once(), 5)
-    assert saves.saved == [2]
-    assert commits == [2]
+    await asyncio.wait_for(three_at_once(), 5)
+    assert saves.saved == [3]
+    assert commits == [3]
 
 
-async def test_a_failure_with_sync_after_stops_the_reading(channels: Channels) -> None:
+async def test_a_failure_of_the_task_with_sync_after_stops_the_reading(
+    channels: Channels,
+) -> None:
     stopped = asyncio.Event()
     store = Store(channels, Saves(), on_failure=stopped.set, sync_after=3600)
     await channels.spools["a"].aclose()  # every write now fails
-    await store.put({"a": [alert(1)]}, position(1))
+    async with channels.lock:  # as a reload would: the batch waits for the store's task
+        await store.put({"a": [alert(1)]}, position(1))
     await asyncio.wait_for(stopped.wait(), 5)  # at the write, not after sync_after
     with pytest.raises(SpoolError):
         await store.flush()
+
+
+async def test_a_failure_of_a_write_at_once_stops_the_reading(channels: Channels) -> None:
+    stopped = asyncio.Event()
+    store = Store(channels, Saves(), on_failure=stopped.set, sync_after=3600)
+    await store.put({"a": [alert(1)]}, position(1))  # written; its sync owed for an hour
+    await channels.spools["a"].aclose()  # every write now fails
+    with pytest.raises(SpoolError):
+        await store.put({"a": [alert(2)]}, position(2))
+    assert stopped.is_set(), "at the write, not after sync_after"
+    with pytest.raises(SpoolError):
+        await store.flush()
+    with pytest.raises(SpoolError):
+        await store.put({"a": [alert(3)]}, position(3))
