@@ -15,10 +15,11 @@ With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
 position save wait up to that long, for all the groups stored meanwhile: a
 live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
-most instead of one each. A batch put while nothing is being stored (the task
-at most waits for a sync's time) is written by ``put`` itself, so a live
-log's alert reaches its channel's worker in the same turn of the event loop;
-its sync is owed to the task like any other. Nothing is lost by the wait: a ``kill -9`` loses no
+most instead of one each. A batch for one channel, put while nothing is being
+stored (the task at most waits for a sync's time) and with room in its
+backlog, is written by ``put`` itself, so a live log's alert reaches its
+channel's worker in the same turn of the event loop; its sync is owed to the
+task like any other. Nothing is lost by the wait: a ``kill -9`` loses no
 write (the kernel has it), and the position saved on disk never passes what
 the spools made durable or delivered (a spool whose records were all delivered
 spares its fsync), so a power loss has the next run read those lines again
@@ -124,14 +125,15 @@ class Store:
             raise self._error
         if self._is_idle():
             try:
-                await self._write_now(pending, position)
+                written = self._write_now(pending, position)
             except Exception as exc:
                 # As a failure in the task: the storing stops (the task with it).
                 self._error = exc
                 self._more.set()
                 self._on_failure()
                 raise
-            return
+            if written:
+                return
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
         self._more.set()
@@ -155,21 +157,37 @@ class Store:
             and not self._channels.lock.locked()
         )
 
-    async def _write_now(self, pending: Pending, position: FilePosition | None) -> None:
+    def _write_now(self, pending: Pending, position: FilePosition | None) -> bool:
         """Append and write one batch now, and owe its sync to the task: a live log's
-        alert reaches its channel's worker in this turn of the event loop, not the next."""
-        async with self._channels.lock:
-            names = await self._append(pending)
-            if not self._written(names, position):
-                # The disk is full: the task makes them durable now, waiting for room.
-                self._unsynced.update(names)
-                if position is not None:
-                    self._owed = position
-                self._sync_at = asyncio.get_running_loop().time()
-                self._more.set()
+        alert reaches its channel's worker in this turn of the event loop, not the next.
+
+        ``False``, with nothing appended, when the batch has alerts for more than one
+        channel or its channel's backlog is full: the task stores it then, as any other.
+        Nothing here waits, so nothing can come in between (the channels' lock is free,
+        ``_is_idle`` checked it) and no cancellation can leave a batch half stored.
+        """
+        spools = self._channels.spools
+        names = [name for name, alerts in pending.items() if alerts and name in spools]
+        if len(names) > 1:
+            return False
+        for name in names:
+            try:
+                if not spools[name].append_now(pending[name]):
+                    return False
+            except SpoolError as exc:
+                if not _is_full(exc):
+                    raise
+        if not self._written(names, position):
+            # The disk is full: the task makes them durable now, waiting for room.
+            self._unsynced.update(names)
+            if position is not None:
+                self._owed = position
+            self._sync_at = asyncio.get_running_loop().time()
+            self._more.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._store_waiting(), name="store")
             self._task.add_done_callback(self._report_failure)
+        return True
 
     async def flush(self) -> None:
         """Wait until every batch queued so far is stored, durable, and its position saved."""

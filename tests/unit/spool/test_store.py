@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shipper.errors import SpoolError
+from shipper.errors import BacklogFullError, SpoolError
 from shipper.routing.event import Alert
 from shipper.sources.position import FilePosition
 from shipper.spool.spool import Spool
@@ -246,6 +246,38 @@ async def test_with_sync_after_an_idle_store_writes_a_batch_before_put_returns(
     assert (saves.saved, commits) == ([], []), "the sync is owed, not done"
     await asyncio.wait_for(store.flush(), 5)
     assert (saves.saved, commits) == ([2], [2]), "one sync for both"
+
+
+async def test_with_sync_after_a_batch_for_a_full_backlog_waits_in_the_task_not_in_put(
+    tmp_path: Path,
+) -> None:
+    """``put`` never waits half way through a batch: a stop's cancellation could then leave
+    it half stored while later batches, and their positions, are stored after it."""
+    spool = await Spool.open(tmp_path / "small", max_bytes=100, name="small")
+    try:
+        saves = Saves()
+        store = Store(Channels({"small": spool}), saves, sync_after=3600)
+        await store.put({"small": [alert(1)]}, position(1))  # the first always fits
+        await asyncio.wait_for(store.put({"small": [alert(2)]}, position(2)), 5)
+        assert len(spool) == 1, "the second waits for room in the store's task"
+        await asyncio.sleep(0)
+        spool.give_up_waiting()  # as a stop does
+        with pytest.raises(BacklogFullError):
+            await asyncio.wait_for(store.flush(), 5)
+        assert len(spool) == 1
+        assert saves.saved == [], "no position passes the batch that was not stored"
+    finally:
+        await spool.aclose()
+
+
+async def test_with_sync_after_a_batch_for_two_channels_is_stored_by_the_task(
+    channels: Channels,
+) -> None:
+    store = Store(channels, Saves(), sync_after=3600)
+    await store.put({"a": [alert(1)], "b": [alert(2)]}, position(2))
+    assert (len(channels.spools["a"]), len(channels.spools["b"])) == (0, 0)
+    await asyncio.wait_for(store.flush(), 5)
+    assert (len(channels.spools["a"]), len(channels.spools["b"])) == (1, 1)
 
 
 async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
