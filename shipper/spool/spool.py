@@ -11,7 +11,7 @@ Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``records`` has
 the details). Files are created 0600: records hold whole events.
 
 Durability contract. ``append`` buffers records in memory (waiting, while the
-backlog is full, for room; ``append_now`` does not wait) and writes them to
+backlog is full, for room; ``records_with_room`` and ``add_records`` do not) and writes them to
 the segment when 64 KiB are pending, a reader needs them or ``write`` is called
 (the store, for a tailed file whose fsync waits); ``commit`` writes and fsyncs
 everything appended so far (and the directory, for new segments).
@@ -128,19 +128,19 @@ class Spool(BacklogReader):
         size = sum(map(len, records))
         if self._count and self.bytes_pending + size > self._max_bytes:
             await self._wait_for_room(size)
-        self._add(alerts, records)
+        self.add_records(alerts, records)
 
-    def append_now(self, alerts: Sequence[Alert]) -> bool:
-        """``append`` if it need not wait for room; else ``False``, and nothing appended."""
-        if not alerts:
-            return True
+    def records_with_room(self, alerts: Sequence[Alert]) -> list[bytes] | None:
+        """The records of ``alerts`` if the backlog has room for them now, else ``None``;
+        with ``add_records``, an ``append`` that never waits."""
         records = [encode_record(alert) for alert in alerts]
         if self._count and self.bytes_pending + sum(map(len, records)) > self._max_bytes:
-            return False
-        self._add(alerts, records)
-        return True
+            return None
+        return records
 
-    def _add(self, alerts: Sequence[Alert], records: list[bytes]) -> None:
+    def add_records(self, alerts: Sequence[Alert], records: Sequence[bytes]) -> None:
+        """Append ``alerts``, encoded as ``records``, without a wait for room; errors as
+        ``append``'s."""
         self._check_usable()
         # A failed write or roll (a full disk) keeps every alert of the call in the
         # buffer, so that the caller knows exactly what the spool holds: all of them.

@@ -15,11 +15,11 @@ With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
 position save wait up to that long, for all the groups stored meanwhile: a
 live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
-most instead of one each. A batch for one channel, put while nothing is being
-stored (the task at most waits for a sync's time) and with room in its
-backlog, is written by ``put`` itself, so a live log's alert reaches its
-channel's worker in the same turn of the event loop; its sync is owed to the
-task like any other. Nothing is lost by the wait: a ``kill -9`` loses no
+most instead of one each. A batch put while nothing is being stored (the task
+at most waits for a sync's time), with room in its channels' backlogs, is
+written by ``put`` itself, so a live log's alert reaches its channel's worker
+in the same turn of the event loop; its sync is owed to the task like any
+other. Nothing is lost by the wait: a ``kill -9`` loses no
 write (the kernel has it), and the position saved on disk never passes what
 the spools made durable or delivered (a spool whose records were all delivered
 spares its fsync), so a power loss has the next run read those lines again
@@ -161,20 +161,23 @@ class Store:
         """Append and write one batch now, and owe its sync to the task: a live log's
         alert reaches its channel's worker in this turn of the event loop, not the next.
 
-        ``False``, with nothing appended, when the batch has alerts for more than one
-        channel or its channel's backlog is full: the task stores it then, as any other.
-        Nothing here waits, so nothing can come in between (the channels' lock is free,
-        ``_is_idle`` checked it) and no cancellation can leave a batch half stored.
+        ``False``, with nothing appended, when a channel's backlog is full: the task
+        stores the batch then, as any other. Nothing here waits, so nothing can come in
+        between (the channels' lock is free, ``_is_idle`` checked it) and no cancellation
+        can leave a batch half stored.
         """
         spools = self._channels.spools
         names = [name for name, alerts in pending.items() if alerts and name in spools]
-        if len(names) > 1:
-            return False
+        prepared = []
         for name in names:
+            records = spools[name].records_with_room(pending[name])
+            if records is None:
+                return False
+            prepared.append((name, records))
+        for name, records in prepared:
             try:
-                if not spools[name].append_now(pending[name]):
-                    return False
-            except SpoolError as exc:
+                spools[name].add_records(pending[name], records)
+            except SpoolError as exc:  # kept in memory: written once there is room
                 if not _is_full(exc):
                     raise
         if not self._written(names, position):

@@ -258,6 +258,7 @@ async def test_with_sync_after_a_batch_for_a_full_backlog_waits_in_the_task_not_
         saves = Saves()
         store = Store(Channels({"small": spool}), saves, sync_after=3600)
         await store.put({"small": [alert(1)]}, position(1))  # the first always fits
+        await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
         await asyncio.wait_for(store.put({"small": [alert(2)]}, position(2)), 5)
         assert len(spool) == 1, "the second waits for room in the store's task"
         await asyncio.sleep(0)
@@ -270,13 +271,31 @@ async def test_with_sync_after_a_batch_for_a_full_backlog_waits_in_the_task_not_
         await spool.aclose()
 
 
-async def test_with_sync_after_a_batch_for_two_channels_is_stored_by_the_task(
+async def test_with_sync_after_a_full_backlog_holds_back_the_whole_batch(
+    tmp_path: Path, channels: Channels
+) -> None:
+    """A batch for two channels, one of them full: neither is written by ``put``."""
+    small = await Spool.open(tmp_path / "small", max_bytes=100, name="small")
+    try:
+        both = Channels({"a": channels.spools["a"], "small": small})
+        store = Store(both, Saves(), sync_after=3600)
+        await store.put({"small": [alert(1)]}, position(1))  # the first always fits
+        await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+        await store.put({"a": [alert(2)], "small": [alert(2)]}, position(2))
+        assert (len(channels.spools["a"]), len(small)) == (0, 1)
+        await asyncio.sleep(0)
+        small.give_up_waiting()
+        with pytest.raises(BacklogFullError):
+            await asyncio.wait_for(store.flush(), 5)
+    finally:
+        await small.aclose()
+
+
+async def test_with_sync_after_a_batch_for_two_channels_is_written_by_put(
     channels: Channels,
 ) -> None:
     store = Store(channels, Saves(), sync_after=3600)
-    await store.put({"a": [alert(1)], "b": [alert(2)]}, position(2))
-    assert (len(channels.spools["a"]), len(channels.spools["b"])) == (0, 0)
-    await asyncio.wait_for(store.flush(), 5)
+    await store.put({"a": [alert(1)], "b": [alert(1)]}, position(1))
     assert (len(channels.spools["a"]), len(channels.spools["b"])) == (1, 1)
 
 
