@@ -9,7 +9,8 @@ arrives slower than a fsync, every batch is its own group, stored at once;
 when shipper catches up on a backlog of lines, the fsyncs per line drop
 with no wait added. At most ``max_waiting`` batches, or batches holding
 ``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
-progress (backpressure on the reading).
+progress (backpressure on the reading). As many written by ``put`` itself
+(below) are made durable at once, before ``put`` returns.
 
 With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
@@ -114,6 +115,10 @@ class Store:
         self._sync_at: float | None = None
         self._more = asyncio.Event()  # a put, or a flush, while the task waits for that time
         self._parked = False  # the task waits for that time, and for nothing else
+        # Batches and alerts ``put`` wrote itself since the last sync: bounded as the
+        # batches waiting for the task are, so a catch-up is made durable as it goes.
+        self._owed_batches = 0
+        self._owed_alerts = 0
         self._error: Exception | None = None  # what stopped a write ``put`` made itself
         self._flushing = 0  # flushes under way: what waits is made durable at once
 
@@ -133,6 +138,11 @@ class Store:
                 self._on_failure()
                 raise
             if written:
+                if (
+                    self._owed_batches >= self._max_waiting
+                    or self._owed_alerts >= self._max_waiting_alerts
+                ):
+                    await self.flush()
                 return
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
@@ -180,6 +190,8 @@ class Store:
             except SpoolError as exc:  # kept in memory: written once there is room
                 if not _is_full(exc):
                     raise
+        self._owed_batches += 1
+        self._owed_alerts += sum(len(pending[name]) for name in names)
         if not self._written(names, position):
             # The disk is full: the task makes them durable now, waiting for room.
             self._unsynced.update(names)
@@ -277,6 +289,7 @@ class Store:
             await self._wait_for_room()
         self._unsynced.clear()
         self._owed = self._sync_at = None
+        self._owed_batches = self._owed_alerts = 0
         if self._paused:
             self._paused = False
             log.info("room again in the state directory: reading goes on")

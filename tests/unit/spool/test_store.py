@@ -299,6 +299,22 @@ async def test_with_sync_after_a_batch_for_two_channels_is_written_by_put(
     assert (len(channels.spools["a"]), len(channels.spools["b"])) == (1, 1)
 
 
+async def test_with_sync_after_batches_put_writes_itself_are_made_durable_as_they_mount(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up's batches, each written by ``put``, are fsync'd and their position saved
+    once they hold ``max_waiting_alerts``, not only when ``sync_after`` is up: a crash, or
+    a disk that fills, then re-reads no more than that."""
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, max_waiting_alerts=3, sync_after=3600)
+    await store.put({"a": [alert(1), alert(2)]}, position(2))
+    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    assert (saves.saved, commits) == ([], [])
+    await asyncio.wait_for(store.put({"a": [alert(3), alert(4)]}, position(4)), 5)
+    assert (saves.saved, commits) == ([4], [4]), "durable before put returned"
+
+
 async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
     channels: Channels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
