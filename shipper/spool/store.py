@@ -9,8 +9,9 @@ arrives slower than a fsync, every batch is its own group, stored at once;
 when shipper catches up on a backlog of lines, the fsyncs per line drop
 with no wait added. At most ``max_waiting`` batches, or batches holding
 ``max_waiting_alerts`` alerts, wait; ``put`` then waits for the group in
-progress (backpressure on the reading). As many written by ``put`` itself
-(below) are made durable at once, before ``put`` returns.
+progress (backpressure on the reading). Once the batches written by ``put``
+itself (below) hold ``max_waiting_alerts`` alerts, they are made durable
+before ``put`` returns.
 
 With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
@@ -20,8 +21,8 @@ most instead of one each. A batch put while nothing is being stored (the task
 at most waits for a sync's time), with room in its channels' backlogs, is
 written by ``put`` itself, so a live log's alert reaches its channel's worker
 in the same turn of the event loop; its sync is owed to the task like any
-other. Nothing is lost by the wait: a ``kill -9`` loses no
-write (the kernel has it), and the position saved on disk never passes what
+other. Nothing is lost by the wait: a ``kill -9`` loses no write (the kernel
+has it), and the position saved on disk never passes what
 the spools made durable or delivered (a spool whose records were all delivered
 spares its fsync), so a power loss has the next run read those lines again
 (each channel queues only the ones it lacks). ``flush`` makes what
@@ -115,9 +116,8 @@ class Store:
         self._sync_at: float | None = None
         self._more = asyncio.Event()  # a put, or a flush, while the task waits for that time
         self._parked = False  # the task waits for that time, and for nothing else
-        # Batches and alerts ``put`` wrote itself since the last sync: bounded as the
-        # batches waiting for the task are, so a catch-up is made durable as it goes.
-        self._owed_batches = 0
+        # Alerts ``put`` wrote itself since the last sync: bounded as the batches waiting
+        # for the task are, so a catch-up is made durable (its position saved) as it goes.
         self._owed_alerts = 0
         self._error: Exception | None = None  # what stopped a write ``put`` made itself
         self._flushing = 0  # flushes under way: what waits is made durable at once
@@ -138,10 +138,7 @@ class Store:
                 self._on_failure()
                 raise
             if written:
-                if (
-                    self._owed_batches >= self._max_waiting
-                    or self._owed_alerts >= self._max_waiting_alerts
-                ):
+                if self._owed_alerts >= self._max_waiting_alerts:
                     await self.flush()
                 return
         self._waiting.append((pending, position))
@@ -190,7 +187,6 @@ class Store:
             except SpoolError as exc:  # kept in memory: written once there is room
                 if not _is_full(exc):
                     raise
-        self._owed_batches += 1
         self._owed_alerts += sum(len(pending[name]) for name in names)
         if not self._written(names, position):
             # The disk is full: the task makes them durable now, waiting for room.
@@ -289,7 +285,7 @@ class Store:
             await self._wait_for_room()
         self._unsynced.clear()
         self._owed = self._sync_at = None
-        self._owed_batches = self._owed_alerts = 0
+        self._owed_alerts = 0
         if self._paused:
             self._paused = False
             log.info("room again in the state directory: reading goes on")
