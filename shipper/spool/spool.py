@@ -10,10 +10,11 @@ Layout of one channel's directory (``<state_dir>/spool/<channel>/``, mode 0700):
 Each record is one line, ``<crc32 hex> <alert JSON>\\n`` (``records`` has
 the details). Files are created 0600: records hold whole events.
 
-Durability contract. ``append`` buffers records in memory (waiting, while the
-backlog is full, for room; ``records_with_room`` and ``add_records`` do not) and writes them to
-the segment when 64 KiB are pending, a reader needs them or ``write`` is called
-(the store, for a tailed file whose fsync waits); ``commit`` writes and fsyncs
+Durability contract. ``append`` buffers records in memory (waiting for room
+while the backlog is full; ``records_with_room`` and ``add_records`` never
+wait) and writes them to the segment when 64 KiB are pending, a reader needs
+them or ``write`` is called (the store, for a tailed file whose fsync waits);
+``commit`` writes and fsyncs
 everything appended so far (and the directory, for new segments).
 The pipeline saves its source offset only after ``commit`` returns, so after
 a crash every line past the saved offset is read again and nothing is lost. A

@@ -353,6 +353,7 @@ async def test_a_failure_of_a_write_at_once_stops_the_reading(channels: Channels
     stopped = asyncio.Event()
     store = Store(channels, Saves(), on_failure=stopped.set, sync_after=3600)
     await store.put({"a": [alert(1)]}, position(1))  # written; its sync owed for an hour
+    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
     await channels.spools["a"].aclose()  # every write now fails
     with pytest.raises(SpoolError):
         await store.put({"a": [alert(2)]}, position(2))
