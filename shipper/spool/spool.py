@@ -14,8 +14,8 @@ Durability contract. ``append`` buffers records in memory (waiting for room
 while the backlog is full; ``records_with_room`` and ``add_records`` never
 wait) and writes them to the segment when 64 KiB are pending, a reader needs
 them or ``write`` is called (the store, for a tailed file whose fsync waits);
-``commit`` writes and fsyncs
-everything appended so far (and the directory, for new segments).
+``commit`` writes and fsyncs everything appended so far (and the directory,
+for new segments).
 The pipeline saves its source offset only after ``commit`` returns, so after
 a crash every line past the saved offset is read again and nothing is lost. A
 worker may post a record before it is committed; a crash then only duplicates
