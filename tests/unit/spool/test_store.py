@@ -15,6 +15,7 @@ from shipper.sources.position import FilePosition
 from shipper.spool.spool import Spool
 from shipper.spool.store import Store
 from tests.support.alerts import make_alert
+from tests.support.spools import open_spool
 
 
 def alert(n: int) -> Alert:
@@ -253,42 +254,36 @@ async def test_with_sync_after_a_batch_for_a_full_backlog_waits_in_the_task_not_
 ) -> None:
     """``put`` never waits half way through a batch: a stop's cancellation could then leave
     it half stored while later batches, and their positions, are stored after it."""
-    spool = await Spool.open(tmp_path / "small", max_bytes=100, name="small")
-    try:
-        saves = Saves()
-        store = Store(Channels({"small": spool}), saves, sync_after=3600)
-        await store.put({"small": [alert(1)]}, position(1))  # the first always fits
-        await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
-        await asyncio.wait_for(store.put({"small": [alert(2)]}, position(2)), 5)
-        assert len(spool) == 1, "the second waits for room in the store's task"
-        await asyncio.sleep(0)
-        spool.give_up_waiting()  # as a stop does
-        with pytest.raises(BacklogFullError):
-            await asyncio.wait_for(store.flush(), 5)
-        assert len(spool) == 1
-        assert saves.saved == [], "no position passes the batch that was not stored"
-    finally:
-        await spool.aclose()
+    spool = await open_spool(tmp_path / "small", max_bytes=100, name="small")
+    saves = Saves()
+    store = Store(Channels({"small": spool}), saves, sync_after=3600)
+    await store.put({"small": [alert(1)]}, position(1))  # the first always fits
+    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.wait_for(store.put({"small": [alert(2)]}, position(2)), 5)
+    assert len(spool) == 1, "the second waits for room in the store's task"
+    await asyncio.sleep(0)
+    spool.give_up_waiting()  # as a stop does
+    with pytest.raises(BacklogFullError):
+        await asyncio.wait_for(store.flush(), 5)
+    assert len(spool) == 1
+    assert saves.saved == [], "no position passes the batch that was not stored"
 
 
 async def test_with_sync_after_a_full_backlog_holds_back_the_whole_batch(
     tmp_path: Path, channels: Channels
 ) -> None:
     """A batch for two channels, one of them full: neither is written by ``put``."""
-    small = await Spool.open(tmp_path / "small", max_bytes=100, name="small")
-    try:
-        both = Channels({"a": channels.spools["a"], "small": small})
-        store = Store(both, Saves(), sync_after=3600)
-        await store.put({"small": [alert(1)]}, position(1))  # the first always fits
-        await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
-        await store.put({"a": [alert(2)], "small": [alert(2)]}, position(2))
-        assert (len(channels.spools["a"]), len(small)) == (0, 1)
-        await asyncio.sleep(0)
-        small.give_up_waiting()
-        with pytest.raises(BacklogFullError):
-            await asyncio.wait_for(store.flush(), 5)
-    finally:
-        await small.aclose()
+    small = await open_spool(tmp_path / "small", max_bytes=100, name="small")
+    both = Channels({"a": channels.spools["a"], "small": small})
+    store = Store(both, Saves(), sync_after=3600)
+    await store.put({"small": [alert(1)]}, position(1))  # the first always fits
+    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await store.put({"a": [alert(2)], "small": [alert(2)]}, position(2))
+    assert (len(channels.spools["a"]), len(small)) == (0, 1)
+    await asyncio.sleep(0)
+    small.give_up_waiting()
+    with pytest.raises(BacklogFullError):
+        await asyncio.wait_for(store.flush(), 5)
 
 
 async def test_with_sync_after_a_batch_for_two_channels_is_written_by_put(
