@@ -38,7 +38,9 @@ class TooLong:
 Line = tuple[int, bytes | TooLong]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, twice
+# the cost of building one, and a block is built at every read of a live log.
+@dataclass(slots=True)
 class Block:
     """``count`` whole lines numbered from ``first``: ``data`` is their bytes, each ending
     in a newline, none longer than the splitter's maximum (a ``\\r`` may precede a newline)."""
@@ -51,7 +53,7 @@ class Block:
         """The numbered lines, newline and trailing ``\\r`` removed."""
         pieces = self.data.split(b"\n")
         pieces.pop()  # after the last newline
-        if b"\r" in self.data:
+        if self.data.find(b"\r") >= 0:
             pieces = [_strip_cr(piece) for piece in pieces]
         return list(zip(range(self.first, self.first + self.count), pieces, strict=True))
 
