@@ -142,8 +142,20 @@ def _without_pydantic() -> None:
     core.build_runtime_param = plain  # type: ignore[attr-defined]
 
 
+def open_standard_descriptors() -> None:
+    """Open ``/dev/null`` on descriptors 0, 1 and 2 where they are closed (``shipper run
+    <&-``), so that no file the run opens takes their numbers: Python's own fatal-error
+    and crash reports write to descriptor 2 whatever ``sys.stderr`` is, and would land in a
+    backlog file. Python has set ``sys.stdin`` (or ``stdout``, ``stderr``) to ``None``
+    already, which is how a closed stdin is still told apart."""
+    while (fd := os.open(os.devnull, os.O_RDWR)) <= 2:
+        pass
+    os.close(fd)
+
+
 def main() -> None:
     """Console-script entry point."""
+    open_standard_descriptors()
     _without_pydantic()
     try:
         app()

@@ -33,8 +33,8 @@ def stdin_problem(stdin: IO[Any] | None) -> str | None:
     """Why ``stdin`` (``sys.stdin``) cannot be read, or ``None`` if it can.
 
     Python sets ``sys.stdin`` to ``None`` when it started with descriptor 0 closed
-    (``shipper run <&-``); descriptor 0 may since name a file shipper opened itself,
-    so it must never be read then. (A directory on stdin stops Python itself.)
+    (``shipper run <&-``); descriptor 0 names ``/dev/null`` since (``cli.main``), not
+    events. (A directory on stdin stops Python itself.)
     """
     if stdin is None:
         return "stdin is closed: give a file to tail ([source].path or --input FILE)"

@@ -199,16 +199,19 @@ def test_a_closed_stdin_is_a_usage_error(tmp_path: Path) -> None:
     assert b"Traceback" not in result.stderr
 
 
-async def test_a_closed_stdin_does_not_matter_when_tailing_a_file(
-    tmp_path: Path, fake: FakeWebhook
+@pytest.mark.parametrize(("closing", "fd"), [("<&-", 0), (">&-", 1)])
+async def test_a_closed_stdin_or_stdout_does_not_matter_when_tailing_a_file(
+    tmp_path: Path, fake: FakeWebhook, closing: str, fd: int
 ) -> None:
+    """The closed descriptor is opened on /dev/null: no file of the run takes its number,
+    where a write meant for it would land."""
     log = tmp_path / "audit.jsonl"
     log.write_bytes(event(0))
     config = write_config(tmp_path, log)
     proc = await asyncio.create_subprocess_exec(
         "sh",
         "-c",
-        'exec "$@" <&-',
+        f'exec "$@" {closing}',
         "sh",
         str(SHIPPER),
         "run",
@@ -222,6 +225,7 @@ async def test_a_closed_stdin_does_not_matter_when_tailing_a_file(
     watch = StderrWatch(proc)
     await watch.wait_for(b"started: reading", deadline=20)
     await wait_seqs(fake, 0)
+    assert os.readlink(f"/proc/{proc.pid}/fd/{fd}") == os.devnull
     await stop(proc, watch)
     assert proc.returncode == 0
 
