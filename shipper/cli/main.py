@@ -147,9 +147,13 @@ def open_standard_descriptors() -> None:
     <&-``), so that no file the run opens takes their numbers: Python's own fatal-error
     and crash reports write to descriptor 2 whatever ``sys.stderr`` is, and would land in a
     backlog file. Python has set ``sys.stdin`` (or ``stdout``, ``stderr``) to ``None``
-    already, which is how a closed stdin is still told apart."""
-    while (fd := os.open(os.devnull, os.O_RDWR)) <= 2:
-        pass
+    already, which is how a closed stdin is still told apart. Without ``/dev/null`` (or a
+    descriptor to spare) they stay as they are."""
+    try:
+        while (fd := os.open(os.devnull, os.O_RDWR)) <= 2:
+            pass
+    except OSError:
+        return
     os.close(fd)
 
 

@@ -12,6 +12,7 @@ import os
 import pty
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -228,6 +229,36 @@ async def test_a_closed_stdin_or_stdout_does_not_matter_when_tailing_a_file(
     assert os.readlink(f"/proc/{proc.pid}/fd/{fd}") == os.devnull
     await stop(proc, watch)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("devnull", [os.devnull, "/nonexistent/null"])
+def test_closed_standard_descriptors_are_opened_on_dev_null_when_it_can_be_opened(
+    devnull: str,
+) -> None:
+    """stdin and stderr closed: both name /dev/null after the call; without a /dev/null to
+    open, the call returns and leaves them closed, with no error."""
+    probe = (
+        "import os\n"
+        f"os.devnull = {devnull!r}\n"
+        "from shipper.cli.main import open_standard_descriptors\n"
+        "open_standard_descriptors()\n"
+        "names = []\n"
+        "for fd in (0, 2):\n"
+        "    try:\n"
+        "        names.append(os.readlink(f'/proc/self/fd/{fd}'))\n"
+        "    except OSError:\n"
+        "        names.append('closed')\n"
+        "print(' '.join(names))\n"
+    )
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&- 2>&-', "sh", sys.executable, "-c", probe],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    opened = "/dev/null /dev/null" if devnull == os.devnull else "closed closed"
+    assert result.stdout.decode().split() == opened.split()
 
 
 @pytest.mark.parametrize("end", ["ctrl-d", "hangup"])
