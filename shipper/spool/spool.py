@@ -127,7 +127,7 @@ class Spool(BacklogReader):
             return
         records = [encode_record(alert) for alert in alerts]
         size = sum(map(len, records))
-        if self._count and self.bytes_pending + size > self._max_bytes:
+        if not self._has_room(size):
             await self._wait_for_room(size)
         self.add_records(alerts, records)
 
@@ -135,9 +135,12 @@ class Spool(BacklogReader):
         """The records of ``alerts`` if the backlog has room for them now, else ``None``;
         with ``add_records``, an ``append`` that never waits."""
         records = [encode_record(alert) for alert in alerts]
-        if self._count and self.bytes_pending + sum(map(len, records)) > self._max_bytes:
-            return None
-        return records
+        return records if self._has_room(sum(map(len, records))) else None
+
+    def _has_room(self, size: int) -> bool:
+        """Whether ``size`` more bytes fit under ``max_bytes`` (an empty backlog takes any
+        batch, however large)."""
+        return not self._count or self.bytes_pending + size <= self._max_bytes
 
     def add_records(self, alerts: Sequence[Alert], records: Sequence[bytes]) -> None:
         """Append ``alerts``, encoded as ``records``, without a wait for room; errors as
@@ -184,7 +187,7 @@ class Spool(BacklogReader):
                 self._max_bytes,
                 extra={"channel": self.name, "count": self._count},
             )
-        while self._count and self.bytes_pending + size > self._max_bytes:
+        while not self._has_room(size):
             if self._giving_up:
                 raise BacklogFullError(self.name)
             self._room.clear()

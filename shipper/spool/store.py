@@ -144,9 +144,7 @@ class Store:
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
         self._more.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._store_waiting(), name="store")
-            self._task.add_done_callback(self._report_failure)
+        self._start_task()
         if (
             len(self._waiting) >= self._max_waiting
             or self._waiting_alerts >= self._max_waiting_alerts
@@ -195,10 +193,14 @@ class Store:
                 self._owed = position
             self._sync_at = asyncio.get_running_loop().time()
             self._more.set()
+        self._start_task()
+        return True
+
+    def _start_task(self) -> None:
+        """Start the storing task unless it runs: it stores what waits, and syncs what is owed."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._store_waiting(), name="store")
             self._task.add_done_callback(self._report_failure)
-        return True
 
     async def flush(self) -> None:
         """Wait until every batch queued so far is stored, durable, and its position saved."""
