@@ -1,25 +1,24 @@
-"""The HTTP edge of delivery: one ``aiohttp.ClientSession``, one POST, one ``Outcome``.
+"""The HTTP edge of delivery: one ``Http1Client`` for the run, one POST, one ``Outcome``.
 
-``Poster.post`` serialises a sink's request with orjson, posts it with the
-channel's own ``ClientTimeout``, reads the answer (capped) and hands it to the
-sink to read. Transport failures are translated here, at the edge, into
+``Poster.post`` serialises a sink's request with orjson, posts it within the
+channel's own ``timeout``, reads the answer (capped) and hands it to the sink to
+read. Transport failures are translated here, at the edge, into
 ``TransportError``/``PostTimeoutError`` and then into the typed retries
-``Unreachable``/``TimedOut``, whose reason names the host only: aiohttp's own
-messages carry the full URL, and the URL is the webhook's secret. Whatever the
-sink declares secret is scrubbed from the answer before it is read.
+``Unreachable``/``TimedOut``, whose reason names the host only: the URL is the
+webhook's secret. Whatever the sink declares secret is scrubbed from the answer
+before it is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import gzip
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-import aiohttp
 import orjson
 
 from shipper import __version__
@@ -32,6 +31,7 @@ from shipper.delivery.exchange import (
     ExchangeContext,
     ExchangeFactory,
 )
+from shipper.delivery.http1 import ConnectionFailed, Http1Client, InvalidRequest
 from shipper.errors import PostTimeoutError, TransportError
 from shipper.ops.logs import SecretFilter, host_of
 from shipper.sinks.answers import (
@@ -47,18 +47,6 @@ from shipper.sinks.base import Rendered, Secrets, Sink
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
-# aiohttp errors in plain words, most specific first. Never str(exc): aiohttp
-# puts the full URL, secret included, into its exception messages.
-_TRANSPORT_WORDS: tuple[tuple[type[BaseException], str], ...] = (
-    (aiohttp.ClientConnectorDNSError, "its name did not resolve"),
-    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was refused"),
-    (aiohttp.ClientSSLError, "the TLS handshake failed"),
-    (aiohttp.ClientProxyConnectionError, "the proxy refused the connection"),
-    (aiohttp.ServerDisconnectedError, "the server closed the connection without answering"),
-    (aiohttp.ClientPayloadError, "the answer was cut short"),
-)
-
-
 class Sender(Protocol):
     """What a worker posts through; ``Poster`` in production, a fake in unit tests."""
 
@@ -68,7 +56,7 @@ class Sender(Protocol):
 
 
 class Poster:
-    """One HTTP session for every channel: ``async with Poster() as poster: ...``.
+    """One HTTP client for every channel: ``async with Poster() as poster: ...``.
 
     A kind listed in ``exchange.EXCHANGES`` delivers through its exchange, made
     once per run on first use; every other kind is one POST (``send``).
@@ -84,25 +72,21 @@ class Poster:
     ) -> None:
         self._clock = clock or SystemClock()
         self._user_agent = user_agent or f"shipper/{__version__}"
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http1Client | None = None
         self._context = ExchangeContext(self._clock, state_dir)
         self._factories = EXCHANGES if exchanges is None else exchanges
         self._exchanges: dict[str, Exchange] = {}
 
     async def start(self) -> None:
-        """Open the session (inside the running event loop)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={"User-Agent": self._user_agent},
-                cookie_jar=aiohttp.DummyCookieJar(),  # webhooks have no use for cookies
-                timeout=aiohttp.ClientTimeout(total=30),  # posts pass their own; a fallback only
-            )
+        """Make the client (inside the running event loop)."""
+        if self._client is None:
+            self._client = Http1Client(self._user_agent)
 
     async def aclose(self) -> None:
-        """Close the session and its connections."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        """Close the client's connections."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
 
     async def __aenter__(self) -> Poster:
         await self.start()
@@ -172,14 +156,14 @@ class Poster:
         max_answer: int = MAX_ANSWER_BYTES,
     ) -> Answer | Retry | GiveUp:
         """One request with the channel's timeout; see ``exchange.Http.request``."""
-        if self._session is None:
+        if self._client is None:
             raise RuntimeError("Poster.start() was not called")
         try:
             status, body, answer_headers = await self._send(
-                self._session, method, url, headers, data, channel.delivery.timeout, max_answer
+                self._client, method, url, headers, data, channel.delivery.timeout, max_answer
             )
-        except aiohttp.InvalidURL:
-            return GiveUp(f"the URL of channel {channel.name} is not a valid URL")
+        except InvalidRequest as exc:
+            return GiveUp(f"channel {channel.name}: {exc}")
         except PostTimeoutError as exc:
             return TimedOut(None, str(exc))
         except TransportError as exc:
@@ -189,7 +173,7 @@ class Poster:
 
     async def _send(
         self,
-        session: aiohttp.ClientSession,
+        client: Http1Client,
         method: str,
         url: str,
         headers: Mapping[str, str],
@@ -199,22 +183,15 @@ class Poster:
     ) -> tuple[int, str, Mapping[str, str]]:
         host = host_of(url)
         try:
-            async with session.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=limit),
-                allow_redirects=False,  # a redirect would resend the event somewhere unchecked
-            ) as response:
-                raw = await _read_capped(response.content, max_answer)
-                return response.status, raw.decode("utf-8", "replace"), response.headers
-        except TimeoutError as exc:  # before ClientError: ServerTimeoutError is both
+            async with asyncio.timeout(limit):
+                status, raw, answer_headers = await client.request(
+                    method, url, headers, data, max_answer
+                )
+        except TimeoutError as exc:
             raise PostTimeoutError(f"{host} did not answer within {format_delay(limit)}") from exc
-        except aiohttp.InvalidURL:
-            raise
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TransportError(f"could not reach {host}: {_transport_words(exc)}") from exc
+        except ConnectionFailed as exc:
+            raise TransportError(f"could not reach {host}: {exc}") from exc
+        return status, raw.decode("utf-8", "replace"), answer_headers
 
 
 def encode_body(request: Rendered) -> bytes:
@@ -226,28 +203,6 @@ def encode_body(request: Rendered) -> bytes:
         data = orjson.dumps(request.payload)
     # Level 6 is zlib's default: most of the gain, at a fraction of level 9's CPU.
     return gzip.compress(data, compresslevel=6, mtime=0) if request.gzip else data
-
-
-async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await stream.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _transport_words(exc: BaseException) -> str:
-    for cls, words in _TRANSPORT_WORDS:
-        if isinstance(exc, cls):
-            return words
-    number = getattr(exc, "errno", None)
-    if isinstance(number, int) and number:
-        return os.strerror(number).lower()
-    return f"the connection failed ({type(exc).__name__})"
 
 
 @functools.lru_cache(maxsize=64)
