@@ -8,8 +8,8 @@ ShipperError                 base of everything below
 │                            (exit code 2, with the known names).
 └── TransportError           a post did not get an HTTP answer (connection refused,
                              DNS, TLS, timeout). Raised at the delivery edge from the
-                             aiohttp error with ``raise ... from``; its message names
-                             the host only, never the webhook URL.
+                             HTTP client's error with ``raise ... from``; its message
+                             names the host only, never the webhook URL.
     └── PostTimeoutError     the post did not finish within the channel's ``timeout``.
 """
 

@@ -37,6 +37,9 @@ from yarl import URL
 # server is closing fails.
 KEEP_IDLE_SECONDS = 4.0
 IDLE_PER_ORIGIN = 8  # kept connections per origin; more concurrent posts open more
+# An answer's status line and headers longer than this fail the request: llhttp buffers
+# nothing itself, so a server sending headers without end would otherwise fill memory.
+MAX_HEAD_BYTES = 64 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
@@ -119,6 +122,7 @@ class Http1Client:
         self._idle.clear()
         for conn in list(self._busy):
             conn.close()
+        await asyncio.sleep(0)  # a closed transport lets go of its socket at the next turn
 
     def _idle_connection(self, origin: Origin) -> _Connection | None:
         kept = self._idle.get(origin)
@@ -170,6 +174,8 @@ class _Connection(asyncio.Protocol):
         self._keep_alive = False
         self._waiting: asyncio.Future[None] | None = None
         self._received = False  # a byte of the current answer arrived
+        self._head_bytes = 0  # bytes received before the answer's headers ended
+        self._headers_done = False
         self._until_close = False  # the answer has no length: it ends with the connection
         self._status = 0
         self._headers: CIMultiDict[str] = CIMultiDict()
@@ -196,7 +202,8 @@ class _Connection(asyncio.Protocol):
         if not self._open:
             raise ConnectionFailed(_UNANSWERED, unanswered=True)
         self._waiting = asyncio.get_running_loop().create_future()
-        self._keep_alive = self._received = self._until_close = False
+        self._keep_alive = self._received = self._until_close = self._headers_done = False
+        self._head_bytes = 0
         self._status, self._size, self._cap = 0, 0, max_answer
         self._headers, self._body = CIMultiDict(), []
         self._transport.write(head + data if data else head)
@@ -236,6 +243,11 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail("the answer was not HTTP", exc)
+            return
+        if not self._headers_done:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail("the answer's headers were too long", None)
 
     def eof_received(self) -> bool | None:
         self._open = False
@@ -256,12 +268,15 @@ class _Connection(asyncio.Protocol):
     # --- httptools' callbacks --------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked answer's trailer: nothing here reads one
         self._headers.add(name.decode("latin-1"), value.decode("utf-8", "replace"))
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
         if 100 <= self._status < 200:
             return  # an interim answer (100 Continue): the real one follows
+        self._headers_done = True
         self._until_close = (
             "Content-Length" not in self._headers
             and "Transfer-Encoding" not in self._headers

@@ -47,6 +47,7 @@ from shipper.sinks.base import Rendered, Secrets, Sink
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
+
 class Sender(Protocol):
     """What a worker posts through; ``Poster`` in production, a fake in unit tests."""
 

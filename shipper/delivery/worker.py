@@ -1,8 +1,8 @@
 """Delivery: post rendered messages, read the answers, pace, back off and dead-letter.
 
-``Poster`` (in ``poster``, re-exported here) owns the one
-``aiohttp.ClientSession`` and turns a POST into an ``Outcome``, the reason
-naming the host only. ``ChannelWorker`` drains one channel's backlog through
+``Poster`` (in ``poster``, re-exported here) owns the run's one HTTP client
+(``http1``) and turns a POST into an ``Outcome``, the reason naming the host
+only. ``ChannelWorker`` drains one channel's backlog through
 the channel's ``Sink``, the only thing it knows of the destination: it
 batches, stays under the channel's ``max_rate``, retries with full-jitter
 backoff or ``Retry-After`` (``retries``), and dead-letters what the endpoint

@@ -168,6 +168,6 @@ def setup_logging(level: str = "info", fmt: LogFormat = "text") -> SecretFilter:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # aiohttp's own loggers may print request URLs; keep them quiet unless debugging.
+    # aiohttp's loggers (the metrics server's) may print request URLs; quiet unless debugging.
     logging.getLogger("aiohttp").setLevel(max(logging.WARNING, root.level))
     return _secret_filter

@@ -212,7 +212,7 @@ def format_delay(seconds: float) -> str:
 
 def header(headers: Mapping[str, str], lower_name: str) -> str | None:
     """A header's value, whatever the case of its name."""
-    # aiohttp's headers are case-insensitive already; plain dicts (tests, fakes) are not.
+    # The client's headers are case-insensitive already; plain dicts (tests, fakes) are not.
     value = headers.get(lower_name)
     if value is not None:
         return value

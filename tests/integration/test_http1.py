@@ -253,6 +253,40 @@ async def test_a_long_answer_is_cut_at_the_cap_and_its_connection_dropped(
 
 
 @pytest.mark.parametrize(
+    ("first", "repeated"),
+    [(b"X-Long: ", b"a" * 1024), (b"", b"X-Many: a\r\n")],
+    ids=["one-long-value", "header-after-header"],
+)
+async def test_headers_without_end_fail_the_request_instead_of_filling_memory(
+    client: Http1Client, first: bytes, repeated: bytes
+) -> None:
+    async def endless_head(
+        server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n" + first)
+        while True:  # until the client goes
+            writer.write(repeated)
+            await writer.drain()
+
+    server = await serve(endless_head)
+    with pytest.raises(ConnectionFailed, match=r"^the answer's headers were too long$"):
+        async with asyncio.timeout(DEADLINE):
+            await client.request("POST", f"http://127.0.0.1:{server.port}/", {}, b"x", 100)
+    await server.close()
+
+
+async def test_a_large_answer_in_one_piece_is_read_whole(client: Http1Client) -> None:
+    body = b"y" * 200_000  # the headers and this arrive together, in chunks past the head cap
+    server = await serve(
+        once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    )
+    got = await client.request("POST", f"http://127.0.0.1:{server.port}/", {}, b"x", 300_000)
+    assert got[:2] == (200, body)
+    await server.close()
+
+
+@pytest.mark.parametrize(
     ("answer", "words"),
     [
         (b"", "the server closed the connection without answering"),
