@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import re
 import socket
@@ -80,31 +81,42 @@ class Http1Client:
         headers: Mapping[str, str],
         data: bytes | None,
         max_answer: int,
+        within: float = 30.0,
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         """Send one request; its status, body (at most ``max_answer`` bytes, decoded
-        from gzip or deflate if the server encoded it) and headers."""
-        target = _parse(url)
-        origin: Origin = (target.scheme, target.raw_host or "", target.port or 0)
-        head = _head(method, target, headers, data, self._user_agent)
+        from gzip or deflate if the server encoded it) and headers. Raises
+        ``TimeoutError`` when all of it takes longer than ``within`` seconds."""
+        origin, prefix = _prepared(method, url, tuple(headers.items()), self._user_agent)
+        if data is not None or method in ("POST", "PUT", "PATCH"):
+            prefix += b"Content-Length: %d\r\n" % len(data or b"")
+        head = prefix + b"\r\n"
+        deadline = asyncio.get_running_loop().time() + within
         conn = self._idle_connection(origin)
         if conn is not None:
             try:
-                return await self._exchange(origin, conn, head, data, max_answer)
+                return await self._exchange(origin, conn, head, data, max_answer, deadline)
             except ConnectionFailed as exc:
                 # A kept connection the server closed as the request went out: it never
                 # read the request, so it goes again at once on a new connection, where the
                 # worker would have sent it again after a backoff.
                 if not exc.unanswered:
                     raise
-        conn = await self._connect(origin)
-        return await self._exchange(origin, conn, head, data, max_answer)
+        async with asyncio.timeout_at(deadline):
+            conn = await self._connect(origin)
+        return await self._exchange(origin, conn, head, data, max_answer, deadline)
 
     async def _exchange(
-        self, origin: Origin, conn: _Connection, head: bytes, data: bytes | None, cap: int
+        self,
+        origin: Origin,
+        conn: _Connection,
+        head: bytes,
+        data: bytes | None,
+        cap: int,
+        deadline: float,
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         self._busy.add(conn)
         try:
-            return await conn.exchange(head, data, cap)
+            return await conn.exchange(head, data, cap, deadline)
         finally:
             self._busy.discard(conn)
             kept = self._idle.setdefault(origin, [])
@@ -195,13 +207,17 @@ class _Connection(asyncio.Protocol):
         )
 
     async def exchange(
-        self, head: bytes, data: bytes | None, max_answer: int
+        self, head: bytes, data: bytes | None, max_answer: int, deadline: float
     ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
-        """Write a request and wait for its answer."""
+        """Write a request and wait for its answer until ``deadline`` (loop time)."""
         assert self._transport is not None and self._waiting is None
         if not self._open:
             raise ConnectionFailed(_UNANSWERED, unanswered=True)
-        self._waiting = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiting = loop.create_future()
+        # A timer of the loop's own, not an ``asyncio.timeout`` scope: this runs at every
+        # post, and the scope costs several times more.
+        timer = loop.call_at(deadline, self._time_out)
         self._keep_alive = self._received = self._until_close = self._headers_done = False
         self._head_bytes = 0
         self._status, self._size, self._cap = 0, 0, max_answer
@@ -210,6 +226,7 @@ class _Connection(asyncio.Protocol):
         try:
             await self._waiting
         finally:
+            timer.cancel()
             # Cancelled or failed before the answer was whole: the connection is unusable.
             waiting = self._waiting
             if not waiting.done() or waiting.cancelled() or waiting.exception() is not None:
@@ -220,6 +237,11 @@ class _Connection(asyncio.Protocol):
         if coding in ("gzip", "deflate") and body:
             body = _decompressed(body, coding, max_answer)
         return self._status, body, CIMultiDictProxy(self._headers)
+
+    def _time_out(self) -> None:
+        if self._waiting is not None and not self._waiting.done():
+            self._waiting.set_exception(TimeoutError())
+        self.close()
 
     def close(self) -> None:
         self._open = False
@@ -313,26 +335,24 @@ class _Connection(asyncio.Protocol):
             self._waiting.set_exception(error)
 
 
-def _parse(url: str) -> URL:
+@functools.lru_cache(maxsize=128)
+def _prepared(
+    method: str, url: str, headers: tuple[tuple[str, str], ...], user_agent: str
+) -> tuple[Origin, bytes]:
+    """The origin to connect to, and the request line and headers up to the body's length,
+    checked: a header that would split the request is refused, not sent. The same few
+    requests are made again and again, so each is prepared once."""
     try:
         target = URL(url)
     except (ValueError, TypeError) as exc:
         raise InvalidRequest("its URL is not a valid URL") from exc
     if target.scheme not in _DEFAULT_PORTS or not target.raw_host:
         raise InvalidRequest("its URL is not an http or https URL with a host")
-    return target
-
-
-def _head(
-    method: str, target: URL, headers: Mapping[str, str], data: bytes | None, user_agent: str
-) -> bytes:
-    """The request line and headers, checked: a header that would split the request is
-    refused, not sent."""
     rows = [
         f"{method} {target.raw_path_qs or '/'} HTTP/1.1",
         f"Host: {target.host_port_subcomponent}",
     ]
-    given = {name.lower() for name in headers}
+    given = {name.lower() for name, _ in headers}
     if "user-agent" not in given:
         rows.append(f"User-Agent: {user_agent}")
     if "accept" not in given:
@@ -340,15 +360,14 @@ def _head(
     if target.raw_user is not None and "authorization" not in given:
         pair = f"{target.user or ''}:{target.password or ''}".encode()
         rows.append(f"Authorization: Basic {base64.b64encode(pair).decode()}")
-    for name, value in headers.items():
+    for name, value in headers:
         if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
             raise InvalidRequest(f"its header {name[:40]!r} cannot be sent as it is")
         if name.lower() not in ("content-length", "host", "transfer-encoding"):
             rows.append(f"{name}: {value}")
-    if data is not None or method in ("POST", "PUT", "PATCH"):
-        rows.append(f"Content-Length: {len(data or b'')}")
-    rows.append("\r\n")
-    return "\r\n".join(rows).encode("utf-8")
+    rows.append("")
+    origin = (target.scheme, target.raw_host, target.port or _DEFAULT_PORTS[target.scheme])
+    return origin, "\r\n".join(rows).encode("utf-8")
 
 
 def _decompressed(body: bytes, coding: str, cap: int) -> bytes:

@@ -11,7 +11,6 @@ before it is read.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import gzip
@@ -77,6 +76,7 @@ class Poster:
         self._context = ExchangeContext(self._clock, state_dir)
         self._factories = EXCHANGES if exchanges is None else exchanges
         self._exchanges: dict[str, Exchange] = {}
+        self._filters: dict[tuple[int, int], tuple[ChannelConfig, Sink, SecretFilter]] = {}
 
     async def start(self) -> None:
         """Make the client (inside the running event loop)."""
@@ -113,7 +113,18 @@ class Poster:
         if exchange is None:
             return await self.send(channel, sink, request)
         outcome = await exchange.send(self, channel, sink, request)
-        return _scrubbed(outcome, _filter_for(sink.secrets(channel)))
+        return _scrubbed(outcome, self._secrets(channel, sink))
+
+    def _secrets(self, channel: ChannelConfig, sink: Sink) -> SecretFilter:
+        """The filter of ``channel``'s secrets, asked of its sink once per channel object
+        (a reload makes new ones): each post needs it twice."""
+        key = (id(channel), id(sink))
+        kept = self._filters.get(key)
+        if kept is None or kept[0] is not channel or kept[1] is not sink:
+            kept = self._filters[key] = (channel, sink, _filter_for(sink.secrets(channel)))
+            if len(self._filters) > 256:  # channels of reloads long gone
+                self._filters = {key: kept}
+        return kept[2]
 
     def _exchange(self, kind: str) -> Exchange | None:
         """The run's exchange of ``kind``, made on first use; ``None`` for a plain kind."""
@@ -143,7 +154,7 @@ class Poster:
         if not isinstance(answer, Answer):
             return answer
         outcome = sink.read_answer(channel, answer, now=self._clock.time())
-        return _scrubbed(outcome, _filter_for(sink.secrets(channel)))
+        return _scrubbed(outcome, self._secrets(channel, sink))
 
     async def request(
         self,
@@ -170,7 +181,7 @@ class Poster:
         except TransportError as exc:
             return Unreachable(None, str(exc))
         # Scrub before the answer is read: its echo is cut short, and a cut may halve a secret.
-        return Answer(status, _filter_for(sink.secrets(channel)).scrub(body), answer_headers)
+        return Answer(status, self._secrets(channel, sink).scrub(body), answer_headers)
 
     async def _send(
         self,
@@ -182,16 +193,15 @@ class Poster:
         limit: float,
         max_answer: int,
     ) -> tuple[int, str, Mapping[str, str]]:
-        host = host_of(url)
         try:
-            async with asyncio.timeout(limit):
-                status, raw, answer_headers = await client.request(
-                    method, url, headers, data, max_answer
-                )
+            status, raw, answer_headers = await client.request(
+                method, url, headers, data, max_answer, limit
+            )
         except TimeoutError as exc:
+            host = host_of(url)
             raise PostTimeoutError(f"{host} did not answer within {format_delay(limit)}") from exc
         except ConnectionFailed as exc:
-            raise TransportError(f"could not reach {host}: {exc}") from exc
+            raise TransportError(f"could not reach {host_of(url)}: {exc}") from exc
         return status, raw.decode("utf-8", "replace"), answer_headers
 
 

@@ -359,6 +359,30 @@ async def test_a_request_cancelled_midway_leaves_no_connection_to_reuse(
     await server.close()
 
 
+async def test_the_deadline_covers_the_answer_and_closes_its_connection(
+    client: Http1Client,
+) -> None:
+    async def silent_first(
+        server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        while await server.read_request(reader):
+            if server.connections == 1:
+                continue  # reads, never answers
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+
+    server = await serve(silent_first)
+    url = f"http://127.0.0.1:{server.port}/"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await client.request("POST", url, {}, b"x", 100, within=0.2)
+    assert 0.19 <= loop.time() - started < DEADLINE
+    assert (await client.request("POST", url, {}, b"y", 100, within=DEADLINE))[0] == 200
+    assert server.connections == 2  # the timed-out connection was not reused
+    await server.close()
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
