@@ -413,6 +413,23 @@ async def test_the_url_never_reaches_logs_or_reasons(fake, poster, dead, clock, 
     assert not [t for t in texts if SECRET in t]
 
 
+async def test_a_reloaded_channel_s_new_url_is_scrubbed_from_its_answers(fake, poster) -> None:
+    # The poster keeps each channel's secrets; a reload makes a new channel of the same
+    # name, whose new URL must be scrubbed, not the old one's.
+    new_secret = "NEWSECRET456"
+    paths = [SLACK_PATH, f"/services/T111/B111/{new_secret}"]
+    for path in paths:
+        fake.script(path, Reply(404, f"no hook at {fake.to(path)}"))
+    reasons = []
+    for path in paths:
+        ch = channel("slack", fake.to(path))
+        outcome = await poster.post(ch, sink_for(ch), Rendered({"text": "x"}, count=1))
+        assert isinstance(outcome, GiveUp)
+        reasons.append(outcome.reason)
+    assert reasons[0] == reasons[1], reasons
+    assert not [r for r in reasons if SECRET in r or new_secret in r]
+
+
 async def test_log_records_carry_fields_for_json_logs(fake, poster, dead, clock, caplog) -> None:
     caplog.set_level(logging.INFO, logger="shipper.delivery.worker")
     fake.script("/h", Reply(503, "", {"Retry-After": "4"}))
