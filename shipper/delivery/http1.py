@@ -2,18 +2,18 @@
 alive per origin, answers parsed by httptools.
 
 At a sidecar's rate every alert is a post of its own, and a general client's work per
-request is paid at each one: aiohttp's took about a quarter of a reading-and-posting
-process's CPU beside this one (docs/development.md#dependencies). Delivery needs
-little of it: a request line and headers written once, an answer parsed by
-httptools (llhttp, the parser Node.js uses), the body kept up to a cap, and a
-connection reused while the server keeps it open. What it does not do, on purpose:
-follow redirects (a redirect would resend the event somewhere unchecked), cookies,
-proxies, HTTP/2.
+request is paid at each one: aiohttp's took about a quarter of the CPU of a process
+that reads a live log and posts each alert (docs/development.md#dependencies).
+Delivery needs little of it: a request line and headers prepared once per URL and
+headers, an answer parsed by httptools (llhttp, the parser Node.js uses), the body
+kept up to a cap, and a connection reused while the server keeps it open. What it
+does not do, on purpose: follow redirects (a redirect would resend the event
+somewhere unchecked), cookies, proxies, HTTP/2.
 
 Failures are ``ConnectionFailed`` with a reason in plain words that never holds the
-URL, or ``InvalidRequest`` for a URL or header that cannot be sent; a deadline is the
-caller's (``asyncio.timeout``), and a connection whose request did not finish is
-closed, never reused.
+URL, ``InvalidRequest`` for a URL or header that cannot be sent, or ``TimeoutError``
+once a request's time (``within``, connecting included) is up. A connection whose
+request did not finish is closed, never reused.
 """
 
 from __future__ import annotations
