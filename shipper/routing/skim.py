@@ -100,10 +100,13 @@ class Skimmer:
             return None
         # Counting "}\n{" boundaries numbers the wanted lines, and their total over the
         # block proves that every line is "{...}" (else: parse them all, to report it).
+        search = self._pattern.search
+        if (match := search(data)) is None:  # most blocks of a live log
+            # One line "{...}\n" has no boundary to count.
+            return [] if block.count == 1 or data.count(_BOUNDARY) == block.count - 1 else None
         out: list[Line] = []
         boundaries, counted_to, pos = 0, 0, 0
-        search = self._pattern.search
-        while (match := search(data, pos)) is not None:
+        while match is not None:
             # From the end of the last line taken: no byte is looked at twice, however
             # many matches one line holds.
             start = max(data.rfind(b"\n", pos, match.start()) + 1, pos)
@@ -112,6 +115,7 @@ class Skimmer:
             end = data.index(b"\n", match.end())
             out.append((block.first + boundaries, data[start:end]))
             pos = end + 1
+            match = search(data, pos)
         boundaries += data.count(_BOUNDARY, counted_to)
         return out if boundaries == block.count - 1 else None
 

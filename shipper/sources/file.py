@@ -263,7 +263,7 @@ class FileTail:
         if lines is not None:
             self._last_data = time.monotonic()
             self._read_to_size = f.at_end
-            return lines if lines else _BUSY  # a line longer than one chunk
+            return lines if lines.parts else _BUSY  # a line longer than one chunk
         if f.is_truncated():
             return self._rewound(f)
         if not self._path_has_new_data(f) or not self._open_new():

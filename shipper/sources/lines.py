@@ -124,6 +124,15 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> Lines:
         """The lines that ``chunk`` completes, in order."""
+        if (
+            chunk.endswith(b"\n")
+            and len(chunk) <= self.max_line_bytes
+            and not (self._partial or self._overflow)
+        ):
+            # A live log's write: whole lines, none begun before, one block.
+            count = chunk.count(b"\n")
+            self.next_line += count
+            return Lines((Block(self.next_line - count, chunk, count),))
         parts: list[Line | Block] = []
         start = 0
         if self._partial or self._overflow:

@@ -37,6 +37,15 @@ def test_partial_last_line_waits_for_its_newline() -> None:
     assert splitter.feed(b":2}\n") == [(2, b'{"b":2}')]
 
 
+def test_a_write_of_whole_lines_is_one_block() -> None:
+    splitter = LineSplitter(100)
+    assert splitter.feed(b'{"a":1}\n{"b":2}\n').parts == (Block(1, b'{"a":1}\n{"b":2}\n', 2),)
+    assert splitter.feed(b'{"c"') == []
+    # The end of a line begun before, then whole lines: numbered on from it.
+    assert splitter.feed(b':3}\n{"d":4}\n') == [(3, b'{"c":3}'), (4, b'{"d":4}')]
+    assert splitter.feed(b"x" * 101 + b"\n") == [(5, TooLong(b"x" * 100, 101))]
+
+
 @given(st.lists(st.binary(max_size=30), max_size=20), st.integers(min_value=1, max_value=40))
 def test_same_lines_whatever_the_chunking(chunks: list[bytes], cut: int) -> None:
     data = b"".join(chunks)
