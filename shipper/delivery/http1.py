@@ -41,6 +41,9 @@ IDLE_PER_ORIGIN = 8  # kept connections per origin; more concurrent posts open m
 # An answer's status line and headers longer than this fail the request: llhttp buffers
 # nothing itself, so a server sending headers without end would otherwise fill memory.
 MAX_HEAD_BYTES = 64 * 1024
+# What one read off a connection takes at most, into a buffer of the connection's own:
+# asyncio would otherwise allocate 256 KiB (an mmap) at each read for a 200-byte answer.
+RECEIVE_BYTES = 16 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
@@ -175,11 +178,12 @@ class Http1Client:
         return self._ssl
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.BufferedProtocol):
     """One connection: a request written, its answer parsed as it arrives."""
 
     def __init__(self) -> None:
         self.idle_since = 0.0
+        self._buffer = memoryview(bytearray(RECEIVE_BYTES))
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._open = True
@@ -255,19 +259,23 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._waiting is None or self._waiting.done():
             # An answer nobody asked for: what follows on this connection is unreliable.
             self.close()
             return
         self._received = True
         try:
-            self._parser.feed_data(data)
+            # The parser's callbacks copy what they keep: the buffer is read into again.
+            self._parser.feed_data(self._buffer[:nbytes])
         except httptools.HttpParserError as exc:
             self._fail("the answer was not HTTP", exc)
             return
         if not self._headers_done:
-            self._head_bytes += len(data)
+            self._head_bytes += nbytes
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._fail("the answer's headers were too long", None)
 
