@@ -64,7 +64,7 @@ class Checkpoints:
         self.saved = checkpoint.position if checkpoint is not None else None
         return checkpoint
 
-    async def save(self, position: FilePosition, *, now: bool = False) -> None:
+    def save(self, position: FilePosition, *, now: bool = False) -> None:
         """Save ``position`` with each spool's end (in place; see the module docstring).
 
         Within ``SAVE_EVERY`` of the last save, in the same file, it is written once that
@@ -103,7 +103,7 @@ class Checkpoints:
             # saved with a position must never pass what the spools made durable.
             for spool in list(self.channels.spools.values()):
                 await spool.commit()
-            await self.save(self.saved, now=True)
+            self.save(self.saved, now=True)
 
     def close(self) -> None:
         """Write the last save, make it durable and close the file (a later save reopens it).

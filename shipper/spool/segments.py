@@ -73,6 +73,22 @@ class SegmentWriter:
                 self._unsynced.remove(fd)
                 os.close(fd)
 
+    @property
+    def has_nothing_to_commit(self) -> bool:
+        """Whether ``commit`` would do nothing now (no write, no fsync): the spool is
+        usable, every record appended is in the files and was delivered, no segment or
+        directory entry waits for its fsync, and no commit is under way. Then the store
+        saves a position past these records without a commit of its own."""
+        return (
+            self._broken is None
+            and self._fd >= 0
+            and not self._buffer
+            and not self._unsynced
+            and not self._dir_dirty
+            and not self._commit_lock.locked()
+            and self._is_delivered_to_end()
+        )
+
     def write(self) -> None:
         """Write what was appended to the segment file, with no fsync: a ``kill -9`` then
         loses none of it (the kernel has it), and a cursor may be saved past it. Raises

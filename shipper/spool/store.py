@@ -17,16 +17,19 @@ With ``sync_after`` (a tailed file, whose lines can be read again), a group's
 alerts are written to the spools' files at once, but the fsyncs and the
 position save wait up to that long, for all the groups stored meanwhile: a
 live log's alerts, a few a second, then cost a fsync per ``sync_after`` at
-most instead of one each. A batch put while nothing is being stored (the task
-at most waits for a sync's time), with room in its channels' backlogs, is
-written by ``put`` itself, so a live log's alert reaches its channel's worker
-in the same turn of the event loop; its sync is owed to the task like any
-other. Nothing is lost by the wait: a ``kill -9`` loses no write (the kernel
-has it), and the position saved on disk never passes what
-the spools made durable or delivered (a spool whose records were all delivered
-spares its fsync), so a power loss has the next run read those lines again
-(each channel queues only the ones it lacks). ``flush`` makes what
-waits durable at once, as does a write that found the disk full.
+most instead of one each. A batch put while nothing is being stored, with
+room in its channels' backlogs, is written by ``put`` itself, so a live log's
+alert reaches its channel's worker in the same turn of the event loop, and
+no task is started for it. When the sync's time is up (a timer), what is owed
+is made durable: a spool whose records were all delivered spares its fsync,
+and when every spool owed one does (a live log's alerts are posted within
+milliseconds), the position is saved in the timer's own turn of the event
+loop; otherwise the task commits the others first. Nothing is lost by the
+wait: a ``kill -9`` loses no write (the kernel has it), and the position saved
+on disk never passes what the spools made durable or delivered, so a power
+loss has the next run read those lines again (each channel queues only the
+ones it lacks). ``flush`` makes what is owed durable at once, as does a write
+that found the disk full.
 
 A full disk (ENOSPC, EDQUOT, on a spool's write or the position save)
 pauses the storing, and with it the reading: the alerts a failed write left in
@@ -47,12 +50,11 @@ of its channels is not queued to that channel any more.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from shipper.errors import SpoolError
@@ -91,7 +93,7 @@ class Store:
     def __init__(
         self,
         channels: Spools,
-        save: Callable[[FilePosition], Awaitable[None]],
+        save: Callable[[FilePosition], None],
         *,
         on_failure: Callable[[], object] = lambda: None,
         max_waiting: int = MAX_WAITING,
@@ -109,33 +111,29 @@ class Store:
         self._task: asyncio.Task[None] | None = None
         self._paused = False  # the disk is full: a group waits for room
         self._full: BaseException = OSError(errno.ENOSPC, "no room")  # why it waits
-        # Written, not yet durable (``sync_after``): the spools, the position after their
-        # lines, and the loop time by which they are made durable.
+        # Written, not yet durable (``sync_after``): the spools and the position after
+        # their lines. The sync is due once ``_timer`` has fired (or was cancelled: now).
         self._unsynced: set[str] = set()
         self._owed: FilePosition | None = None
-        self._sync_at: float | None = None
-        self._more = asyncio.Event()  # a put, or a flush, while the task waits for that time
-        self._parked = False  # the task waits for that time, and for nothing else
-        # Alerts ``put`` wrote itself since the last sync: bounded as the batches waiting
-        # for the task are, so a catch-up is made durable (its position saved) as it goes.
+        self._owing = False
+        self._timer: asyncio.TimerHandle | None = None
+        # Alerts written since the last sync: bounded as the batches waiting for the
+        # task are, so a catch-up is made durable (its position saved) as it goes.
         self._owed_alerts = 0
-        self._error: Exception | None = None  # what stopped a write ``put`` made itself
-        self._flushing = 0  # flushes under way: what waits is made durable at once
+        self._error: Exception | None = None  # what stopped the storing
+        self._flushing = 0  # flushes under way: what is owed is made durable at once
 
     async def put(self, pending: Pending, position: FilePosition | None) -> None:
         """Queue one batch's alerts per channel and the position after its lines."""
         if self._task is not None and self._task.done():
-            self._task.result()  # raises what stopped the storing
+            self._task.result()  # raises a cancellation of the task
         if self._error is not None:
             raise self._error
         if self._is_idle():
             try:
                 written = self._write_now(pending, position)
             except Exception as exc:
-                # As a failure in the task: the storing stops (the task with it).
-                self._error = exc
-                self._more.set()
-                self._on_failure()
+                self._fail(exc)
                 raise
             if written:
                 if self._owed_alerts >= self._max_waiting_alerts:
@@ -143,7 +141,6 @@ class Store:
                 return
         self._waiting.append((pending, position))
         self._waiting_alerts += sum(map(len, pending.values()))
-        self._more.set()
         self._start_task()
         if (
             len(self._waiting) >= self._max_waiting
@@ -153,18 +150,17 @@ class Store:
 
     def _is_idle(self) -> bool:
         """Whether a batch may be written by ``put`` itself: the files are synced later
-        (``sync_after``), and nothing is being stored (at most, the task waits for the
-        time of a sync)."""
+        (``sync_after``), and nothing is being stored."""
         return (
             self._sync_after > 0
             and not self._waiting
-            and (self._task is None or self._task.done() or self._parked)
+            and (self._task is None or self._task.done())
             and not self._channels.lock.locked()
         )
 
     def _write_now(self, pending: Pending, position: FilePosition | None) -> bool:
-        """Append and write one batch now, and owe its sync to the task: a live log's
-        alert reaches its channel's worker in this turn of the event loop, not the next.
+        """Append and write one batch now, and owe its sync: a live log's alert reaches
+        its channel's worker in this turn of the event loop, not the next.
 
         ``False``, with nothing appended, when a channel's backlog is full: the task
         stores the batch then, as any other. Nothing here waits, so nothing can come in
@@ -191,38 +187,47 @@ class Store:
             self._unsynced.update(names)
             if position is not None:
                 self._owed = position
-            self._sync_at = asyncio.get_running_loop().time()
-            self._more.set()
-        self._start_task()
+            self._owing = True
+            self._cancel_timer()
+            self._start_task()
         return True
 
     def _start_task(self) -> None:
-        """Start the storing task unless it runs: it stores what waits, and syncs what is owed."""
-        if self._task is None or self._task.done():
+        """Start the storing task unless it runs: it stores what waits, and makes what is
+        owed durable once that is due."""
+        if self._error is None and (self._task is None or self._task.done()):
             self._task = asyncio.create_task(self._store_waiting(), name="store")
-            self._task.add_done_callback(self._report_failure)
 
     async def flush(self) -> None:
         """Wait until every batch queued so far is stored, durable, and its position saved."""
         if self._error is not None:
             raise self._error
+        if self._owing:
+            self._start_task()
         if self._task is not None:
             self._flushing += 1
-            self._more.set()
             try:
                 await uninterrupted(self._task)
             finally:
                 self._flushing -= 1
+        if self._error is not None:
+            raise self._error
 
-    def _report_failure(self, task: asyncio.Task[None]) -> None:
-        # The reading may be waiting for lines that never come (a quiet tail): it is
-        # told to stop, and the error comes out of its ``flush``.
-        if not task.cancelled() and task.exception() is not None:
-            self._on_failure()
+    def _fail(self, exc: Exception) -> None:
+        """Stop the storing: ``put`` and ``flush`` raise ``exc`` from now on, and the
+        reading, which may be waiting for lines that never come (a quiet tail), is told
+        to stop."""
+        self._error = exc
+        self._cancel_timer()
+        self._on_failure()
 
     async def _store_waiting(self) -> None:
-        while True:
-            while self._waiting:
+        try:
+            while self._waiting or self._is_due():
+                if not self._waiting:
+                    async with self._channels.lock:
+                        await self._make_durable([], None)
+                    continue
                 group, self._waiting = self._waiting, []
                 self._waiting_alerts = 0
                 merged: Pending = defaultdict(list)
@@ -233,15 +238,8 @@ class Store:
                     names = await self._append(merged)
                     if not (self._sync_after and self._written(names, group[-1][1])):
                         await self._make_durable(names, group[-1][1])
-            if self._sync_at is None:
-                return
-            await self._wait_until_due()
-            if self._error is not None:
-                return  # a write of ``put``'s own failed: the storing stopped
-            if self._waiting and not self._flushing and not self._is_due():
-                continue  # store those first: one sync for them all
-            async with self._channels.lock:
-                await self._make_durable([], None)
+        except Exception as exc:
+            self._fail(exc)
 
     def _written(self, names: list[str], position: FilePosition | None) -> bool:
         """Write the spools ``names`` now and owe them (and ``position``) a sync within
@@ -257,26 +255,56 @@ class Store:
         self._unsynced.update(names)
         if position is not None:
             self._owed = position
-        if self._sync_at is None:
-            self._sync_at = asyncio.get_running_loop().time() + self._sync_after
+        if not self._owing:
+            self._owing = True
+            self._timer = asyncio.get_running_loop().call_later(self._sync_after, self._sync_due)
         return True
 
-    async def _wait_until_due(self) -> None:
-        """Until the owed sync is due, a batch is put, or a flush asks for it now."""
-        self._more.clear()
-        if self._flushing or self._waiting or self._is_due():
-            return
-        assert self._sync_at is not None
-        self._parked = True
-        try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(self._sync_at):
-                    await self._more.wait()
-        finally:
-            self._parked = False
-
     def _is_due(self) -> bool:
-        return self._sync_at is not None and asyncio.get_running_loop().time() >= self._sync_at
+        """Whether what is owed is to be made durable now: its time is up, or a flush
+        asks for it."""
+        return self._owing and (self._timer is None or self._flushing > 0)
+
+    def _sync_due(self) -> None:
+        """The owed sync's time is up: make it durable here if that needs no wait, else
+        in the task (which, if it runs, does so once the batches it stores are in)."""
+        self._timer = None
+        if self._error is not None or not self._owing:
+            return
+        if self._task is not None and not self._task.done():
+            return
+        try:
+            if self._synced_at_once():
+                return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._start_task()
+
+    def _synced_at_once(self) -> bool:
+        """Save the owed position now if every spool owed a sync has nothing to commit
+        (all it holds was delivered: the common case of a live log, whose alerts are
+        posted within milliseconds); ``False``, with nothing done, if one has, if the
+        channels are locked, or if the disk is full (the task waits for room)."""
+        if self._channels.lock.locked():
+            return False
+        spools = self._channels.spools
+        if not all(spools[name].has_nothing_to_commit for name in self._unsynced if name in spools):
+            return False
+        if self._owed is not None:
+            try:
+                self._save(self._owed)
+            except OSError as exc:
+                if not _is_full(exc):
+                    raise
+                return False
+        self._synced()
+        return True
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def _make_durable(self, names: list[str], position: FilePosition | None) -> None:
         """Commit ``names`` and the spools owed a sync, then save ``position`` (else the one
@@ -285,8 +313,14 @@ class Store:
         position = position if position is not None else self._owed
         while not await self._stored(names, position):
             await self._wait_for_room()
+        self._synced()
+
+    def _synced(self) -> None:
+        """What was owed is durable, its position saved."""
         self._unsynced.clear()
-        self._owed = self._sync_at = None
+        self._owed = None
+        self._owing = False
+        self._cancel_timer()
         self._owed_alerts = 0
         if self._paused:
             self._paused = False
@@ -311,7 +345,11 @@ class Store:
     async def _stored(self, names: list[str], position: FilePosition | None) -> bool:
         """Commit the spools, then save ``position``; ``False`` when the disk is full."""
         spools = self._channels.spools
-        names = [name for name in names if name in spools]
+        # A spool whose every record was delivered needs no commit (``commit`` would do
+        # nothing): a live log's alerts are mostly posted before their sync is due.
+        names = [
+            name for name in names if name in spools and not spools[name].has_nothing_to_commit
+        ]
         # The fsyncs run side by side, each in its own thread; every one must end
         # before the position is saved, failed or not. A live log's group mostly holds
         # one channel's alerts: that commit is awaited alone, with no task around it.
@@ -335,7 +373,7 @@ class Store:
                 full = result
         if full is None and position is not None:
             try:
-                await self._save(position)
+                self._save(position)
             except OSError as exc:
                 if not _is_full(exc):
                     raise

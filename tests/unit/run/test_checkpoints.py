@@ -26,7 +26,7 @@ async def test_a_resave_commits_the_spools_before_it_saves_their_ends(
     spool = await Spool.open(tmp_path / "a", name="a")
     checkpoints = Checkpoints(tmp_path / "position.json", cast(ChannelSet, Channels({"a": spool})))
     at = FilePosition("/var/log/audit.jsonl", 1, 2, "", 0, offset=100, line=1)
-    await checkpoints.save(at, now=True)
+    checkpoints.save(at, now=True)
     # A group the store wrote and owes a sync (sync_after): in the file, not durable yet.
     await spool.append([make_alert(2, "user.login")])
     spool.write()

@@ -284,7 +284,7 @@ async def test_a_full_disk_pauses_the_store_until_there_is_room(
 ) -> None:
     saved: list[int] = []
 
-    async def save(at: FilePosition) -> None:
+    def save(at: FilePosition) -> None:
         saved.append(at.line)
 
     monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
@@ -308,7 +308,7 @@ async def test_a_stop_ends_the_pause_as_a_failure(
 ) -> None:
     saved: list[int] = []
 
-    async def save(at: FilePosition) -> None:
+    def save(at: FilePosition) -> None:
         saved.append(at.line)
 
     monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
@@ -326,7 +326,7 @@ async def test_a_full_disk_on_the_position_save_pauses_too(
 ) -> None:
     tries: list[int] = []
 
-    async def save(at: FilePosition) -> None:
+    def save(at: FilePosition) -> None:
         tries.append(at.line)
         if len(tries) < 3:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -337,6 +337,33 @@ async def test_a_full_disk_on_the_position_save_pauses_too(
     await asyncio.wait_for(store.flush(), 5)
     assert tries == [1, 1, 1]
     assert len(spool) == 1, "appended once"
+
+
+async def test_a_full_disk_on_a_timed_save_pauses_until_there_is_room(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tailed file's sync whose records were all delivered is a position save alone,
+    made when its time is up: a full disk there pauses the store as anywhere else."""
+    tries: list[int] = []
+    saved = asyncio.Event()
+
+    def save(at: FilePosition) -> None:
+        tries.append(at.line)
+        if len(tries) < 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saved.set()
+
+    monkeypatch.setattr(store_module, "ROOM_POLL", 0.01)
+    store = Store(Channels({"siem": spool}), save, sync_after=0.01)
+    with caplog.at_level(logging.INFO):
+        await store.put({"siem": [alert(1)]}, position(1))
+        await spool.ack(len(await spool.peek(10)))
+        await asyncio.wait_for(saved.wait(), 5)
+    assert tries == [1, 1, 1]
+    assert caplog.text.count("reading paused") == 1
+    assert "reading goes on" in caplog.text
+    await asyncio.wait_for(store.flush(), 5)
+    assert tries == [1, 1, 1], "nothing was left owed"
 
 
 async def test_a_delivered_segment_still_written_to_is_reclaimed(tmp_path: Path) -> None:

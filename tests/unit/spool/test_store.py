@@ -40,18 +40,15 @@ class Channels:
 
 
 class Saves:
-    """The positions saved, in order; a save can be held up until ``release``."""
+    """The positions saved, in order."""
 
     def __init__(self) -> None:
         self.saved: list[int] = []
-        self.started = asyncio.Event()
-        self.gate = asyncio.Event()
-        self.gate.set()
+        self.done = asyncio.Event()
 
-    async def __call__(self, at: FilePosition) -> None:
-        self.started.set()
-        await self.gate.wait()
+    def __call__(self, at: FilePosition) -> None:
         self.saved.append(at.line)
+        self.done.set()
 
 
 @pytest.fixture
@@ -62,16 +59,28 @@ async def channels(tmp_path: Path) -> AsyncIterator[Channels]:
         await spool.aclose()
 
 
+class Commits:
+    """A spool's commits (how many records it held at each), held up while ``gate`` is
+    clear: a group is then being made durable."""
+
+    def __init__(self, spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[int] = []
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        commit = spool.commit
+
+        async def counted() -> None:
+            self.calls.append(len(spool))
+            self.started.set()
+            await self.gate.wait()
+            await commit()
+
+        monkeypatch.setattr(spool, "commit", counted)
+
+
 def count_commits(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    commit = spool.commit
-
-    async def counted() -> None:
-        calls.append(len(spool))
-        await commit()
-
-    monkeypatch.setattr(spool, "commit", counted)
-    return calls
+    return Commits(spool, monkeypatch).calls
 
 
 async def lines_in(spool: Spool) -> list[int]:
@@ -81,19 +90,19 @@ async def lines_in(spool: Spool) -> list[int]:
 async def test_batches_put_while_a_group_is_stored_go_together(
     channels: Channels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    commits = count_commits(channels.spools["a"], monkeypatch)
+    commits = Commits(channels.spools["a"], monkeypatch)
+    commits.gate.clear()
     saves = Saves()
-    saves.gate.clear()
     store = Store(channels, saves)
     await store.put({"a": [alert(1)]}, position(1))
-    await asyncio.wait_for(saves.started.wait(), 5)  # batch 1 is durable, its save waits
+    await asyncio.wait_for(commits.started.wait(), 5)  # batch 1 is being made durable
     await store.put({"a": [alert(2)], "b": [alert(2)]}, position(2))
     await store.put({"a": [alert(3)]}, position(3))
     await store.put({}, position(4))  # no match: only the position moves
-    saves.gate.set()
+    commits.gate.set()
     await store.flush()
     assert saves.saved == [1, 4], "one save per group, the last batch's position"
-    assert commits == [1, 3], "one fsync per spool per group"
+    assert commits.calls == [1, 3], "one fsync per spool per group"
     assert await lines_in(channels.spools["a"]) == [1, 2, 3]
     assert await lines_in(channels.spools["b"]) == [2]
 
@@ -127,19 +136,24 @@ async def test_stdin_batches_have_no_position_to_save(channels: Channels) -> Non
     ],
 )
 async def test_put_waits_once_too_much_waits(
-    channels: Channels, batches: int, alerts: int, third: dict[str, list[Alert]]
+    channels: Channels,
+    monkeypatch: pytest.MonkeyPatch,
+    batches: int,
+    alerts: int,
+    third: dict[str, list[Alert]],
 ) -> None:
+    commits = Commits(channels.spools["a"], monkeypatch)
+    commits.gate.clear()
     saves = Saves()
-    saves.gate.clear()
     store = Store(channels, saves, max_waiting=batches, max_waiting_alerts=alerts)
     await store.put({"a": [alert(1)]}, position(1))
-    await asyncio.wait_for(saves.started.wait(), 5)
+    await asyncio.wait_for(commits.started.wait(), 5)
     await store.put({"a": [alert(2)]}, position(2))
     putting = asyncio.create_task(store.put(third, position(3)))
     for _ in range(10):
         await asyncio.sleep(0)
     assert not putting.done(), "reading pauses"
-    saves.gate.set()
+    commits.gate.set()
     await asyncio.wait_for(putting, 5)
     await store.flush()
     assert saves.saved == [1, 3]
@@ -170,19 +184,22 @@ async def test_a_failure_stops_the_reading_and_comes_out_of_put_and_flush(
         await store.flush()
 
 
-async def test_a_cancelled_flush_still_stores_what_was_put(channels: Channels) -> None:
+async def test_a_cancelled_flush_still_stores_what_was_put(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = Commits(channels.spools["a"], monkeypatch)
+    commits.gate.clear()
     saves = Saves()
-    saves.gate.clear()
     store = Store(channels, saves)
     await store.put({"a": [alert(1)]}, position(1))
-    await asyncio.wait_for(saves.started.wait(), 5)
+    await asyncio.wait_for(commits.started.wait(), 5)
     await store.put({"a": [alert(2)]}, position(2))
     flushing = asyncio.create_task(store.flush())
     await asyncio.sleep(0)
     flushing.cancel()
     await asyncio.sleep(0)
     assert not flushing.done(), "the stop waits for the group"
-    saves.gate.set()
+    commits.gate.set()
     with pytest.raises(asyncio.CancelledError):
         await flushing
     assert saves.saved == [1, 2]
@@ -208,7 +225,7 @@ async def test_with_sync_after_groups_are_written_at_once_and_made_durable_toget
     assert bytes_written(channels.spools["a"]) > 0
     assert commits == {"a": [], "b": []}, "no fsync yet"
     assert saves.saved == [], "no position may pass what is not durable"
-    await asyncio.wait_for(saves.started.wait(), 5)  # sync_after is up
+    await asyncio.wait_for(saves.done.wait(), 5)  # sync_after is up
     await store.flush()
     assert saves.saved == [3], "one save, the last position"
     assert commits == {"a": [2], "b": [1]}, "one fsync per spool for all three groups"
@@ -241,7 +258,7 @@ async def test_with_sync_after_an_idle_store_writes_a_batch_before_put_returns(
     store = Store(channels, saves, sync_after=3600)
     await store.put({"a": [alert(1)]}, position(1))
     assert len(spool) == 1
-    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.sleep(0)  # a turn of the event loop: the sync is still owed
     await store.put({"a": [alert(2)]}, position(2))
     assert len(spool) == 2
     assert (saves.saved, commits) == ([], []), "the sync is owed, not done"
@@ -258,7 +275,7 @@ async def test_with_sync_after_a_batch_for_a_full_backlog_waits_in_the_task_not_
     saves = Saves()
     store = Store(Channels({"small": spool}), saves, sync_after=3600)
     await store.put({"small": [alert(1)]}, position(1))  # the first always fits
-    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.sleep(0)  # a turn of the event loop: the sync is still owed
     await asyncio.wait_for(store.put({"small": [alert(2)]}, position(2)), 5)
     assert len(spool) == 1, "the second waits for room in the store's task"
     await asyncio.sleep(0)
@@ -277,7 +294,7 @@ async def test_with_sync_after_a_full_backlog_holds_back_the_whole_batch(
     both = Channels({"a": channels.spools["a"], "small": small})
     store = Store(both, Saves(), sync_after=3600)
     await store.put({"small": [alert(1)]}, position(1))  # the first always fits
-    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.sleep(0)  # a turn of the event loop: the sync is still owed
     await store.put({"a": [alert(2)], "small": [alert(2)]}, position(2))
     assert (len(channels.spools["a"]), len(small)) == (0, 1)
     await asyncio.sleep(0)
@@ -304,7 +321,7 @@ async def test_with_sync_after_batches_put_writes_itself_are_made_durable_as_the
     saves = Saves()
     store = Store(channels, saves, max_waiting_alerts=3, sync_after=3600)
     await store.put({"a": [alert(1), alert(2)]}, position(2))
-    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.sleep(0)  # a turn of the event loop: the sync is still owed
     assert (saves.saved, commits) == ([], [])
     await asyncio.wait_for(store.put({"a": [alert(3), alert(4)]}, position(4)), 5)
     assert (saves.saved, commits) == ([4], [4]), "durable before put returned"
@@ -316,18 +333,17 @@ async def test_with_sync_after_too_much_waiting_makes_it_durable_at_once(
     commits = count_commits(channels.spools["a"], monkeypatch)
     saves = Saves()
     store = Store(channels, saves, max_waiting=2, sync_after=3600)
-
-    async def three_at_once() -> None:
-        # The first is written at once (nothing is being stored), and its sync is owed to
-        # the store's task, which has not run yet when the others come.
-        await store.put({"a": [alert(1)]}, position(1))
-        await store.put({"a": [alert(2)]}, position(2))
-        # Nothing ran in between: the third put finds two batches waiting, and waits
-        # until they are durable (backpressure on the reading).
-        await store.put({"a": [alert(3)]}, position(3))
-
-    await asyncio.wait_for(three_at_once(), 5)
-    assert saves.saved == [3]
+    await channels.lock.acquire()  # as a reload does: batches wait for the store's task
+    await store.put({"a": [alert(1)]}, position(1))
+    await asyncio.sleep(0)  # the task takes the batch, and waits for the lock
+    await store.put({"a": [alert(2)]}, position(2))
+    putting = asyncio.create_task(store.put({"a": [alert(3)]}, position(3)))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not putting.done(), "two batches wait behind the one being stored: reading pauses"
+    channels.lock.release()
+    await asyncio.wait_for(putting, 5)
+    assert saves.saved == [3], "durable before put returned, not after sync_after"
     assert commits == [3]
 
 
@@ -348,7 +364,7 @@ async def test_a_failure_of_a_write_at_once_stops_the_reading(channels: Channels
     stopped = asyncio.Event()
     store = Store(channels, Saves(), on_failure=stopped.set, sync_after=3600)
     await store.put({"a": [alert(1)]}, position(1))  # written; its sync owed for an hour
-    await asyncio.sleep(0)  # the store's task starts, and waits for the sync's time
+    await asyncio.sleep(0)  # a turn of the event loop: the sync is still owed
     await channels.spools["a"].aclose()  # every write now fails
     with pytest.raises(SpoolError):
         await store.put({"a": [alert(2)]}, position(2))
@@ -357,3 +373,81 @@ async def test_a_failure_of_a_write_at_once_stops_the_reading(channels: Channels
         await store.flush()
     with pytest.raises(SpoolError):
         await store.put({"a": [alert(3)]}, position(3))
+
+
+async def deliver(spool: Spool) -> None:
+    """Post-and-acknowledge what the spool holds, as its channel's worker does."""
+    await spool.ack(len(await spool.peek(100)))
+
+
+def store_tasks() -> list[asyncio.Task[object]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "store"]
+
+
+async def test_with_sync_after_a_sync_of_delivered_records_is_a_save_alone(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live log's alerts are posted before their sync is due: nothing a power loss could
+    take would be missed, so the position is saved with no fsync, and with no task."""
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, sync_after=0.01)
+    await store.put({"a": [alert(1)]}, position(1))
+    await deliver(channels.spools["a"])
+    await asyncio.wait_for(saves.done.wait(), 5)
+    assert store_tasks() == [], "saved in the timer's own turn of the event loop"
+    assert (saves.saved, commits) == ([1], [])
+    await store.flush()
+    assert (saves.saved, commits) == ([1], []), "nothing was left owed"
+
+
+async def test_with_sync_after_a_sync_commits_the_spools_holding_undelivered_records(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = {name: count_commits(spool, monkeypatch) for name, spool in channels.spools.items()}
+    saves = Saves()
+    store = Store(channels, saves, sync_after=0.01)
+    await store.put({"a": [alert(1)], "b": [alert(1)]}, position(1))
+    await deliver(channels.spools["b"])
+    await asyncio.wait_for(saves.done.wait(), 5)
+    assert saves.saved == [1]
+    assert commits == {"a": [1], "b": []}, "the position never passes an unsynced record"
+
+
+async def test_with_sync_after_a_sync_due_during_a_reload_waits_for_it(
+    channels: Channels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commits = count_commits(channels.spools["a"], monkeypatch)
+    saves = Saves()
+    store = Store(channels, saves, sync_after=0.01)
+    await store.put({"a": [alert(1)]}, position(1))
+    await deliver(channels.spools["a"])
+    async with channels.lock:  # as a reload holds it
+        deadline = asyncio.get_running_loop().time() + 5
+        while not store_tasks():  # the sync is due, and goes to the task: it must wait
+            assert asyncio.get_running_loop().time() < deadline, "the sync never came due"
+            await asyncio.sleep(0.001)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert saves.saved == [], "no save between a reload's steps"
+    await asyncio.wait_for(saves.done.wait(), 5)
+    assert (saves.saved, commits) == ([1], [])
+
+
+@pytest.mark.parametrize("delivered", [True, False])
+async def test_with_sync_after_a_failed_save_at_the_sync_stops_the_reading(
+    channels: Channels, delivered: bool
+) -> None:
+    def save(at: FilePosition) -> None:
+        raise OSError(5, "Input/output error")
+
+    stopped = asyncio.Event()
+    store = Store(channels, save, on_failure=stopped.set, sync_after=0.01)
+    await store.put({"a": [alert(1)]}, position(1))
+    if delivered:
+        await deliver(channels.spools["a"])
+    await asyncio.wait_for(stopped.wait(), 5)
+    with pytest.raises(OSError, match="Input/output"):
+        await store.flush()
+    with pytest.raises(OSError, match="Input/output"):
+        await store.put({"a": [alert(2)]}, position(2))
