@@ -93,6 +93,8 @@ class Storing(Lifecycle):
                 try:
                     await uninterrupted(_store_the_rest(routed, handed, store))
                 finally:
+                    # No position save after this one, not even one a timer owes.
+                    store.close()
                     self.checkpoints.close()
         except BacklogFullError as exc:
             lost = self.tail is None

@@ -213,6 +213,14 @@ class Store:
         if self._error is not None:
             raise self._error
 
+    def close(self) -> None:
+        """Make no sync from now on: a run that ends without the last ``flush`` (it
+        failed) leaves what is still owed to the next run, which reads those lines
+        again. ``put`` and ``flush`` raise from then on."""
+        self._cancel_timer()
+        if self._error is None:
+            self._error = SpoolError("the store is closed")
+
     def _fail(self, exc: Exception) -> None:
         """Stop the storing: ``put`` and ``flush`` raise ``exc`` from now on, and the
         reading, which may be waiting for lines that never come (a quiet tail), is told

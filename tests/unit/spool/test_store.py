@@ -451,3 +451,17 @@ async def test_with_sync_after_a_failed_save_at_the_sync_stops_the_reading(
         await store.flush()
     with pytest.raises(OSError, match="Input/output"):
         await store.put({"a": [alert(2)]}, position(2))
+
+
+async def test_a_closed_store_makes_no_sync_it_owed(channels: Channels) -> None:
+    """A run that ends without its last flush (it failed) saves no position afterwards:
+    the next run reads those lines again."""
+    saves = Saves()
+    store = Store(channels, saves, sync_after=0.01)
+    await store.put({"a": [alert(1)]}, position(1))
+    await deliver(channels.spools["a"])
+    store.close()
+    await asyncio.sleep(0.05)  # past the sync's time: nothing may come of it
+    assert saves.saved == []
+    with pytest.raises(SpoolError, match="closed"):
+        await store.flush()
