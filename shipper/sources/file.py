@@ -221,6 +221,20 @@ class FileTail:
                 return
             passed_over = False  # lines since the last batch emitted: its position is behind
             while not self._stopping():
+                f = self._file
+                if f is not None and f.at_end and (block := f.read_whole()) is not None:
+                    # A live log's write, read in one step (most looks at a steady rate):
+                    # none of ``_step``'s calls, and the ``Lines`` branch below inlined.
+                    self._last_data = time.monotonic()
+                    if skip is not None and skip(block):
+                        passed_over = True
+                    else:
+                        passed_over = False
+                        if not emit(self._batch(Lines((block,)))):
+                            return
+                    del block
+                    self._pause()
+                    continue
                 batch = self._step()
                 if isinstance(batch, Lines):
                     if skip is not None and _one_block_skipped(batch, skip):

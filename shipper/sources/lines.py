@@ -124,15 +124,9 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> Lines:
         """The lines that ``chunk`` completes, in order."""
-        if (
-            chunk.endswith(b"\n")
-            and len(chunk) <= self.max_line_bytes
-            and not (self._partial or self._overflow)
-        ):
-            # A live log's write: whole lines, none begun before, one block.
-            count = chunk.count(b"\n")
-            self.next_line += count
-            return Lines((Block(self.next_line - count, chunk, count),))
+        block = self.whole(chunk)
+        if block is not None:
+            return Lines((block,))
         parts: list[Line | Block] = []
         start = 0
         if self._partial or self._overflow:
@@ -151,6 +145,21 @@ class LineSplitter:
         if last + 1 < len(chunk):
             self._hold(chunk[last + 1 :])
         return Lines(parts)
+
+    def whole(self, chunk: bytes) -> Block | None:
+        """``chunk`` as one ``Block``, its lines numbered, when it is whole lines, none
+        begun in an earlier chunk and none above the limit (a live log's write); else
+        ``None``, with nothing taken (``feed`` takes it)."""
+        if (
+            chunk.endswith(b"\n")
+            and len(chunk) <= self.max_line_bytes
+            and not (self._partial or self._overflow)
+        ):
+            count = chunk.count(b"\n")
+            first = self.next_line
+            self.next_line = first + count
+            return Block(first, chunk, count)
+        return None
 
     def _split(self, chunk: bytes, start: int, end: int, parts: list[Line | Block]) -> None:
         """Whole lines ``chunk[start:end]`` into blocks, and a too-long line on its own."""

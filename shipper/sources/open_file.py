@@ -56,6 +56,23 @@ class OpenFile:
         self.read_offset += len(chunk)
         return self.splitter.feed(chunk)
 
+    def read_whole(self) -> Block | None:
+        """A look at a live log in one step, for a caller whose last read reached the end
+        (``at_end``): with the first KiB unchanged, a write of whole lines (none begun
+        before) read as one ``Block``. ``None``, with nothing taken, for anything else (a
+        head not yet whole or changed, nothing new, a line begun or too long, more than
+        a write): ``is_rewritten`` and ``read_chunk`` then look again, the general way."""
+        head = self.head
+        if len(head) < FINGERPRINT_BYTES or os.pread(self.fd, FINGERPRINT_BYTES, 0) != head:
+            return None
+        chunk = os.pread(self.fd, LIVE_BYTES, self.read_offset)
+        if len(chunk) == LIVE_BYTES:
+            return None  # more may follow: a catch-up's read
+        block = self.splitter.whole(chunk)
+        if block is not None:
+            self.read_offset = self.done_offset = self.read_offset + len(chunk)
+        return block
+
     def drain(self) -> Lines:
         """The rest of a file we are leaving, its unterminated last line included; closes it."""
         try:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from shipper.sources import file as file_source
-from shipper.sources.lines import TooLong
+from shipper.sources.lines import Block, TooLong
+from shipper.sources.open_file import OpenFile
 from shipper.sources.position import save_position
 from tests.support.files import append
 from tests.support.position import load_position
@@ -252,6 +253,82 @@ async def test_truncated_and_rewritten_past_the_offset_before_a_poll(tmp_path: P
         f.write(b"xyz1\nxyz2\n")
     await tail.wait_lines(4)
     assert tail.lines == [(1, b"a"), (2, b"b"), (1, b"xyz1"), (2, b"xyz2")]
+
+
+# A first line past the first KiB, which identifies the file: from then on a live log's
+# look is a compare of that KiB and one read (``OpenFile.read_whole``).
+HEAD = b"h" * 1100
+
+
+def count_whole_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many looks took the short way: a test of it must not pass by the general one."""
+    taken: list[int] = []
+    read_whole = OpenFile.read_whole
+
+    def counted(self: OpenFile) -> Block | None:
+        block = read_whole(self)
+        if block is not None:
+            taken.append(block.count)
+        return block
+
+    monkeypatch.setattr(OpenFile, "read_whole", counted)
+    return taken
+
+
+async def test_a_live_log_is_read_write_by_write_once_its_head_is_whole(
+    tmp_path: Path, start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole lines come in one step; a line begun, or one too long, the general way,
+    numbered and positioned the same."""
+    taken = count_whole_reads(monkeypatch)
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(HEAD + b"\n")
+    tail = start(path, max_line_bytes=2000)
+    await tail.wait_lines(1)
+    append(path, b"a1\na2\n")
+    await tail.wait_lines(3)
+    append(path, b"a3\npart")
+    await tail.wait_lines(4)
+    assert tail.position.offset == len(HEAD) + len(b"\na1\na2\na3\n")
+    append(path, b"ial\n")
+    await tail.wait_lines(5)
+    append(path, b"x" * 3000 + b"\nfine\n")
+    await tail.wait_lines(7)
+    append(path, b"a8\n")
+    await tail.wait_lines(8)
+    assert tail.lines[1:] == [
+        (2, b"a1"),
+        (3, b"a2"),
+        (4, b"a3"),
+        (5, b"partial"),
+        (6, TooLong(b"x" * 2000, 3000)),
+        (7, b"fine"),
+        (8, b"a8"),
+    ]
+    assert (tail.position.offset, tail.position.line) == (path.stat().st_size, 8)
+    assert taken == [1, 2, 1], "the first line, a1 and a2, a8; the rest the general way"
+
+
+async def test_a_live_log_truncated_and_rewritten_past_the_offset(
+    tmp_path: Path, start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = count_whole_reads(monkeypatch)
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(HEAD + b"\n")
+    tail = start(path, max_line_bytes=2000)
+    await tail.wait_lines(1)
+    append(path, b"a\n")
+    await tail.wait_lines(2)
+    assert taken == [1, 1]
+    with path.open("r+b") as f:  # one step: only the first KiB can tell what happened
+        f.truncate(0)
+        f.write(b"g" * 1100 + b"\n" + b"y\n" * 10)
+    await tail.wait_lines(13)
+    assert tail.lines[2:] == [(1, b"g" * 1100)] + [(n, b"y") for n in range(2, 12)]
+    os.truncate(path, 0)  # copytruncate: shorter than what was read
+    append(path, b"after\n")
+    await tail.wait_lines(14)
+    assert tail.lines[-1] == (1, b"after")
 
 
 async def test_restart_continues_after_the_saved_position(tmp_path: Path, start) -> None:
